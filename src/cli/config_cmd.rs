@@ -1,0 +1,139 @@
+//! `devrig config`: the resolved plan, as `docker compose config` prints a
+//! project, but across every repo the mode pulls in.
+
+use super::context::{self, RemoteArgs};
+use super::{CmdResult, GlobalArgs, exit};
+use crate::config::{Network, Program, Service, Volume};
+use crate::plan::{Plan, Source};
+use crate::ui::{Diagnostic, Printer};
+use clap::Args;
+use indexmap::IndexMap;
+use serde::Serialize;
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// The mode to resolve
+    #[arg(long, short, default_value = "default")]
+    pub mode: String,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Serialize)]
+pub struct PlanOutput<'a> {
+    pub service: &'a str,
+    pub mode: &'a str,
+    pub projects: IndexMap<&'a str, ProjectOutput<'a>>,
+    /// Levels of `project/name` units; each level starts once the previous is ready.
+    pub start_order: Vec<Vec<String>>,
+}
+
+/// One compose project, in `docker compose config`'s shape plus devservices'
+/// own parts (modes, programs, where the config came from).
+#[derive(Serialize)]
+pub struct ProjectOutput<'a> {
+    pub name: &'a str,
+    pub config_file: String,
+    pub source: &'a Source,
+    pub modes: &'a [String],
+    pub services: IndexMap<&'a str, &'a Service>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub programs: IndexMap<&'a str, &'a Program>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub networks: IndexMap<String, Network>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub volumes: IndexMap<String, Volume>,
+}
+
+pub fn output(plan: &Plan) -> PlanOutput<'_> {
+    let projects = plan
+        .projects
+        .iter()
+        .map(|(name, project)| {
+            let config = &project.config;
+            let services: IndexMap<&str, &Service> = project
+                .services
+                .iter()
+                .map(|s| (s.as_str(), &config.services[s]))
+                .collect();
+            // Like compose, name what the engine will see: `<project>_<key>`
+            // unless the file gives a name or the object is external.
+            let mut networks: IndexMap<String, Network> = IndexMap::new();
+            for svc in services.values() {
+                for net in svc.networks.keys() {
+                    let mut def = config.networks.get(net).cloned().unwrap_or_default();
+                    if def.name.is_none() {
+                        def.name = Some(if def.external {
+                            net.clone()
+                        } else {
+                            format!("{name}_{net}")
+                        });
+                    }
+                    networks.insert(net.clone(), def);
+                }
+            }
+            let mut volumes: IndexMap<String, Volume> = IndexMap::new();
+            for svc in services.values() {
+                for source in svc
+                    .volumes
+                    .iter()
+                    .filter(|v| v.kind == "volume")
+                    .filter_map(|v| v.source.as_ref())
+                {
+                    let mut def = config.volumes.get(source).cloned().unwrap_or_default();
+                    if def.name.is_none() {
+                        def.name = Some(if def.external {
+                            source.clone()
+                        } else {
+                            format!("{name}_{source}")
+                        });
+                    }
+                    volumes.insert(source.clone(), def);
+                }
+            }
+            let output = ProjectOutput {
+                name,
+                config_file: config.file.display().to_string(),
+                source: &project.source,
+                modes: &project.modes,
+                services,
+                programs: project
+                    .programs
+                    .iter()
+                    .map(|p| (p.as_str(), &config.programs[p]))
+                    .collect(),
+                networks,
+                volumes,
+            };
+            (name.as_str(), output)
+        })
+        .collect();
+    PlanOutput {
+        service: &plan.root,
+        mode: &plan.mode,
+        projects,
+        start_order: plan
+            .levels
+            .iter()
+            .map(|level| level.iter().map(ToString::to_string).collect())
+            .collect(),
+    }
+}
+
+pub fn run(printer: &Printer, global: &GlobalArgs, args: ConfigArgs) -> CmdResult {
+    let config = context::load(printer, global)?;
+    let plan = context::resolve(printer, config, &args.mode, args.remote.read_policy())?;
+    let out = output(&plan);
+    if printer.json {
+        printer.json(&out);
+        return Ok(());
+    }
+    let yaml = serde_saphyr::to_string(&out).map_err(|e| {
+        Diagnostic::new(
+            format!("cannot render the plan as YAML: {e}"),
+            exit::FAILURE,
+        )
+    })?;
+    print!("{yaml}");
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! The command line: one binary reachable as `devrig`, `devservices` and
+//! `devenv`. Each command lives in its own file and only turns arguments into
+//! calls to the modules below it.
+
+mod config_cmd;
+mod context;
+mod init;
+mod list;
+mod report;
+
+use crate::ui::{Diagnostic, Printer, Verbosity};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Something failed while running (a fetch, a process).
+    pub const FAILURE: u8 = 1;
+    /// The command line or a config file is wrong; nothing was started.
+    pub const USAGE: u8 = 2;
+}
+
+const SERVICE_COMMANDS: &str = "config, list-services, list-dependencies, init";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "devrig",
+    version,
+    about = "Sentry's devservices and devenv in one fast binary",
+    after_help = "Service commands (also as `devservices <command>`): config, list-services, list-dependencies, init\n\
+                  Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Path to the devservices config (default: devservices/config.yml in
+    /// this directory or the nearest parent that has one)
+    #[arg(short = 'c', long = "config", global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print only errors and the command's result
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print what devrig does, step by step
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Machine-readable output (for CI and scripts)
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the resolved plan for a mode: every project, service and program, fully interpolated
+    Config(config_cmd::ConfigArgs),
+    /// List the services whose configs devrig knows
+    #[command(visible_alias = "ls")]
+    ListServices(list::ListServicesArgs),
+    /// Show a service's dependencies as a tree, remote ones included
+    ListDependencies(list::ListDependenciesArgs),
+    /// Write a starter devservices/config.yml
+    Init(init::InitArgs),
+}
+
+/// Which name the binary was started under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Personality {
+    Devrig,
+    Devservices,
+}
+
+fn personality(argv0: &OsString) -> Personality {
+    let name = std::path::Path::new(argv0)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match name.as_str() {
+        "devservices" => Personality::Devservices,
+        _ => Personality::Devrig,
+    }
+}
+
+pub fn run() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let who = args.first().map(personality).unwrap_or(Personality::Devrig);
+    let mut command = Cli::command();
+    if who == Personality::Devservices {
+        command = command
+            .name("devservices")
+            .bin_name("devservices")
+            .after_help(format!("Commands: {SERVICE_COMMANDS}"));
+    }
+    let cli = match command
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let verbosity = if cli.global.quiet {
+        Verbosity::Quiet
+    } else if cli.global.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let printer = Printer::new(verbosity, cli.global.json);
+    let result = match cli.command {
+        Command::Config(args) => config_cmd::run(&printer, &cli.global, args),
+        Command::ListServices(args) => list::services(&printer, &cli.global, args),
+        Command::ListDependencies(args) => list::dependencies(&printer, &cli.global, args),
+        Command::Init(args) => init::run(&printer, &cli.global, args),
+    };
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(diagnostic) => {
+            printer.error(&diagnostic);
+            ExitCode::from(diagnostic.exit_code)
+        }
+    }
+}
+
+pub type CmdResult = Result<(), Diagnostic>;

@@ -1,0 +1,74 @@
+//! Turns module errors into CLI diagnostics with their exit codes.
+
+use super::exit;
+use crate::config::ConfigError;
+use crate::plan::PlanError;
+use crate::plan::remote::RemoteError;
+use crate::ui::Diagnostic;
+
+pub fn config_error(e: &ConfigError) -> Diagnostic {
+    Diagnostic::new(e.message.clone(), exit::USAGE)
+        .at(e.file.clone(), e.pos)
+        .hint(e.hint.clone())
+}
+
+pub fn plan_error(e: &PlanError) -> Diagnostic {
+    match e {
+        PlanError::Config(c) => config_error(c),
+        PlanError::Remote { source, requested_at } => {
+            let code = match source {
+                RemoteError::LocalChanges { .. } | RemoteError::OfflineMissing { .. } => exit::USAGE,
+                _ => exit::FAILURE,
+            };
+            let mut d = Diagnostic::new(source.to_string(), code)
+                .at(requested_at.0.clone(), Some(requested_at.1))
+                .hint(source.hint());
+            if let RemoteError::Fetch { stderr, .. } = source
+                && !stderr.is_empty()
+            {
+                d.details.push(format!("git: {stderr}"));
+            }
+            d
+        }
+        PlanError::RemoteConfig { repo_name, branch, source } => Diagnostic::new(
+            format!("in remote `{repo_name}` (branch `{branch}`): {}", source.message),
+            exit::USAGE,
+        )
+        .at(source.file.clone(), source.pos)
+        .hint(Some(source.hint.clone().unwrap_or_else(|| {
+            format!("the config comes from {repo_name}'s own repository; fix it there, or pin another branch")
+        }))),
+        PlanError::UnknownMode {
+            project,
+            mode,
+            available,
+            requested_at,
+        } => {
+            let d = Diagnostic::new(e.to_string(), exit::USAGE).hint(Some(format!(
+                "modes of `{project}`: {}",
+                available.join(", ")
+            )));
+            let _ = mode;
+            match requested_at {
+                Some((file, pos)) => d.at(file.clone(), Some(*pos)),
+                None => d,
+            }
+        }
+        PlanError::RemoteCycle { .. } => Diagnostic::new(e.to_string(), exit::USAGE)
+            .hint(Some("a repo cannot depend on itself through its remotes; remove one of these dependencies".to_owned())),
+        PlanError::RepoConflict {
+            first_at,
+            second_at,
+            ..
+        } => {
+            let mut d = Diagnostic::new(e.to_string(), exit::USAGE)
+                .at(second_at.0.clone(), Some(second_at.1))
+                .hint(Some("give the two repositories different repo_name values, or point both at the same repo_link".to_owned()));
+            d.also.push(("first declared here:".to_owned(), first_at.0.clone(), first_at.1));
+            d
+        }
+        PlanError::ProjectConflict { at, .. } => Diagnostic::new(e.to_string(), exit::USAGE)
+            .at(at.0.clone(), Some(at.1))
+            .hint(Some("compose projects are named by service_name, which must be unique across the repos of a plan".to_owned())),
+    }
+}

@@ -1,0 +1,248 @@
+//! Loading one `devservices/config.yml`: read → parse → interpolate → type →
+//! validate. Everything that can be checked within one file is checked here;
+//! what needs other repos (remote dependencies) is the plan's job.
+
+pub mod compose;
+pub mod devservices;
+pub mod dotenv;
+pub mod duration;
+pub mod error;
+pub mod interpolate;
+mod validate;
+pub mod value;
+pub mod yaml;
+
+pub use compose::{Network, Service, Volume};
+pub use devservices::{Dependency, Mode, Program, Remote, ServiceMeta};
+pub use error::{ConfigError, Reporter, Warning};
+
+use indexmap::IndexMap;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use yaml::{Node, NodeKind};
+
+/// Top-level keys devrig reads; others (besides `x-…`) are warned about.
+const TOP_LEVEL_KEYS: &[&str] = &["version", "name", "services", "volumes", "networks"];
+
+/// One repo's devservices config, fully read and validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file, absolute.
+    pub file: PathBuf,
+    /// The directory holding the file; relative paths are resolved against it.
+    pub dir: PathBuf,
+    /// The repo the config belongs to: the parent of `devservices/`.
+    pub repo_root: PathBuf,
+    pub meta: ServiceMeta,
+    pub programs: IndexMap<String, Program>,
+    pub services: IndexMap<String, Service>,
+    pub volumes: IndexMap<String, Volume>,
+    pub networks: IndexMap<String, Network>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Config {
+    /// The compose project this config starts: devservices uses `service_name`.
+    pub fn project(&self) -> &str {
+        &self.meta.service_name
+    }
+}
+
+/// Where variables come from: the process environment wins over `.env`.
+pub struct Variables {
+    process: HashMap<String, String>,
+}
+
+impl Variables {
+    pub fn from_process() -> Self {
+        Variables {
+            process: std::env::vars().collect(),
+        }
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Variables {
+            process: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// Reads and validates the config at `file`.
+pub fn load(file: &Path, vars: &Variables) -> Result<Config, ConfigError> {
+    let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        let err = ConfigError::whole_file(&file, format!("cannot read the config: {e}"));
+        if e.kind() == std::io::ErrorKind::NotFound {
+            err.with_hint("run devrig in a repo with devservices/config.yml, pass -c PATH, or create one with `devrig init`")
+        } else {
+            err
+        }
+    })?;
+    load_str(&file, &text, vars)
+}
+
+/// Like [`load`], with the text already read; `file` must be absolute.
+pub fn load_str(file: &Path, text: &str, vars: &Variables) -> Result<Config, ConfigError> {
+    let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
+    let repo_root = if dir.file_name().is_some_and(|n| n == "devservices") {
+        dir.parent().unwrap_or(&dir).to_owned()
+    } else {
+        dir.clone()
+    };
+    let mut r = Reporter::new(file);
+
+    let mut root = yaml::parse(text).map_err(|e| ConfigError {
+        file: file.to_owned(),
+        pos: Some(e.pos),
+        message: e.message,
+        hint: e.hint,
+    })?;
+    if root.as_map().is_none() {
+        return Err(r.error(
+            &root,
+            format!("the config must be a mapping, found {}", root.kind_name()),
+        ));
+    }
+
+    let dotenv = read_dotenv(&dir, vars)?;
+    let lookup = |name: &str| vars.process.get(name).or_else(|| dotenv.get(name)).cloned();
+    interpolate_tree(&mut r, &mut root, &lookup)?;
+
+    let meta_node = root.get("x-sentry-service-config").ok_or_else(|| {
+        r.error(&root, "this is not a devservices config: `x-sentry-service-config` is missing")
+            .with_hint("add an `x-sentry-service-config:` block with version, service_name, dependencies and modes (see `devrig init`)")
+    })?;
+    let meta = devservices::service_meta(&mut r, meta_node)?;
+
+    value::warn_unknown(
+        &mut r,
+        &root,
+        &[TOP_LEVEL_KEYS, &["x-sentry-service-config", "x-programs"]].concat(),
+        "top level",
+    );
+
+    let programs = match root.get("x-programs").filter(|n| !n.is_null()) {
+        Some(node) => devservices::programs(&mut r, node, &repo_root)?,
+        None => IndexMap::new(),
+    };
+    let mut services = IndexMap::new();
+    if let Some(node) = root.get("services").filter(|n| !n.is_null()) {
+        for (k, v) in value::map(&r, node, "services")? {
+            let name = value::key(k);
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(r
+                    .error(k, format!("`{name}` is not a valid service name"))
+                    .with_hint("use letters, digits, `.`, `-` and `_`"));
+            }
+            services.insert(name.to_owned(), compose::service(&mut r, name, v, &dir)?);
+        }
+    }
+    let volumes = match root.get("volumes").filter(|n| !n.is_null()) {
+        Some(node) => compose::top_volumes(&r, node)?,
+        None => IndexMap::new(),
+    };
+    let networks = match root.get("networks").filter(|n| !n.is_null()) {
+        Some(node) => compose::top_networks(&r, node)?,
+        None => IndexMap::new(),
+    };
+
+    let config = Config {
+        file: file.to_owned(),
+        dir,
+        repo_root,
+        meta,
+        programs,
+        services,
+        volumes,
+        networks,
+        warnings: Vec::new(),
+    };
+    validate::config(&r, &config)?;
+    Ok(Config {
+        warnings: r.warnings,
+        ..config
+    })
+}
+
+fn read_dotenv(dir: &Path, vars: &Variables) -> Result<IndexMap<String, String>, ConfigError> {
+    let path = dir.join(".env");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(IndexMap::new());
+    };
+    let lookup = |name: &str| vars.process.get(name).cloned();
+    dotenv::parse(&text, &lookup).map_err(|e| {
+        let line = e.line();
+        ConfigError::at(&path, yaml::Pos { line, col: 1 }, e.to_string())
+    })
+}
+
+/// Interpolates every string value except devservices' own `x-` blocks, which
+/// devservices reads verbatim (a program's `$VAR` is for its shell to expand).
+fn interpolate_tree(
+    r: &mut Reporter,
+    root: &mut Node,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let NodeKind::Map(entries) = &mut root.kind else {
+        return Ok(());
+    };
+    let mut unset: Vec<(String, yaml::Pos)> = Vec::new();
+    for (k, v) in entries.iter_mut() {
+        if value::key(k).starts_with("x-") {
+            continue;
+        }
+        interpolate_node(r, v, lookup, &mut unset)?;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (name, pos) in unset {
+        if seen.insert(name.clone()) {
+            r.warnings.push(Warning::at(
+                r.file,
+                pos,
+                format!("the `{name}` variable is not set; defaulting to a blank string"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn interpolate_node(
+    r: &Reporter,
+    node: &mut Node,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    unset: &mut Vec<(String, yaml::Pos)>,
+) -> Result<(), ConfigError> {
+    let pos = node.pos;
+    match &mut node.kind {
+        NodeKind::Scalar { text, plain } => {
+            if text.contains('$') {
+                let done = interpolate::interpolate(text, lookup).map_err(|e| {
+                    r.error_at(pos, e.to_string())
+                        .with_hint("set the variable, give it a default with ${NAME:-default}, or write $$ for a literal $")
+                })?;
+                unset.extend(done.unset.into_iter().map(|name| (name, pos)));
+                *text = done.value;
+                // An interpolated value is a string that fields convert as they need.
+                *plain = false;
+            }
+        }
+        NodeKind::Seq(items) => {
+            for item in items {
+                interpolate_node(r, item, lookup, unset)?;
+            }
+        }
+        NodeKind::Map(entries) => {
+            for (_, v) in entries {
+                interpolate_node(r, v, lookup, unset)?;
+            }
+        }
+    }
+    Ok(())
+}

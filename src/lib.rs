@@ -1,0 +1,15 @@
+//! devrig: Sentry's devservices and devenv in one binary.
+//!
+//! The modules follow the data: `config` (one file, parsed and validated) →
+//! `plan` (modes and remote repos resolved into what starts, in what order) →
+//! `cli`/`ui` (commands and output).
+
+// Errors here carry positions, hints and paths for the user; they are built
+// once on a cold path, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod cli;
+pub mod config;
+pub mod graph;
+pub mod plan;
+pub mod ui;

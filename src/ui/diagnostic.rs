@@ -1,0 +1,100 @@
+//! The one shape every error takes at the CLI: what went wrong, where (with
+//! the source line), details, and what to do.
+
+use super::{Style, paint};
+use crate::config::yaml::Pos;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub message: String,
+    pub location: Option<(PathBuf, Option<Pos>)>,
+    /// Further places involved (e.g. the other claimant of a conflict).
+    pub also: Vec<(String, PathBuf, Pos)>,
+    /// Verbatim detail, such as git's stderr.
+    pub details: Vec<String>,
+    pub hint: Option<String>,
+    pub exit_code: u8,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>, exit_code: u8) -> Self {
+        Diagnostic {
+            message: message.into(),
+            location: None,
+            also: Vec::new(),
+            details: Vec::new(),
+            hint: None,
+            exit_code,
+        }
+    }
+
+    pub fn at(mut self, file: PathBuf, pos: Option<Pos>) -> Self {
+        self.location = Some((file, pos));
+        self
+    }
+
+    pub fn hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    pub fn render(&self, color: bool) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} {}",
+            paint(color, Style::Red, "error:"),
+            paint(color, Style::Bold, &self.message)
+        );
+        if let Some((file, pos)) = &self.location {
+            write_location(&mut out, color, file, *pos);
+        }
+        for (label, file, pos) in &self.also {
+            let _ = writeln!(out, "{}", paint(color, Style::Dim, label));
+            write_location(&mut out, color, file, Some(*pos));
+        }
+        for detail in &self.details {
+            for line in detail.lines() {
+                let _ = writeln!(out, "  {} {line}", paint(color, Style::Dim, "|"));
+            }
+        }
+        if let Some(hint) = &self.hint {
+            let _ = writeln!(out, "{} {hint}", paint(color, Style::Cyan, "hint:"));
+        }
+        out
+    }
+}
+
+/// `  --> file:line:col`, then the line itself with a caret under the column.
+fn write_location(out: &mut String, color: bool, file: &std::path::Path, pos: Option<Pos>) {
+    let arrow = paint(color, Style::Cyan, "-->");
+    let Some(pos) = pos else {
+        let _ = writeln!(out, "  {arrow} {}", file.display());
+        return;
+    };
+    let _ = writeln!(out, "  {arrow} {}:{}:{}", file.display(), pos.line, pos.col);
+    let source = std::fs::read_to_string(file).ok();
+    let Some(line) = source
+        .as_deref()
+        .and_then(|s| s.lines().nth(pos.line.saturating_sub(1)))
+    else {
+        return;
+    };
+    let number = pos.line.to_string();
+    let gutter = " ".repeat(number.len());
+    let bar = paint(color, Style::Cyan, "|");
+    let caret_pad: String = line
+        .chars()
+        .take(pos.col.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let _ = writeln!(out, "  {gutter} {bar}");
+    let _ = writeln!(out, "  {} {bar} {line}", paint(color, Style::Cyan, &number));
+    let _ = writeln!(
+        out,
+        "  {gutter} {bar} {caret_pad}{}",
+        paint(color, Style::Red, "^")
+    );
+}
