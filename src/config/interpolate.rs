@@ -79,6 +79,7 @@ pub enum InterpolateError {
 
 impl InterpolateError {
     /// Byte offset within the interpolated input where the offending expression starts.
+    #[must_use]
     pub fn offset(&self) -> usize {
         match self {
             Self::MissingRequired { offset, .. }
@@ -101,6 +102,12 @@ fn reason_suffix(message: &str) -> String {
 /// One variable lookup: process env first, then .env — the caller decides. `lookup`
 /// returns `None` for an unset variable and `Some("")` for a set-but-empty one; compose
 /// distinguishes the two (`${X-default}` vs `${X:-default}`).
+///
+/// # Errors
+///
+/// Fails like compose does on a required variable that is missing (`${X:?message}`) and on
+/// a `${` that does not start a valid expression, and additionally when operator
+/// arguments nest more than 256 levels deep.
 pub fn interpolate(
     input: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -856,6 +863,36 @@ mod tests {
         let err = run("${A:-x\n\"}\\", &[]).unwrap_err();
         assert_eq!(err.to_string(), r#"Invalid template: "${A:-x\n\"}\\""#);
         assert_eq!(err.offset(), 0);
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics_and_offsets_point_at_an_expression() {
+        const ALPHABET: [&str; 16] = [
+            "$", "$", "{", "}", ":", "-", "+", "?", "A", "_", "1", " ", "\n", "é", "😀", "\u{212A}",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = next() % 24;
+            let input: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            let env = [("A", ""), ("_", "x")];
+            if let Err(err) = run(&input, &env) {
+                assert!(
+                    input
+                        .get(err.offset()..)
+                        .is_some_and(|rest| rest.starts_with("${")),
+                    "offset {} of {err:?} in {input:?}",
+                    err.offset()
+                );
+            }
+        }
     }
 
     #[test]
