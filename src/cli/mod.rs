@@ -91,7 +91,7 @@ fn personality(argv0: &OsString) -> Personality {
 pub fn run() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let who = args.first().map(personality).unwrap_or(Personality::Devrig);
-    let mut command = Cli::command();
+    let mut command = Cli::command().bin_name("devrig");
     if who == Personality::Devservices {
         command = command
             .name("devservices")

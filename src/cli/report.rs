@@ -40,15 +40,14 @@ pub fn plan_error(e: &PlanError) -> Diagnostic {
         }))),
         PlanError::UnknownMode {
             project,
-            mode,
             available,
             requested_at,
+            ..
         } => {
             let d = Diagnostic::new(e.to_string(), exit::USAGE).hint(Some(format!(
                 "modes of `{project}`: {}",
                 available.join(", ")
             )));
-            let _ = mode;
             match requested_at {
                 Some((file, pos)) => d.at(file.clone(), Some(*pos)),
                 None => d,

@@ -62,7 +62,8 @@ pub struct Service {
     pub entrypoint: Option<Vec<String>>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub environment: IndexMap<String, Option<String>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Already merged into `environment`, as compose merges them.
+    #[serde(skip)]
     pub env_file: Vec<EnvFile>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extra_hosts: Vec<String>,
@@ -85,7 +86,10 @@ pub struct Service {
     pub privileged: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restart: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_opt_display"
+    )]
     pub shm_size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_grace_period: Option<Duration>,
@@ -259,7 +263,15 @@ pub struct Network {
 
 /// Reads one service. `dir` is the config file's directory, against which
 /// relative bind and build paths are resolved.
-pub fn service(r: &mut Reporter, name: &str, node: &Node, dir: &Path) -> Result<Service> {
+/// `lookup` resolves variables (process environment, then `.env`) for
+/// environment entries given without a value, as compose does.
+pub fn service(
+    r: &mut Reporter,
+    name: &str,
+    node: &Node,
+    dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Service> {
     let what = format!("service `{name}`");
     value::map(r, node, &what)?;
     value::warn_unknown(r, node, SERVICE_KEYS, &what);
@@ -310,6 +322,7 @@ pub fn service(r: &mut Reporter, name: &str, node: &Node, dir: &Path) -> Result<
             _ => {}
         }
     }
+    svc.environment = resolve_environment(r, node, &svc, dir, lookup)?;
     if svc.image.is_none() && svc.build.is_none() {
         return Err(r
             .error(node, format!("{what} has neither `image` nor `build`"))
@@ -320,6 +333,69 @@ pub fn service(r: &mut Reporter, name: &str, node: &Node, dir: &Path) -> Result<
         svc.networks.insert("default".to_owned(), None);
     }
     Ok(svc)
+}
+
+/// The service's final environment: `env_file` contents in order, then
+/// `environment` on top; entries without a value are looked up in the
+/// process environment and `.env` (and stay `null` in `environment` when
+/// unset, but are dropped from env files), as compose does.
+fn resolve_environment(
+    r: &Reporter,
+    node: &Node,
+    svc: &Service,
+    dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<IndexMap<String, Option<String>>> {
+    let mut env: IndexMap<String, Option<String>> = IndexMap::new();
+    for file in &svc.env_file {
+        let path = PathBuf::from(absolutize(dir, &file.path));
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(_) if !file.required => continue,
+            Err(e) => {
+                let at = node.get("env_file").unwrap_or(node);
+                return Err(r
+                    .error(
+                        at,
+                        format!("env file {} cannot be read: {e}", path.display()),
+                    )
+                    .with_hint(
+                        "create it, or mark it optional with `- path: FILE` and `required: false`",
+                    ));
+            }
+        };
+        let values = super::dotenv::parse(&text, lookup).map_err(|e| {
+            super::error::ConfigError::at(
+                &path,
+                Pos {
+                    line: e.line(),
+                    col: 1,
+                },
+                e.to_string(),
+            )
+        })?;
+        for (k, v) in values {
+            env.insert(k, Some(v));
+        }
+    }
+    for (k, v) in &svc.environment {
+        let value = match v {
+            Some(v) => Some(v.clone()),
+            None => lookup(k),
+        };
+        env.insert(k.clone(), value);
+    }
+    Ok(env)
+}
+
+fn serialize_opt_display<S: serde::Serializer>(
+    value: &Option<u64>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => serializer.collect_str(v),
+        None => serializer.serialize_none(),
+    }
 }
 
 fn build(r: &mut Reporter, node: &Node, what: &str, dir: &Path) -> Result<Build> {

@@ -141,7 +141,10 @@ pub fn load_str(file: &Path, text: &str, vars: &Variables) -> Result<Config, Con
                     .error(k, format!("`{name}` is not a valid service name"))
                     .with_hint("use letters, digits, `.`, `-` and `_`"));
             }
-            services.insert(name.to_owned(), compose::service(&mut r, name, v, &dir)?);
+            services.insert(
+                name.to_owned(),
+                compose::service(&mut r, name, v, &dir, &lookup)?,
+            );
         }
     }
     let volumes = match root.get("volumes").filter(|n| !n.is_null()) {
@@ -213,6 +216,19 @@ fn interpolate_tree(
     Ok(())
 }
 
+/// Where the expression at byte `offset` of a scalar's value starts in the
+/// file. Exact for one-line plain and quoted scalars (escapes aside); a
+/// multi-line scalar points at its start.
+fn expression_pos(start: yaml::Pos, value: &str, plain: bool, offset: usize) -> yaml::Pos {
+    match value.get(..offset) {
+        Some(before) if !value.contains('\n') => yaml::Pos {
+            line: start.line,
+            col: start.col + before.chars().count() + usize::from(!plain),
+        },
+        _ => start,
+    }
+}
+
 fn interpolate_node(
     r: &Reporter,
     node: &mut Node,
@@ -224,7 +240,7 @@ fn interpolate_node(
         NodeKind::Scalar { text, plain } => {
             if text.contains('$') {
                 let done = interpolate::interpolate(text, lookup).map_err(|e| {
-                    r.error_at(pos, e.to_string())
+                    r.error_at(expression_pos(pos, text, *plain, e.offset()), e.to_string())
                         .with_hint("set the variable, give it a default with ${NAME:-default}, or write $$ for a literal $")
                 })?;
                 unset.extend(done.unset.into_iter().map(|name| (name, pos)));

@@ -163,7 +163,7 @@ pub fn list_or_map(
             for (k, v) in map(r, node, what)? {
                 let value = match v.scalar() {
                     Some(Scalar::Null) => None,
-                    Some(_) => Some(v.scalar_text().unwrap_or_default().to_owned()),
+                    Some(scalar) => Some(scalar_to_string(&scalar, v)),
                     None => {
                         return Err(r.error(
                             v,
@@ -238,4 +238,17 @@ pub fn deny_unknown(r: &Reporter, node: &Node, known: &[&str], what: &str) -> Re
         }
     }
     Ok(())
+}
+
+/// A scalar as compose turns it into a string for `environment` and
+/// `labels`: numbers in their canonical form (`0x1F` → `31`, `1.50` → `1.5`),
+/// everything else as written.
+pub fn scalar_to_string(scalar: &Scalar, node: &Node) -> String {
+    match scalar {
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Float(f) if f.is_infinite() => if *f > 0.0 { "+Inf" } else { "-Inf" }.to_owned(),
+        Scalar::Float(f) if f.is_nan() => "NaN".to_owned(),
+        Scalar::Float(f) => f.to_string(),
+        _ => node.scalar_text().unwrap_or_default().to_owned(),
+    }
 }

@@ -388,14 +388,17 @@ impl<'a> Builder<'a> {
                 .iter()
                 .find(|(k, _)| k.scalar_text() == key.scalar_text())
             {
-                return Err(YamlError::new(
+                let mut err = YamlError::new(
                     key.pos,
                     format!(
                         "duplicate key `{}` (first defined at line {})",
                         key.scalar_text().unwrap_or_default(),
                         first.pos.line
                     ),
-                ));
+                );
+                err.hint =
+                    Some("remove one of the two; compose refuses duplicate keys too".to_owned());
+                return Err(err);
             }
             entries.push((key, value));
         }
