@@ -12,4 +12,5 @@ pub mod cli;
 pub mod config;
 pub mod graph;
 pub mod plan;
+pub mod templates;
 pub mod ui;
