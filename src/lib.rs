@@ -10,7 +10,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod graph;
 pub mod plan;
+pub mod stack;
+pub mod state;
 pub mod templates;
 pub mod ui;

@@ -104,3 +104,64 @@ pub fn resolve(
     }
     Ok(plan)
 }
+
+/// Where images are pulled from, for air-gapped CI.
+#[derive(Args, Debug, Clone, Default)]
+pub struct MirrorArgs {
+    /// Pull every image through this registry (HOST[:PORT]) instead of its own
+    #[arg(long, env = "DEVRIG_REGISTRY_MIRROR", value_name = "HOST[:PORT]")]
+    pub registry_mirror: Option<String>,
+}
+
+/// A runtime for the engine commands: one thread is plenty, the work is I/O.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Diagnostic> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Diagnostic::new(
+                format!("cannot start the async runtime: {e}"),
+                super::exit::FAILURE,
+            )
+        })
+}
+
+pub async fn engine(printer: &Printer) -> Result<crate::engine::Engine, Diagnostic> {
+    let engine = crate::engine::Engine::connect()
+        .await
+        .map_err(|e| report::engine_error(&e))?;
+    printer.debug(&format!(
+        "engine {} (Docker {}, API {}) via {}",
+        engine.endpoint.address, engine.server_version, engine.api_version, engine.endpoint.source
+    ));
+    Ok(engine)
+}
+
+/// The remote freshness `up` uses: refresh at most once per TTL
+/// (`DEVRIG_REMOTE_TTL` seconds, default 15 minutes).
+pub fn up_policy(remote: &RemoteArgs) -> FetchPolicy {
+    if remote.offline {
+        return FetchPolicy::Offline;
+    }
+    if remote.refresh {
+        return FetchPolicy::Refresh;
+    }
+    let ttl = std::env::var("DEVRIG_REMOTE_TTL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15 * 60);
+    FetchPolicy::RefreshOlderThan(std::time::Duration::from_secs(ttl))
+}
+
+/// The projects a service's plan uses, resolved from cached remotes only:
+/// used to rebuild the state file, where the network must not be needed.
+pub fn plan_projects(file: &Path, mode: &str) -> Option<Vec<String>> {
+    let vars = Variables::from_process();
+    let config = config::load(file, &vars).ok()?;
+    let cache = RemoteCache {
+        root: RemoteCache::default_root(),
+        policy: FetchPolicy::Offline,
+    };
+    let plan = plan::resolve(config, mode, &cache, &vars).ok()?;
+    Some(plan.projects.keys().cloned().collect())
+}

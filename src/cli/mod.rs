@@ -4,9 +4,12 @@
 
 mod config_cmd;
 mod context;
+mod down;
 mod init;
 mod list;
 mod report;
+mod status;
+mod up;
 
 use crate::ui::{Diagnostic, Printer, Verbosity};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -21,17 +24,21 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// The command line or a config file is wrong; nothing was started.
     pub const USAGE: u8 = 2;
+    /// The Docker engine cannot be reached.
+    pub const ENGINE: u8 = 3;
+    /// Interrupted (Ctrl-C).
+    pub const INTERRUPTED: u8 = 130;
 }
 
-const SERVICE_COMMANDS: &str = "config, list-services, list-dependencies, init";
+const SERVICE_COMMANDS: &str = "up, down, status, config, list-services, list-dependencies, init";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "devrig",
     version,
     about = "Sentry's devservices and devenv in one fast binary",
-    after_help = "Service commands (also as `devservices <command>`): config, list-services, list-dependencies, init\n\
-                  Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config."
+    after_help = "Service commands (also as `devservices <command>`): up, down, status, config, list-services, list-dependencies, init\n\
+                  Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config, 3 Docker engine unreachable, 130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -68,6 +75,12 @@ pub enum Command {
     ListDependencies(list::ListDependenciesArgs),
     /// Write a starter devservices/config.yml
     Init(init::InitArgs),
+    /// Start a mode's containers and wait until they are ready
+    Up(up::UpArgs),
+    /// Stop a mode's containers (kept, with their volumes, for the next `up`)
+    Down(down::DownArgs),
+    /// Show the state, health and ports of a mode's containers
+    Status(status::StatusArgs),
 }
 
 /// Which name the binary was started under.
@@ -125,6 +138,9 @@ pub fn run() -> ExitCode {
         Command::ListServices(args) => list::services(&printer, &cli.global, args),
         Command::ListDependencies(args) => list::dependencies(&printer, &cli.global, args),
         Command::Init(args) => init::run(&printer, &cli.global, args),
+        Command::Up(args) => up::run(&printer, &cli.global, args),
+        Command::Down(args) => down::run(&printer, &cli.global, args),
+        Command::Status(args) => status::run(&printer, &cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

@@ -71,3 +71,58 @@ pub fn plan_error(e: &PlanError) -> Diagnostic {
             .hint(Some("compose projects are named by service_name, which must be unique across the repos of a plan".to_owned())),
     }
 }
+
+pub fn engine_error(e: &crate::engine::EngineError) -> Diagnostic {
+    let code = match e {
+        crate::engine::EngineError::Unreachable { .. }
+        | crate::engine::EngineError::Endpoint(_) => exit::ENGINE,
+        crate::engine::EngineError::Api { .. } => exit::FAILURE,
+    };
+    Diagnostic::new(e.to_string(), code).hint(e.hint())
+}
+
+pub fn stack_error(e: &crate::stack::StackError) -> Diagnostic {
+    use crate::stack::StackError;
+    match e {
+        StackError::Engine(e) => engine_error(e),
+        StackError::PortTaken {
+            service,
+            config_file,
+            pos,
+            ..
+        } => Diagnostic::new(format!("{e} (needed by {service})"), exit::FAILURE)
+            .at(config_file.clone(), Some(*pos))
+            .hint(Some(
+                "stop what holds the port, or publish the service on another host port".to_owned(),
+            )),
+        StackError::Timeout {
+            last_output, logs, ..
+        } => {
+            let mut d = Diagnostic::new(e.to_string(), exit::FAILURE).hint(Some(
+                "the stack is left as it is: inspect it with `devrig logs`, raise healthcheck_timeout, or fix the service and run `up` again".to_owned(),
+            ));
+            if let Some(out) = last_output {
+                d.details.push(format!("last probe: {out}"));
+            }
+            if !logs.is_empty() {
+                d.details
+                    .push(format!("last log lines:\n{}", logs.join("\n")));
+            }
+            d
+        }
+        StackError::Exited { logs, .. } => {
+            let mut d = Diagnostic::new(e.to_string(), exit::FAILURE).hint(Some(
+                "see its output below, fix it, and run `up` again".to_owned(),
+            ));
+            if !logs.is_empty() {
+                d.details
+                    .push(format!("last log lines:\n{}", logs.join("\n")));
+            }
+            d
+        }
+        StackError::DependencyFailed { .. } => Diagnostic::new(e.to_string(), exit::FAILURE),
+        StackError::State(_) => Diagnostic::new(e.to_string(), exit::FAILURE).hint(Some(
+            "check permissions on the devrig data directory".to_owned(),
+        )),
+    }
+}

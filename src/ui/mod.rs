@@ -2,6 +2,7 @@
 //! verbosity and JSON once, from the flags and the terminal.
 
 mod diagnostic;
+pub mod progress;
 
 pub use diagnostic::Diagnostic;
 

@@ -1,0 +1,63 @@
+//! `devrig down`: stop a mode's containers, keeping what others still use.
+
+use super::context::{self, RemoteArgs};
+use super::{CmdResult, GlobalArgs, report};
+use crate::plan::remote::{FetchPolicy, RemoteCache};
+use crate::stack::{self, registry};
+use crate::state::Store;
+use crate::ui::{Printer, progress::Progress};
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct DownArgs {
+    /// The mode to stop (default: the mode it was started in)
+    #[arg(long, short)]
+    pub mode: Option<String>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+pub fn run(printer: &Printer, global: &GlobalArgs, args: DownArgs) -> CmdResult {
+    let config = context::load(printer, global)?;
+    let root = config.project().to_owned();
+    let rt = context::runtime()?;
+    rt.block_on(async {
+        let engine = context::engine(printer).await?;
+        let store =
+            Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))?;
+        let (mut state, rebuilt) = registry::load(
+            &engine,
+            &store,
+            &RemoteCache::default_root(),
+            &context::plan_projects,
+        )
+        .await
+        .map_err(|e| report::engine_error(&e))?;
+        if let Some(note) = rebuilt {
+            printer.debug(&note);
+        }
+        let mode = args
+            .mode
+            .clone()
+            .or_else(|| state.services.get(&root).map(|a| a.mode.clone()))
+            .unwrap_or_else(|| "default".to_owned());
+        // `down` must work offline: it only needs what is already cached.
+        let policy = if args.remote.refresh {
+            FetchPolicy::Refresh
+        } else {
+            FetchPolicy::CacheFirst
+        };
+        let plan = context::resolve(printer, config, &mode, policy)?;
+        let keep = state.used_by_others(&root);
+        let progress = Progress::new(printer);
+        stack::down::down(&engine, &plan, &keep, &progress)
+            .await
+            .map_err(|e| report::stack_error(&e))?;
+        state.services.remove(&root);
+        store
+            .save(&state)
+            .map_err(|e| report::stack_error(&e.into()))?;
+        printer.status("Down", &format!("{root} (mode {mode})"));
+        Ok(())
+    })
+}

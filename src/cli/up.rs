@@ -1,0 +1,101 @@
+//! `devrig up`: start a mode's containers and wait until they are ready.
+
+use super::context::{self, MirrorArgs, RemoteArgs};
+use super::{CmdResult, GlobalArgs, exit, report};
+use crate::plan::Plan;
+use crate::plan::remote::RemoteCache;
+use crate::stack::{self, registry, up::UpOptions};
+use crate::state::{Active, Store};
+use crate::ui::{Diagnostic, Printer, progress::Progress};
+use clap::Args;
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// The mode to start
+    #[arg(long, short, default_value = "default")]
+    pub mode: String,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+}
+
+pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
+    let config = context::load(printer, global)?;
+    let timeout = Duration::from_secs(config.meta.healthcheck_timeout);
+    let plan = context::resolve(
+        printer,
+        config,
+        &args.mode,
+        context::up_policy(&args.remote),
+    )?;
+    let programs: Vec<String> = plan.projects[&plan.root].programs.clone();
+    if !programs.is_empty() {
+        printer.warn(&format!(
+            "programs are not supervised by devrig yet; not started: {}",
+            programs.join(", ")
+        ));
+    }
+    let rt = context::runtime()?;
+    rt.block_on(async {
+        let engine = context::engine(printer).await?;
+        let progress = Progress::new(printer);
+        let opts = UpOptions {
+            mirror: args.mirror.registry_mirror.clone(),
+            timeout,
+            probe_interval: Duration::from_millis(100),
+        };
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            outcome = stack::up::up(&engine, &plan, &opts, &progress) => outcome,
+            _ = tokio::signal::ctrl_c() => {
+                return Err(Diagnostic::new("interrupted", exit::INTERRUPTED).hint(Some(
+                    "containers made so far are complete and kept; run `up` again to finish".to_owned(),
+                )));
+            }
+        };
+        // Recorded even after a failure: what started is running and is ours.
+        record(&engine, &plan).await?;
+        match outcome {
+            Ok(()) => {
+                printer.status(
+                    "Up",
+                    &format!("{} (mode {}) in {:.1}s", plan.root, plan.mode, started.elapsed().as_secs_f32()),
+                );
+                Ok(())
+            }
+            Err(errors) => {
+                let (last, rest) = errors.split_last().expect("an error");
+                for e in rest {
+                    printer.error(&report::stack_error(e));
+                }
+                Err(report::stack_error(last))
+            }
+        }
+    })
+}
+
+async fn record(engine: &crate::engine::Engine, plan: &Plan) -> Result<(), Diagnostic> {
+    let store = Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))?;
+    let (mut state, _) = registry::load(
+        engine,
+        &store,
+        &RemoteCache::default_root(),
+        &context::plan_projects,
+    )
+    .await
+    .map_err(|e| report::engine_error(&e))?;
+    let root = &plan.projects[&plan.root];
+    state.services.insert(
+        plan.root.clone(),
+        Active {
+            mode: plan.mode.clone(),
+            config_file: root.config.file.clone(),
+            projects: plan.projects.keys().cloned().collect(),
+        },
+    );
+    store
+        .save(&state)
+        .map_err(|e| report::stack_error(&e.into()))
+}

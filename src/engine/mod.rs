@@ -1,0 +1,325 @@
+//! The Docker Engine, through its API (bollard): connecting, and the
+//! operations `up`, `down` and `status` are made of. Nothing here knows about
+//! modes or repos; it works on container specs built from the plan.
+
+pub mod endpoint;
+pub mod probe;
+pub mod pull;
+pub mod spec;
+
+use bollard::Docker;
+use bollard::models::{ContainerSummary, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StartContainerOptions,
+    StopContainerOptions,
+};
+use endpoint::{Address, Endpoint, EndpointError};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How long a request may take before the engine counts as unresponsive.
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("cannot reach the Docker engine at {} ({}): {reason}", endpoint.address, endpoint.source)]
+    Unreachable { endpoint: Endpoint, reason: String },
+    #[error("{action}: {message}")]
+    Api { action: String, message: String },
+}
+
+impl EngineError {
+    pub fn api(action: impl Into<String>, err: bollard::errors::Error) -> Self {
+        EngineError::Api {
+            action: action.into(),
+            message: api_message(&err),
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EngineError::Endpoint(e) => Some(e.hint()),
+            EngineError::Unreachable { endpoint, .. } => Some(match &endpoint.address {
+                Address::Unix(path) => format!(
+                    "start Docker (Docker Desktop, colima, or `sudo systemctl start docker`), or point DOCKER_HOST/DOCKER_CONTEXT at a running engine; nothing answers at {}",
+                    path.display()
+                ),
+                Address::Tcp(addr) => format!(
+                    "check that an engine listens on {addr} and that DOCKER_HOST/DOCKER_CONTEXT are what you want"
+                ),
+            }),
+            EngineError::Api { .. } => None,
+        }
+    }
+}
+
+/// The engine's own message, without bollard's wrapping.
+fn api_message(err: &bollard::errors::Error) -> String {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn is_not_found(err: &bollard::errors::Error) -> bool {
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+pub struct Engine {
+    pub docker: Docker,
+    pub endpoint: Endpoint,
+    pub server_version: String,
+    pub api_version: String,
+}
+
+impl Engine {
+    /// Resolves the engine like the docker CLI, connects and pings it.
+    pub async fn connect() -> Result<Engine, EngineError> {
+        let var = |k: &str| std::env::var(k).ok();
+        let home = directories::BaseDirs::new().map(|b| b.home_dir().to_owned());
+        let endpoint = endpoint::resolve(&endpoint::Lookup { var: &var, home })?;
+        Self::connect_to(endpoint).await
+    }
+
+    pub async fn connect_to(endpoint: Endpoint) -> Result<Engine, EngineError> {
+        let unreachable = |reason: String| EngineError::Unreachable {
+            endpoint: endpoint.clone(),
+            reason,
+        };
+        let docker = match &endpoint.address {
+            Address::Unix(path) => {
+                if !path.exists() {
+                    return Err(unreachable("no socket there".to_owned()));
+                }
+                Docker::connect_with_unix(
+                    &path.display().to_string(),
+                    REQUEST_TIMEOUT_SECS,
+                    bollard::API_DEFAULT_VERSION,
+                )
+            }
+            Address::Tcp(addr) => Docker::connect_with_http(
+                &format!("tcp://{addr}"),
+                REQUEST_TIMEOUT_SECS,
+                bollard::API_DEFAULT_VERSION,
+            ),
+        }
+        .map_err(|e| unreachable(api_message(&e)))?;
+        let version = match tokio::time::timeout(PING_TIMEOUT, docker.version()).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => return Err(unreachable(api_message(&e))),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {}s",
+                    PING_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        // Speak the engine's API version when it is older than bollard's.
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable(api_message(&e)))?;
+        Ok(Engine {
+            docker,
+            endpoint,
+            server_version: version.version.unwrap_or_default(),
+            api_version: version.api_version.unwrap_or_default(),
+        })
+    }
+
+    /// Every container with a compose project label among `projects` (all
+    /// devservices-labelled containers when empty), in one request.
+    pub async fn containers(
+        &self,
+        projects: &[String],
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+        filters.insert(
+            "label".to_owned(),
+            vec![format!(
+                "{}={}",
+                spec::LABEL_ORCHESTRATOR.0,
+                spec::LABEL_ORCHESTRATOR.1
+            )],
+        );
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| EngineError::api("listing containers", e))?;
+        Ok(list
+            .into_iter()
+            .filter(|c| {
+                projects.is_empty()
+                    || label(c, spec::LABEL_PROJECT)
+                        .is_some_and(|p| projects.iter().any(|x| x == p))
+            })
+            .collect())
+    }
+
+    /// Creates the network unless it exists. External networks are created
+    /// too (devservices creates the shared `devservices` network the same
+    /// way), but without compose's labels, since no project owns them.
+    pub async fn ensure_network(&self, net: &spec::NetworkSpec) -> Result<bool, EngineError> {
+        match self.docker.inspect_network(&net.name, None).await {
+            Ok(_) => return Ok(false),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                return Err(EngineError::api(
+                    format!("inspecting network {}", net.name),
+                    e,
+                ));
+            }
+        }
+        let mut labels = HashMap::new();
+        if !net.external {
+            labels.insert(spec::LABEL_PROJECT.to_owned(), net.project.clone());
+            labels.insert(spec::LABEL_NETWORK.to_owned(), net.key.clone());
+        }
+        let request = NetworkCreateRequest {
+            name: net.name.clone(),
+            driver: Some("bridge".to_owned()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(true),
+            // Another `up` created it meanwhile.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(false),
+            Err(e) => Err(EngineError::api(
+                format!("creating network {}", net.name),
+                e,
+            )),
+        }
+    }
+
+    /// Creates the volume unless it exists: an existing volume, such as the
+    /// one devservices made for the same project, is used as it is.
+    pub async fn ensure_volume(&self, vol: &spec::VolumeSpec) -> Result<bool, EngineError> {
+        match self.docker.inspect_volume(&vol.name).await {
+            Ok(_) => return Ok(false),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                return Err(EngineError::api(
+                    format!("inspecting volume {}", vol.name),
+                    e,
+                ));
+            }
+        }
+        if vol.external {
+            return Err(EngineError::Api {
+                action: format!("using external volume {}", vol.name),
+                message: "it does not exist, and devrig does not create external volumes"
+                    .to_owned(),
+            });
+        }
+        let mut labels = HashMap::new();
+        labels.insert(spec::LABEL_PROJECT.to_owned(), vol.project.clone());
+        labels.insert(spec::LABEL_VOLUME.to_owned(), vol.key.clone());
+        self.docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(vol.name.clone()),
+                labels: Some(labels),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| EngineError::api(format!("creating volume {}", vol.name), e))?;
+        Ok(true)
+    }
+
+    pub async fn create(&self, spec: &spec::ContainerSpec) -> Result<String, EngineError> {
+        let options = CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            platform: spec.platform.clone().unwrap_or_default(),
+        };
+        let created = self
+            .docker
+            .create_container(Some(options), spec.body.clone())
+            .await
+            .map_err(|e| EngineError::api(format!("creating container {}", spec.name), e))?;
+        Ok(created.id)
+    }
+
+    pub async fn start(&self, name: &str) -> Result<(), EngineError> {
+        match self
+            .docker
+            .start_container(name, None::<StartContainerOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            // 304: already running.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(EngineError::api(format!("starting container {name}"), e)),
+        }
+    }
+
+    pub async fn stop(&self, name: &str, grace: Option<Duration>) -> Result<(), EngineError> {
+        let options = StopContainerOptions {
+            t: grace.map(|g| g.as_secs() as i32),
+            signal: None,
+        };
+        match self.docker.stop_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304 | 404,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(EngineError::api(format!("stopping container {name}"), e)),
+        }
+    }
+
+    pub async fn remove(&self, name: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: false,
+            link: false,
+        };
+        match self.docker.remove_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(EngineError::api(format!("removing container {name}"), e)),
+        }
+    }
+
+    /// The last `lines` lines of a container's output, for error reports.
+    pub async fn tail(&self, name: &str, lines: usize) -> Vec<String> {
+        use futures_util::StreamExt;
+        let options = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.logs(name, Some(options));
+        let mut out = Vec::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            out.extend(
+                String::from_utf8_lossy(&chunk.into_bytes())
+                    .lines()
+                    .map(str::to_owned),
+            );
+        }
+        out
+    }
+}
+
+pub fn label<'a>(c: &'a ContainerSummary, key: &str) -> Option<&'a str> {
+    c.labels.as_ref()?.get(key).map(String::as_str)
+}

@@ -1,0 +1,125 @@
+//! A plan's containers on the engine: bring them up, report their status,
+//! take them down. Progress goes out as [`Event`]s to an [`Observer`], so
+//! this module decides what happens and the CLI decides how it looks.
+
+pub mod down;
+pub mod ports;
+pub mod registry;
+pub mod status;
+pub mod up;
+
+use crate::engine::spec::{self, ContainerSpec};
+use crate::engine::{EngineError, pull};
+use crate::plan::{Plan, UnitKind};
+use std::time::Duration;
+
+/// Which mode started a container, so state can be rebuilt from the engine.
+pub const LABEL_MODE: &str = "dev.devrig.mode";
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    PullStarted {
+        image: String,
+    },
+    PullProgress {
+        image: String,
+        progress: pull::Progress,
+    },
+    PullDone {
+        image: String,
+    },
+    Created {
+        container: String,
+    },
+    Recreated {
+        container: String,
+    },
+    Started {
+        container: String,
+    },
+    Unchanged {
+        container: String,
+    },
+    Waiting {
+        container: String,
+        on: String,
+        waited: Duration,
+        last_output: Option<String>,
+    },
+    Ready {
+        container: String,
+        after: Duration,
+    },
+    Completed {
+        container: String,
+    },
+    Stopping {
+        container: String,
+    },
+    Stopped {
+        container: String,
+    },
+    Kept {
+        project: String,
+        users: Vec<String>,
+    },
+    Note {
+        message: String,
+    },
+}
+
+pub trait Observer: Send + Sync {
+    fn event(&self, event: Event);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("port {port} is already in use by {holder}")]
+    PortTaken {
+        port: String,
+        holder: String,
+        service: String,
+        config_file: std::path::PathBuf,
+        pos: crate::config::yaml::Pos,
+    },
+    #[error("{container} did not become ready within {}s", timeout.as_secs())]
+    Timeout {
+        container: String,
+        timeout: Duration,
+        last_output: Option<String>,
+        logs: Vec<String>,
+    },
+    #[error("{container} exited with code {code}")]
+    Exited {
+        container: String,
+        code: i64,
+        logs: Vec<String>,
+    },
+    #[error("{container} was not started because {dependency} failed")]
+    DependencyFailed {
+        container: String,
+        dependency: String,
+    },
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+}
+
+/// Container specs for every container unit of the plan, in plan order.
+pub fn specs(plan: &Plan, mirror: Option<&str>) -> Vec<ContainerSpec> {
+    plan.levels
+        .iter()
+        .flatten()
+        .filter(|u| u.kind == UnitKind::Container)
+        .map(|unit| {
+            let project = &plan.projects[&unit.project];
+            let service = &project.config.services[&unit.name];
+            let mut spec = spec::container(&unit.project, &project.config, service, mirror);
+            if let Some(labels) = spec.body.labels.as_mut() {
+                labels.insert(LABEL_MODE.to_owned(), project.modes.join(","));
+            }
+            spec
+        })
+        .collect()
+}

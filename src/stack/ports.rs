@@ -1,0 +1,178 @@
+//! Port preflight: before anything is created, every published host port
+//! must be free or already ours. A port can be held by a process (a socket
+//! we can see) or by another container (the engine's NAT rules hold it with
+//! no visible socket), so both are checked, and the holder is named.
+
+use super::StackError;
+use crate::engine::label;
+use crate::engine::spec::{ContainerSpec, LABEL_PROJECT};
+use crate::plan::Plan;
+use bollard::models::{ContainerSummary, ContainerSummaryStateEnum, PortSummaryTypeEnum};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+
+pub fn preflight(
+    plan: &Plan,
+    specs: &[ContainerSpec],
+    containers: &[ContainerSummary],
+) -> Result<(), StackError> {
+    for spec in specs {
+        let project = &plan.projects[&spec.project];
+        let service = &project.config.services[&spec.service];
+        for port in &service.ports {
+            let Some(published) = port.published.as_deref() else {
+                continue;
+            };
+            let Ok(number) = published.parse::<u16>() else {
+                continue;
+            };
+            let ip: IpAddr = port
+                .host_ip
+                .as_deref()
+                .and_then(|ip| ip.parse().ok())
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            let taken = |holder: String| StackError::PortTaken {
+                port: format!("{}:{number}/{}", ip, port.protocol),
+                holder,
+                service: format!("{}/{}", spec.project, spec.service),
+                config_file: project.config.file.clone(),
+                pos: port.pos,
+            };
+            // Held by a running container other than the one we would (re)create?
+            if let Some(holder) =
+                container_holding(containers, &spec.name, ip, number, &port.protocol)
+            {
+                return Err(taken(holder));
+            }
+            // Our own running container publishing it: the engine holds the
+            // port for us, so a bind test would fail for a harmless reason.
+            let ours = containers.iter().any(|c| {
+                name_of(c) == spec.name
+                    && c.state == Some(ContainerSummaryStateEnum::RUNNING)
+                    && publishes(c, ip, number, &port.protocol)
+            });
+            if ours {
+                continue;
+            }
+            if let Err(e) = try_bind(ip, number, &port.protocol)
+                && e.kind() == std::io::ErrorKind::AddrInUse
+            {
+                let holder = process_holding(number, &port.protocol)
+                    .unwrap_or_else(|| "another process".to_owned());
+                return Err(taken(holder));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn name_of(c: &ContainerSummary) -> &str {
+    c.names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/'))
+        .unwrap_or_default()
+}
+
+fn publishes(c: &ContainerSummary, ip: IpAddr, number: u16, protocol: &str) -> bool {
+    c.ports.iter().flatten().any(|p| {
+        let proto = match p.typ {
+            Some(PortSummaryTypeEnum::UDP) => "udp",
+            Some(PortSummaryTypeEnum::SCTP) => "sctp",
+            _ => "tcp",
+        };
+        let overlaps = match p.ip.as_deref().and_then(|i| i.parse::<IpAddr>().ok()) {
+            Some(held) => held.is_unspecified() || ip.is_unspecified() || held == ip,
+            None => true,
+        };
+        p.public_port == Some(number) && proto == protocol && overlaps
+    })
+}
+
+fn container_holding(
+    containers: &[ContainerSummary],
+    ours: &str,
+    ip: IpAddr,
+    number: u16,
+    protocol: &str,
+) -> Option<String> {
+    containers
+        .iter()
+        .filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING) && name_of(c) != ours)
+        .find(|c| publishes(c, ip, number, protocol))
+        .map(|c| match label(c, LABEL_PROJECT) {
+            Some(project) => format!("container {} (project {project})", name_of(c)),
+            None => format!("container {}", name_of(c)),
+        })
+}
+
+fn try_bind(ip: IpAddr, port: u16, protocol: &str) -> std::io::Result<()> {
+    let addr = SocketAddr::new(ip, port);
+    match protocol {
+        "udp" => UdpSocket::bind(addr).map(drop),
+        _ => TcpListener::bind(addr).map(drop),
+    }
+}
+
+/// The process listening on `port`, found through /proc (Linux): the
+/// socket's inode in /proc/net/{tcp,udp}[6], then the fd that points to it.
+fn process_holding(port: u16, protocol: &str) -> Option<String> {
+    let tables: &[&str] = if protocol == "udp" {
+        &["udp", "udp6"]
+    } else {
+        &["tcp", "tcp6"]
+    };
+    let hex_port = format!("{port:04X}");
+    let mut inodes = Vec::new();
+    for table in tables {
+        let text = std::fs::read_to_string(format!("/proc/net/{table}")).ok()?;
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(inode)) = (fields.get(1), fields.get(9)) else {
+                continue;
+            };
+            if local.rsplit(':').next() == Some(hex_port.as_str()) && *inode != "0" {
+                inodes.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if inodes.iter().any(|i| target.as_os_str() == i.as_str()) {
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                let command = String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_owned();
+                return Some(format!("process {pid} ({command})"));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_process_behind_a_port() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let holder = process_holding(port, "tcp").expect("this test process holds it");
+        assert!(
+            holder.starts_with(&format!("process {}", std::process::id())),
+            "{holder}"
+        );
+        assert!(try_bind("127.0.0.1".parse().unwrap(), port, "tcp").is_err());
+    }
+}

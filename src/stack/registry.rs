@@ -1,0 +1,68 @@
+//! Who uses what: the state file of active services, rebuilt from the
+//! engine's labels when it is missing or corrupt.
+
+use super::LABEL_MODE;
+use crate::engine::spec::{LABEL_CONFIG_FILES, LABEL_PROJECT};
+use crate::engine::{Engine, EngineError, label};
+use crate::state::{Active, Loaded, State, Store};
+use bollard::models::ContainerSummaryStateEnum;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Reads the state; when it is missing or unreadable, rebuilds it from the
+/// running containers: a project whose config file is not a cached remote
+/// is a top-level service, and `plan_projects(config, mode)` tells which
+/// projects its plan uses. Returns the state and a note when rebuilt.
+pub async fn load(
+    engine: &Engine,
+    store: &Store,
+    cache_root: &Path,
+    plan_projects: &dyn Fn(&Path, &str) -> Option<Vec<String>>,
+) -> Result<(State, Option<String>), EngineError> {
+    let reason = match store.load() {
+        Ok(Loaded::Found(state)) => return Ok((state, None)),
+        Ok(Loaded::Missing) => "missing".to_owned(),
+        Ok(Loaded::Corrupt(e)) => format!("unreadable ({e})"),
+        Err(e) => e.to_string(),
+    };
+    let containers = engine.containers(&[]).await?;
+    let mut roots: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
+    for c in containers
+        .iter()
+        .filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING))
+    {
+        let (Some(project), Some(file), Some(mode)) = (
+            label(c, LABEL_PROJECT),
+            label(c, LABEL_CONFIG_FILES),
+            label(c, LABEL_MODE),
+        ) else {
+            continue;
+        };
+        let file = PathBuf::from(file);
+        if file.starts_with(cache_root) {
+            continue;
+        }
+        roots
+            .entry(project.to_owned())
+            .or_insert((file, mode.to_owned()));
+    }
+    let mut state = State::default();
+    for (service, (file, mode)) in roots {
+        let mode = mode.split(',').next().unwrap_or("default").to_owned();
+        let projects = plan_projects(&file, &mode).unwrap_or_else(|| vec![service.clone()]);
+        state.services.insert(
+            service,
+            Active {
+                mode,
+                config_file: file,
+                projects,
+            },
+        );
+    }
+    Ok((
+        state,
+        Some(format!(
+            "the state file was {reason}; rebuilt it from the running containers"
+        )),
+    ))
+}

@@ -1,0 +1,385 @@
+//! `up`: pull what is missing, create networks and volumes, then start every
+//! container as soon as what it depends on is ready, and wait until each is
+//! really ready (its healthcheck test passes, probed by devrig itself).
+//!
+//! Every container is its own task: a slow service (snuba) holds back only
+//! the containers that depend on it.
+
+use super::{Event, Observer, StackError, ports};
+use crate::config::compose::Condition;
+use crate::engine::spec::{ContainerSpec, LABEL_CONFIG_HASH};
+use crate::engine::{Engine, EngineError, label, probe, pull};
+use crate::plan::Plan;
+use bollard::models::{
+    ContainerSummary, ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum,
+};
+use futures_util::future::join_all;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+pub struct UpOptions {
+    pub mirror: Option<String>,
+    /// How long a container may take to become ready.
+    pub timeout: Duration,
+    /// Pause between two probes of one container.
+    pub probe_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnitState {
+    Pending,
+    Started,
+    Ready,
+    Completed,
+    Failed,
+}
+
+/// How often a still-waiting container is reported.
+const WAITING_REPORT: Duration = Duration::from_secs(1);
+/// Docker's default healthcheck timeout, used when the config sets none.
+const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Ctx<'a> {
+    engine: &'a Engine,
+    plan: &'a Plan,
+    opts: &'a UpOptions,
+    observer: &'a dyn Observer,
+    existing: HashMap<String, ContainerSummary>,
+    /// `project/service` → its state, watched by the containers that depend on it.
+    states: HashMap<String, watch::Sender<UnitState>>,
+    /// Containers some dependent waits on to exit successfully.
+    one_shots: HashSet<String>,
+}
+
+pub async fn up(
+    engine: &Engine,
+    plan: &Plan,
+    opts: &UpOptions,
+    observer: &dyn Observer,
+) -> Result<(), Vec<StackError>> {
+    let specs = super::specs(plan, opts.mirror.as_deref());
+    let projects: Vec<String> = plan.projects.keys().cloned().collect();
+    let existing: HashMap<String, ContainerSummary> = engine
+        .containers(&projects)
+        .await
+        .map_err(|e| vec![e.into()])?
+        .into_iter()
+        .filter_map(|c| {
+            let name = c
+                .names
+                .as_ref()?
+                .first()?
+                .trim_start_matches('/')
+                .to_owned();
+            Some((name, c))
+        })
+        .collect();
+    // Everything that could refuse to start is checked before anything is made.
+    let others = engine.containers(&[]).await.map_err(|e| vec![e.into()])?;
+    ports::preflight(plan, &specs, &others).map_err(|e| vec![e])?;
+
+    prepare(engine, &specs, &existing, observer)
+        .await
+        .map_err(|e| vec![e])?;
+
+    let mut one_shots = HashSet::new();
+    for project in plan.projects.values() {
+        for svc in project
+            .services
+            .iter()
+            .filter_map(|s| project.config.services.get(s))
+        {
+            for (dep, on) in &svc.depends_on {
+                if on.condition == Condition::ServiceCompletedSuccessfully {
+                    one_shots.insert(format!("{}/{dep}", project.config.project()));
+                }
+            }
+        }
+    }
+    let ctx = Ctx {
+        engine,
+        plan,
+        opts,
+        observer,
+        existing,
+        states: specs
+            .iter()
+            .map(|s| (key(s), watch::channel(UnitState::Pending).0))
+            .collect(),
+        one_shots,
+    };
+    let results = join_all(specs.iter().map(|spec| async {
+        let result = run_unit(&ctx, spec).await;
+        let state = match &result {
+            Ok(state) => *state,
+            Err(_) => UnitState::Failed,
+        };
+        ctx.states[&key(spec)].send_replace(state);
+        result
+    }))
+    .await;
+    let errors: Vec<StackError> = results.into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+fn key(spec: &ContainerSpec) -> String {
+    format!("{}/{}", spec.project, spec.service)
+}
+
+/// Pulls missing images (in parallel), then makes networks and volumes.
+async fn prepare(
+    engine: &Engine,
+    specs: &[ContainerSpec],
+    existing: &HashMap<String, ContainerSummary>,
+    observer: &dyn Observer,
+) -> Result<(), StackError> {
+    let mut images: Vec<(&str, Option<&str>)> = Vec::new();
+    for spec in specs {
+        let current = existing
+            .get(&spec.name)
+            .and_then(|c| label(c, LABEL_CONFIG_HASH))
+            .is_some_and(|h| h == spec.config_hash);
+        if !current && !images.iter().any(|(i, _)| *i == spec.image) {
+            images.push((&spec.image, spec.platform.as_deref()));
+        }
+    }
+    let pulls = images.into_iter().map(|(image, platform)| async move {
+        if pull::present(engine, image).await? {
+            return Ok::<(), EngineError>(());
+        }
+        observer.event(Event::PullStarted {
+            image: image.to_owned(),
+        });
+        let report = |progress: &pull::Progress| {
+            observer.event(Event::PullProgress {
+                image: image.to_owned(),
+                progress: progress.clone(),
+            })
+        };
+        pull::pull(engine, image, platform, &report).await?;
+        observer.event(Event::PullDone {
+            image: image.to_owned(),
+        });
+        Ok(())
+    });
+    for result in join_all(pulls).await {
+        result?;
+    }
+    let mut seen = HashSet::new();
+    for net in specs.iter().flat_map(|s| &s.networks) {
+        if seen.insert(&net.name) && engine.ensure_network(net).await? {
+            observer.event(Event::Note {
+                message: format!("created network {}", net.name),
+            });
+        }
+    }
+    let mut seen = HashSet::new();
+    for vol in specs.iter().flat_map(|s| &s.volumes) {
+        if seen.insert(&vol.name) && engine.ensure_volume(vol).await? {
+            observer.event(Event::Note {
+                message: format!("created volume {}", vol.name),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, StackError> {
+    let service = &ctx.plan.projects[&spec.project].config.services[&spec.service];
+    for (dep, on) in &service.depends_on {
+        let dep_key = format!("{}/{dep}", spec.project);
+        let Some(sender) = ctx.states.get(&dep_key) else {
+            continue;
+        };
+        let mut rx = sender.subscribe();
+        let satisfied = |s: &UnitState| match on.condition {
+            Condition::ServiceStarted => matches!(
+                s,
+                UnitState::Started | UnitState::Ready | UnitState::Completed
+            ),
+            Condition::ServiceHealthy => matches!(s, UnitState::Ready | UnitState::Completed),
+            Condition::ServiceCompletedSuccessfully => *s == UnitState::Completed,
+        };
+        let state = *rx
+            .wait_for(|s| satisfied(s) || *s == UnitState::Failed)
+            .await
+            .map_err(|_| StackError::DependencyFailed {
+                container: spec.name.clone(),
+                dependency: dep.clone(),
+            })?;
+        if state == UnitState::Failed && on.required {
+            return Err(StackError::DependencyFailed {
+                container: spec.name.clone(),
+                dependency: dep.clone(),
+            });
+        }
+    }
+
+    let current = ctx.existing.get(&spec.name);
+    let running = current.is_some_and(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING));
+    let same_config = current
+        .and_then(|c| label(c, LABEL_CONFIG_HASH))
+        .is_some_and(|h| h == spec.config_hash);
+    let engine = ctx.engine;
+    match (current, same_config, running) {
+        (Some(_), true, true) => ctx.observer.event(Event::Unchanged {
+            container: spec.name.clone(),
+        }),
+        (Some(_), true, false) => {
+            engine.start(&spec.name).await?;
+            ctx.observer.event(Event::Started {
+                container: spec.name.clone(),
+            });
+        }
+        (Some(_), false, _) => {
+            engine.remove(&spec.name).await?;
+            engine.create(spec).await?;
+            engine.start(&spec.name).await?;
+            ctx.observer.event(Event::Recreated {
+                container: spec.name.clone(),
+            });
+        }
+        (None, _, _) => {
+            engine.create(spec).await?;
+            engine.start(&spec.name).await?;
+            ctx.observer.event(Event::Created {
+                container: spec.name.clone(),
+            });
+        }
+    }
+    ctx.states[&key(spec)].send_replace(UnitState::Started);
+
+    if ctx.one_shots.contains(&key(spec)) {
+        return wait_exit(ctx, spec).await;
+    }
+    // A running, unchanged container that Docker already reports healthy
+    // needs no probe: this keeps a no-op `up` to one engine query.
+    let already_healthy = running
+        && same_config
+        && current
+            .and_then(|c| c.health.as_ref())
+            .and_then(|h| h.status)
+            == Some(ContainerSummaryHealthStatusEnum::HEALTHY);
+    if already_healthy {
+        return Ok(UnitState::Ready);
+    }
+    wait_ready(ctx, spec, service).await
+}
+
+async fn wait_ready(
+    ctx: &Ctx<'_>,
+    spec: &ContainerSpec,
+    service: &crate::config::Service,
+) -> Result<UnitState, StackError> {
+    let started = Instant::now();
+    let healthcheck = service.healthcheck.as_ref();
+    let command = healthcheck.and_then(|h| h.probe()).and_then(probe::command);
+    let probe_timeout = healthcheck
+        .and_then(|h| h.timeout)
+        .map_or(DEFAULT_PROBE_TIMEOUT, |t| t.as_std());
+    let mut last_output: Option<String> = None;
+    let mut last_report = Instant::now();
+    loop {
+        let inspect = ctx
+            .engine
+            .docker
+            .inspect_container(&spec.name, None)
+            .await
+            .map_err(|e| EngineError::api(format!("inspecting {}", spec.name), e))?;
+        let state = inspect.state.unwrap_or_default();
+        if state.running != Some(true) && state.restarting != Some(true) {
+            return Err(StackError::Exited {
+                container: spec.name.clone(),
+                code: state.exit_code.unwrap_or(-1),
+                logs: ctx.engine.tail(&spec.name, 20).await,
+            });
+        }
+        let docker_healthy = state
+            .health
+            .and_then(|h| h.status)
+            .is_some_and(|s| s == bollard::models::HealthStatusEnum::HEALTHY);
+        let ready = match (&command, docker_healthy) {
+            (_, true) | (None, _) => true,
+            (Some(cmd), false) => {
+                match probe::run(ctx.engine, &spec.name, cmd, probe_timeout).await? {
+                    probe::Outcome::Passed => true,
+                    probe::Outcome::Failed { exit_code, output } => {
+                        last_output = Some(match exit_code {
+                            Some(code) if output.is_empty() => format!("exit code {code}"),
+                            _ => output,
+                        });
+                        false
+                    }
+                }
+            }
+        };
+        if ready {
+            ctx.observer.event(Event::Ready {
+                container: spec.name.clone(),
+                after: started.elapsed(),
+            });
+            return Ok(UnitState::Ready);
+        }
+        if started.elapsed() >= ctx.opts.timeout {
+            return Err(StackError::Timeout {
+                container: spec.name.clone(),
+                timeout: ctx.opts.timeout,
+                last_output,
+                logs: ctx.engine.tail(&spec.name, 20).await,
+            });
+        }
+        if last_report.elapsed() >= WAITING_REPORT {
+            last_report = Instant::now();
+            ctx.observer.event(Event::Waiting {
+                container: spec.name.clone(),
+                on: "healthcheck".to_owned(),
+                waited: started.elapsed(),
+                last_output: last_output.clone(),
+            });
+        }
+        tokio::time::sleep(ctx.opts.probe_interval).await;
+    }
+}
+
+/// A one-shot setup container (migrations, topic creation) is done when it
+/// exits 0: that is success, not a failure to stay up.
+async fn wait_exit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, StackError> {
+    let started = Instant::now();
+    loop {
+        let inspect = ctx
+            .engine
+            .docker
+            .inspect_container(&spec.name, None)
+            .await
+            .map_err(|e| EngineError::api(format!("inspecting {}", spec.name), e))?;
+        let state = inspect.state.unwrap_or_default();
+        if state.running != Some(true) {
+            let code = state.exit_code.unwrap_or(-1);
+            if code == 0 {
+                ctx.observer.event(Event::Completed {
+                    container: spec.name.clone(),
+                });
+                return Ok(UnitState::Completed);
+            }
+            return Err(StackError::Exited {
+                container: spec.name.clone(),
+                code,
+                logs: ctx.engine.tail(&spec.name, 20).await,
+            });
+        }
+        if started.elapsed() >= ctx.opts.timeout {
+            return Err(StackError::Timeout {
+                container: spec.name.clone(),
+                timeout: ctx.opts.timeout,
+                last_output: Some("still running; it should exit when done".to_owned()),
+                logs: ctx.engine.tail(&spec.name, 20).await,
+            });
+        }
+        tokio::time::sleep(ctx.opts.probe_interval).await;
+    }
+}

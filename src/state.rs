@@ -1,0 +1,163 @@
+//! Which top-level services are up, in which mode, and which compose
+//! projects each of them uses: what lets `down` keep a shared dependency
+//! (kafka used by both sentry and snuba) running for the other user.
+//!
+//! One JSON file under the XDG data dir, written atomically (temp file +
+//! rename) while holding a lock file, so two concurrent `up`s are
+//! serialized. If the file is lost or corrupt the caller rebuilds it from
+//! the engine's labels.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Top-level service → what it started.
+    pub services: BTreeMap<String, Active>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Active {
+    pub mode: String,
+    pub config_file: PathBuf,
+    /// Compose projects this service's plan uses, itself included.
+    pub projects: Vec<String>,
+}
+
+impl State {
+    /// Projects used by any active service other than `except`.
+    pub fn used_by_others(&self, except: &str) -> BTreeMap<String, Vec<String>> {
+        let mut used: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (service, active) in &self.services {
+            if service == except {
+                continue;
+            }
+            for project in &active.projects {
+                used.entry(project.clone())
+                    .or_default()
+                    .push(service.clone());
+            }
+        }
+        used
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the state file {}: {source}", path.display())]
+pub struct StateError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+/// The state file and its lock; the lock is held while this value lives.
+pub struct Store {
+    path: PathBuf,
+    _lock: File,
+}
+
+/// What reading found: the state, or that it must be rebuilt.
+pub enum Loaded {
+    Found(State),
+    Missing,
+    Corrupt(String),
+}
+
+impl Store {
+    pub fn default_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os("DEVRIG_STATE_DIR") {
+            return PathBuf::from(dir);
+        }
+        directories::ProjectDirs::from("", "", "devrig")
+            .map(|d| d.data_dir().to_owned())
+            .unwrap_or_else(|| std::env::temp_dir().join("devrig-state"))
+    }
+
+    /// Opens (and locks) the state in `dir`, waiting for another devrig.
+    pub fn open(dir: &Path) -> Result<Store, StateError> {
+        let err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StateError { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(err(dir))?;
+        let lock_path = dir.join("state.lock");
+        let lock = File::create(&lock_path).map_err(err(&lock_path))?;
+        lock.lock().map_err(err(&lock_path))?;
+        Ok(Store {
+            path: dir.join("state.json"),
+            _lock: lock,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn load(&self) -> Result<Loaded, StateError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => Ok(match serde_json::from_str(&text) {
+                Ok(state) => Loaded::Found(state),
+                Err(e) => Loaded::Corrupt(e.to_string()),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Loaded::Missing),
+            Err(source) => Err(StateError {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    pub fn save(&self, state: &State) -> Result<(), StateError> {
+        let tmp = self.path.with_extension("json.tmp");
+        let text = serde_json::to_vec_pretty(state).expect("state serializes");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &self.path))
+            .map_err(|source| StateError {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(matches!(store.load().unwrap(), Loaded::Missing));
+        let mut state = State::default();
+        state.services.insert(
+            "sentry".into(),
+            Active {
+                mode: "default".into(),
+                config_file: "/src/sentry/devservices/config.yml".into(),
+                projects: vec!["sentry".into(), "kafka".into()],
+            },
+        );
+        state.services.insert(
+            "snuba".into(),
+            Active {
+                mode: "default".into(),
+                config_file: "/src/snuba/devservices/config.yml".into(),
+                projects: vec!["snuba".into(), "kafka".into()],
+            },
+        );
+        store.save(&state).unwrap();
+        match store.load().unwrap() {
+            Loaded::Found(s) => assert_eq!(s, state),
+            _ => panic!("state not found"),
+        }
+        assert_eq!(
+            state.used_by_others("sentry").get("kafka"),
+            Some(&vec!["snuba".to_owned()])
+        );
+        assert_eq!(state.used_by_others("sentry").get("sentry"), None);
+        std::fs::write(store.path(), "{not json").unwrap();
+        assert!(matches!(store.load().unwrap(), Loaded::Corrupt(_)));
+    }
+}

@@ -1,0 +1,150 @@
+//! Turns stack events into output: one indicatif bar per pulled image and a
+//! live line per waiting container on a terminal; plain lines otherwise
+//! (CI logs), and nothing but errors with `--quiet`.
+
+use super::{Printer, Style, Verbosity, paint};
+use crate::stack::{Event, Observer};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+pub struct Progress {
+    printer: Printer,
+    bars: Option<MultiProgress>,
+    pulls: Mutex<HashMap<String, ProgressBar>>,
+    waits: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Progress {
+    pub fn new(printer: &Printer) -> Self {
+        let live = printer.verbosity != Verbosity::Quiet
+            && !printer.json
+            && std::io::stderr().is_terminal();
+        Progress {
+            printer: printer.clone(),
+            bars: live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            pulls: Mutex::new(HashMap::new()),
+            waits: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn line(&self, verb: &str, text: &str) {
+        if self.printer.verbosity == Verbosity::Quiet || self.printer.json {
+            return;
+        }
+        let line = format!(
+            "{} {text}",
+            paint(self.printer.err_color, Style::Green, &format!("{verb:>12}"))
+        );
+        match &self.bars {
+            Some(bars) => bars.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn finish_wait(&self, container: &str) {
+        if let Some(bar) = self.waits.lock().expect("lock").remove(container) {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn event(&self, event: Event) {
+        match event {
+            Event::PullStarted { image } => match &self.bars {
+                Some(bars) => {
+                    let bar = bars.add(ProgressBar::new(0));
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{prefix:>12.cyan} {msg} [{bar:30}] {bytes}/{total_bytes}",
+                        )
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                    );
+                    bar.set_prefix("Pulling");
+                    bar.set_message(image.clone());
+                    self.pulls.lock().expect("lock").insert(image, bar);
+                }
+                None => self.line("Pulling", &image),
+            },
+            Event::PullProgress { image, progress } => {
+                if let Some(bar) = self.pulls.lock().expect("lock").get(&image) {
+                    bar.set_length(progress.total);
+                    bar.set_position(progress.current);
+                    bar.set_message(format!(
+                        "{image} ({}/{} layers)",
+                        progress.layers_done, progress.layers
+                    ));
+                }
+            }
+            Event::PullDone { image } => {
+                if let Some(bar) = self.pulls.lock().expect("lock").remove(&image) {
+                    bar.finish_and_clear();
+                }
+                self.line("Pulled", &image);
+            }
+            Event::Created { container } => self.line("Created", &container),
+            Event::Recreated { container } => {
+                self.line("Recreated", &format!("{container} (config changed)"))
+            }
+            Event::Started { container } => self.line("Started", &container),
+            Event::Unchanged { container } => {
+                if self.printer.verbosity == Verbosity::Verbose {
+                    self.line("Unchanged", &container);
+                }
+            }
+            Event::Waiting {
+                container,
+                on,
+                waited,
+                last_output,
+            } => {
+                let detail = last_output
+                    .map(|o| format!(": {}", o.lines().last().unwrap_or_default()))
+                    .unwrap_or_default();
+                let text = format!("{container}: {on} for {:.0}s{detail}", waited.as_secs_f32());
+                match &self.bars {
+                    Some(bars) => {
+                        let mut waits = self.waits.lock().expect("lock");
+                        let bar = waits.entry(container.clone()).or_insert_with(|| {
+                            let bar = bars.add(ProgressBar::new_spinner());
+                            bar.set_style(
+                                ProgressStyle::with_template("{spinner:.cyan} {msg}")
+                                    .expect("valid template"),
+                            );
+                            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                            bar
+                        });
+                        bar.set_message(format!("waiting on {text}"));
+                    }
+                    None => {
+                        // Plain output: one line every 5 s per container is enough for a log.
+                        if waited.as_secs() % 5 == 0 {
+                            self.line("Waiting", &text);
+                        }
+                    }
+                }
+            }
+            Event::Ready { container, after } => {
+                self.finish_wait(&container);
+                self.line(
+                    "Ready",
+                    &format!("{container} ({:.1}s)", after.as_secs_f32()),
+                );
+            }
+            Event::Completed { container } => {
+                self.finish_wait(&container);
+                self.line("Completed", &container);
+            }
+            Event::Stopping { container } => self.printer.debug(&format!("stopping {container}")),
+            Event::Stopped { container } => self.line("Stopped", &container),
+            Event::Kept { project, users } => self.line(
+                "Kept",
+                &format!("{project} running: still used by {}", users.join(", ")),
+            ),
+            Event::Note { message } => self.line("Note", &message),
+        }
+    }
+}
