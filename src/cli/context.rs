@@ -165,3 +165,39 @@ pub fn plan_projects(file: &Path, mode: &str) -> Option<Vec<String>> {
     let plan = plan::resolve(config, mode, &cache, &vars).ok()?;
     Some(plan.projects.keys().cloned().collect())
 }
+
+/// The plan's containers named by `names` (a service, `project/service`, or a
+/// container name); all of them when `names` is empty.
+pub fn select(
+    specs: Vec<crate::engine::spec::ContainerSpec>,
+    names: &[String],
+) -> Result<Vec<crate::engine::spec::ContainerSpec>, Diagnostic> {
+    if names.is_empty() {
+        return Ok(specs);
+    }
+    let mut chosen = Vec::new();
+    for name in names {
+        let found: Vec<_> = specs
+            .iter()
+            .filter(|s| {
+                s.service == *name
+                    || s.name == *name
+                    || format!("{}/{}", s.project, s.service) == *name
+            })
+            .cloned()
+            .collect();
+        if found.is_empty() {
+            let known: Vec<String> = specs
+                .iter()
+                .map(|s| format!("{}/{}", s.project, s.service))
+                .collect();
+            return Err(Diagnostic::new(
+                format!("no service `{name}` in this plan"),
+                super::exit::USAGE,
+            )
+            .hint(Some(format!("services: {}", known.join(", ")))));
+        }
+        chosen.extend(found);
+    }
+    Ok(chosen)
+}

@@ -7,7 +7,10 @@ mod context;
 mod down;
 mod init;
 mod list;
+mod logs;
+mod purge;
 mod report;
+mod reset;
 mod status;
 mod up;
 
@@ -30,14 +33,15 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
-const SERVICE_COMMANDS: &str = "up, down, status, config, list-services, list-dependencies, init";
+const SERVICE_COMMANDS: &str =
+    "up, down, status, logs, reset, purge, config, list-services, list-dependencies, init";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "devrig",
     version,
     about = "Sentry's devservices and devenv in one fast binary",
-    after_help = "Service commands (also as `devservices <command>`): up, down, status, config, list-services, list-dependencies, init\n\
+    after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, config, list-services, list-dependencies, init\n\
                   Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config, 3 Docker engine unreachable, 130 interrupted."
 )]
 pub struct Cli {
@@ -81,6 +85,12 @@ pub enum Command {
     Down(down::DownArgs),
     /// Show the state, health and ports of a mode's containers
     Status(status::StatusArgs),
+    /// Show containers' output, one color per container
+    Logs(logs::LogsArgs),
+    /// Stop a service and delete its data volumes
+    Reset(reset::ResetArgs),
+    /// Remove every container devrig started, its networks, cache and state
+    Purge(purge::PurgeArgs),
 }
 
 /// Which name the binary was started under.
@@ -141,6 +151,9 @@ pub fn run() -> ExitCode {
         Command::Up(args) => up::run(&printer, &cli.global, args),
         Command::Down(args) => down::run(&printer, &cli.global, args),
         Command::Status(args) => status::run(&printer, &cli.global, args),
+        Command::Logs(args) => logs::run(&printer, &cli.global, args),
+        Command::Reset(args) => reset::run(&printer, &cli.global, args),
+        Command::Purge(args) => purge::run(&printer, &cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

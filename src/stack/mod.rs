@@ -3,6 +3,8 @@
 //! this module decides what happens and the CLI decides how it looks.
 
 pub mod down;
+pub mod logs;
+pub mod maintenance;
 pub mod ports;
 pub mod registry;
 pub mod status;

@@ -210,3 +210,85 @@ pub fn run(world: &World, cmd: &mut Command) -> (i32, String, String) {
         world.scrub(&String::from_utf8_lossy(&out.stderr)),
     )
 }
+
+/// The registry mirror the testbed serves images from (tests/testbed/up.sh).
+pub const MIRROR: &str = "127.0.0.1:5000";
+
+/// Fails the test loudly unless the testbed's engine and registry answer:
+/// a container test that silently skips would prove nothing.
+pub fn require_testbed() {
+    let engine = StdCommand::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    let engine_ok = engine.as_ref().is_ok_and(|o| o.status.success());
+    let registry_ok = StdCommand::new("curl")
+        .args(["-sf", &format!("http://{MIRROR}/v2/")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        engine_ok && registry_ok,
+        "the testbed is not running (engine: {engine_ok}, registry: {registry_ok}); start it with `bash tests/testbed/up.sh`"
+    );
+}
+
+/// A unique compose project name for one test.
+pub fn unique_project(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; tests use it at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `docker` CLI for inspecting what devrig did (devrig itself never shells out).
+pub fn docker(args: &[&str]) -> String {
+    let out = StdCommand::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Removes every container, network and volume of the given projects when
+/// dropped, so a failing test leaves nothing behind.
+pub struct Cleanup(pub Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for project in &self.0 {
+            let filter = format!("label=com.docker.compose.project={project}");
+            let ids = docker(&["ps", "-aq", "--filter", &filter]);
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f", "-v"];
+                args.extend(ids.lines());
+                docker(&args);
+            }
+            for kind in ["network", "volume"] {
+                let ids = docker(&[kind, "ls", "-q", "--filter", &filter]);
+                if !ids.is_empty() {
+                    let mut args = vec![kind, "rm"];
+                    args.extend(ids.lines());
+                    docker(&args);
+                }
+            }
+        }
+    }
+}
+
+impl World {
+    /// devrig with the registry mirror and a state dir of this world's own.
+    pub fn devrig_engine(&self) -> Command {
+        let mut cmd = self.devrig();
+        cmd.env("DEVRIG_REGISTRY_MIRROR", MIRROR)
+            .env("DEVRIG_STATE_DIR", self.root().join("state"));
+        cmd
+    }
+}

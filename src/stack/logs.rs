@@ -1,0 +1,53 @@
+//! `logs`: the output of several containers as one stream of lines, each
+//! tagged with its container.
+
+use crate::engine::Engine;
+use bollard::container::LogOutput;
+use bollard::query_parameters::LogsOptions;
+use futures_util::stream::{self, BoxStream, StreamExt};
+
+pub struct Line {
+    pub container: String,
+    pub text: String,
+}
+
+/// Lines from every container in `names`, interleaved as they arrive.
+pub fn stream<'a>(
+    engine: &'a Engine,
+    names: &[String],
+    follow: bool,
+    tail: Option<usize>,
+) -> BoxStream<'a, Line> {
+    let streams = names.iter().map(|name| {
+        let options = LogsOptions {
+            follow,
+            stdout: true,
+            stderr: true,
+            tail: tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
+            ..Default::default()
+        };
+        let container = name.clone();
+        // A chunk may hold several lines, or the end of one: split and
+        // carry the remainder so every yielded item is one whole line.
+        engine
+            .docker
+            .logs(name, Some(options))
+            .filter_map(|item| async move { item.ok() })
+            .scan(String::new(), move |pending, chunk: LogOutput| {
+                pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                let mut lines = Vec::new();
+                while let Some(i) = pending.find('\n') {
+                    lines.push(pending[..i].trim_end_matches('\r').to_owned());
+                    pending.drain(..=i);
+                }
+                std::future::ready(Some(stream::iter(lines)))
+            })
+            .flatten()
+            .map(move |text| Line {
+                container: container.clone(),
+                text,
+            })
+            .boxed()
+    });
+    stream::select_all(streams).boxed()
+}
