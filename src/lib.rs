@@ -16,4 +16,5 @@ pub mod plan;
 pub mod stack;
 pub mod state;
 pub mod templates;
+pub mod toolchain;
 pub mod ui;

@@ -185,3 +185,47 @@ fn warnings_name_the_unsupported_key_and_place() {
     let (_, _, quiet) = run(&world, world.devrig().args(["config", "-q"]));
     assert!(quiet.is_empty(), "--quiet hides warnings: {quiet}");
 }
+
+#[test]
+fn devenv_doctor_reports_each_check_and_fails_on_a_fail() {
+    let world = World::new();
+    world.file(
+        "package.json",
+        r#"{"name": "app", "engines": {"node": ">=22"}}"#,
+    );
+    let devenv = linked_as(&world, "devenv");
+    let mut cmd = world.named_devrig(&devenv);
+    cmd.env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let (code, stdout, stderr) = run(&world, cmd.args(["doctor", "--json"]));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let checks: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let by_id = |id: &str| {
+        checks
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {stdout}"))
+            .clone()
+    };
+    let node = by_id("node.version");
+    assert_eq!(
+        node["outcome"], "fail",
+        "this machine's Node 20 does not satisfy >=22"
+    );
+    assert!(node["fix"].as_str().is_some_and(|f| !f.is_empty()));
+    let engine = by_id("docker.engine");
+    assert_eq!(engine["outcome"], "fail");
+    assert!(
+        engine["finding"]
+            .as_str()
+            .expect("finding")
+            .contains("unix:///nonexistent/docker.sock")
+    );
+    assert!(stderr.contains("checks failed"), "{stderr}");
+
+    // devenv knows only the toolchain commands.
+    let (code, _, stderr) = run(&world, world.named_devrig(&devenv).arg("up"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unrecognized subcommand 'up'"), "{stderr}");
+}

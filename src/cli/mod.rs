@@ -4,6 +4,7 @@
 
 mod config_cmd;
 mod context;
+mod doctor;
 mod down;
 mod init;
 mod list;
@@ -42,6 +43,7 @@ const SERVICE_COMMANDS: &str =
     version,
     about = "Sentry's devservices and devenv in one fast binary",
     after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, config, list-services, list-dependencies, init\n\
+                  Toolchain commands (also as `devenv <command>`): doctor\n\
                   Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config, 3 Docker engine unreachable, 130 interrupted."
 )]
 pub struct Cli {
@@ -91,6 +93,28 @@ pub enum Command {
     Reset(reset::ResetArgs),
     /// Remove every container devrig started, its networks, cache and state
     Purge(purge::PurgeArgs),
+    /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
+    Doctor(doctor::DoctorArgs),
+}
+
+/// `devenv`: the toolchain commands only.
+#[derive(Parser, Debug)]
+#[command(
+    name = "devenv",
+    version,
+    about = "Check and sync a clone's toolchain (devrig's devenv)"
+)]
+pub struct DevenvCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: DevenvCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DevenvCommand {
+    /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Which name the binary was started under.
@@ -98,6 +122,7 @@ pub enum Command {
 enum Personality {
     Devrig,
     Devservices,
+    Devenv,
 }
 
 fn personality(argv0: &OsString) -> Personality {
@@ -107,6 +132,7 @@ fn personality(argv0: &OsString) -> Personality {
         .unwrap_or_default();
     match name.as_str() {
         "devservices" => Personality::Devservices,
+        "devenv" => Personality::Devenv,
         _ => Personality::Devrig,
     }
 }
@@ -114,6 +140,9 @@ fn personality(argv0: &OsString) -> Personality {
 pub fn run() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let who = args.first().map(personality).unwrap_or(Personality::Devrig);
+    if who == Personality::Devenv {
+        return run_devenv(&args);
+    }
     let mut command = Cli::command().bin_name("devrig");
     if who == Personality::Devservices {
         command = command
@@ -135,14 +164,7 @@ pub fn run() -> ExitCode {
             });
         }
     };
-    let verbosity = if cli.global.quiet {
-        Verbosity::Quiet
-    } else if cli.global.verbose {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    };
-    let printer = Printer::new(verbosity, cli.global.json);
+    let printer = printer_for(&cli.global);
     let result = match cli.command {
         Command::Config(args) => config_cmd::run(&printer, &cli.global, args),
         Command::ListServices(args) => list::services(&printer, &cli.global, args),
@@ -154,7 +176,46 @@ pub fn run() -> ExitCode {
         Command::Logs(args) => logs::run(&printer, &cli.global, args),
         Command::Reset(args) => reset::run(&printer, &cli.global, args),
         Command::Purge(args) => purge::run(&printer, &cli.global, args),
+        Command::Doctor(args) => doctor::run(&printer, &cli.global, args),
     };
+    finish(&printer, result)
+}
+
+fn run_devenv(args: &[OsString]) -> ExitCode {
+    let cli = match DevenvCli::command()
+        .bin_name("devenv")
+        .try_get_matches_from(args)
+        .and_then(|m| DevenvCli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let printer = printer_for(&cli.global);
+    let result = match cli.command {
+        DevenvCommand::Doctor(args) => doctor::run(&printer, &cli.global, args),
+    };
+    finish(&printer, result)
+}
+
+fn printer_for(global: &GlobalArgs) -> Printer {
+    let verbosity = if global.quiet {
+        Verbosity::Quiet
+    } else if global.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    Printer::new(verbosity, global.json)
+}
+
+fn finish(printer: &Printer, result: CmdResult) -> ExitCode {
     match result {
         Ok(()) => ExitCode::from(exit::OK),
         Err(diagnostic) => {

@@ -47,8 +47,9 @@ pub async fn reset(
     });
     for volume in volumes {
         remove_volume(engine, volume).await?;
-        observer.event(Event::Note {
-            message: format!("removed volume {volume}"),
+        observer.event(Event::Resource {
+            verb: "Removed",
+            what: format!("volume {volume}"),
         });
     }
     Ok(())
@@ -131,8 +132,9 @@ pub async fn purge(
             match engine.docker.remove_network(&name).await {
                 Ok(()) => {
                     purged.networks += 1;
-                    observer.event(Event::Note {
-                        message: format!("removed network {name}"),
+                    observer.event(Event::Resource {
+                        verb: "Removed",
+                        what: format!("network {name}"),
                     });
                 }
                 Err(e) if is_not_found(&e) => {}
@@ -158,8 +160,9 @@ pub async fn purge(
             {
                 remove_volume(engine, &vol.name).await?;
                 purged.volumes += 1;
-                observer.event(Event::Note {
-                    message: format!("removed volume {}", vol.name),
+                observer.event(Event::Resource {
+                    verb: "Removed",
+                    what: format!("volume {}", vol.name),
                 });
             }
         }

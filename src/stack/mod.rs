@@ -65,8 +65,10 @@ pub enum Event {
         project: String,
         users: Vec<String>,
     },
-    Note {
-        message: String,
+    /// A network or volume made or deleted (`verb`: `Created` or `Removed`).
+    Resource {
+        verb: &'static str,
+        what: String,
     },
 }
 

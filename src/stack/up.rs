@@ -173,16 +173,18 @@ async fn prepare(
     let mut seen = HashSet::new();
     for net in specs.iter().flat_map(|s| &s.networks) {
         if seen.insert(&net.name) && engine.ensure_network(net).await? {
-            observer.event(Event::Note {
-                message: format!("created network {}", net.name),
+            observer.event(Event::Resource {
+                verb: "Created",
+                what: format!("network {}", net.name),
             });
         }
     }
     let mut seen = HashSet::new();
     for vol in specs.iter().flat_map(|s| &s.volumes) {
         if seen.insert(&vol.name) && engine.ensure_volume(vol).await? {
-            observer.event(Event::Note {
-                message: format!("created volume {}", vol.name),
+            observer.event(Event::Resource {
+                verb: "Created",
+                what: format!("volume {}", vol.name),
             });
         }
     }

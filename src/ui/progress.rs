@@ -144,7 +144,7 @@ impl Observer for Progress {
                 "Kept",
                 &format!("{project} running: still used by {}", users.join(", ")),
             ),
-            Event::Note { message } => self.line("Note", &message),
+            Event::Resource { verb, what } => self.line(verb, &what),
         }
     }
 }

@@ -1,0 +1,191 @@
+//! What a check reports, and `doctor`: every check that applies to a repo,
+//! in a fixed order.
+
+use super::env::HostEnv;
+use super::requirements::Requirements;
+use super::{direnv, node, pnpm, python};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Check ids, stable for `--json` consumers and `apply_fix`.
+pub mod id {
+    pub const PYTHON_VERSION: &str = "python.version";
+    pub const PYTHON_VENV: &str = "python.venv";
+    pub const DIRENV_INSTALLED: &str = "direnv.installed";
+    pub const DIRENV_HOOKED: &str = "direnv.hooked";
+    pub const DIRENV_ALLOWED: &str = "direnv.allowed";
+    pub const ENVRC_ACTIVATES_VENV: &str = "envrc.activates_venv";
+    pub const NODE_VERSION: &str = "node.version";
+    pub const PNPM_VERSION: &str = "pnpm.version";
+}
+
+/// Every check, in the order `doctor` reports them.
+pub const ALL: &[&str] = &[
+    id::PYTHON_VERSION,
+    id::PYTHON_VENV,
+    id::DIRENV_INSTALLED,
+    id::DIRENV_HOOKED,
+    id::DIRENV_ALLOWED,
+    id::ENVRC_ACTIVATES_VENV,
+    id::NODE_VERSION,
+    id::PNPM_VERSION,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    /// Works, but not the way the repo expects (another venv is active).
+    Warn,
+    /// The environment is broken for this repo.
+    Fail,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub id: &'static str,
+    pub outcome: Outcome,
+    /// What was found, in one line.
+    pub finding: String,
+    /// The exact command to run, or the edit to make.
+    pub fix: Option<String>,
+    /// Whether [`super::apply_fix`] can apply the fix safely: it only adds
+    /// (a venv, a direnv approval, corepack's shims), never replaces or
+    /// deletes anything, and never edits a file the user owns.
+    pub fixable: bool,
+}
+
+impl Check {
+    pub fn ok(id: &'static str, finding: impl Into<String>) -> Self {
+        Check {
+            id,
+            outcome: Outcome::Ok,
+            finding: finding.into(),
+            fix: None,
+            fixable: false,
+        }
+    }
+
+    pub fn warn(id: &'static str, finding: impl Into<String>, fix: Option<String>) -> Self {
+        Check {
+            outcome: Outcome::Warn,
+            fix,
+            ..Check::ok(id, finding)
+        }
+    }
+
+    pub fn fail(id: &'static str, finding: impl Into<String>, fix: Option<String>) -> Self {
+        Check {
+            outcome: Outcome::Fail,
+            fix,
+            ..Check::ok(id, finding)
+        }
+    }
+}
+
+/// A safe fix, as [`super::apply_fix`] runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// `<python> -m venv <venv>` in the repo root.
+    CreateVenv { python: PathBuf, venv: String },
+    /// `direnv allow` in the repo root.
+    DirenvAllow { direnv: PathBuf },
+    /// `corepack enable pnpm`: pnpm shims next to corepack, which then run the
+    /// version `packageManager` pins.
+    CorepackEnable { corepack: PathBuf },
+}
+
+/// A check's result and, when its fix is safe, how to apply it.
+#[derive(Debug, Clone)]
+pub(crate) struct Probe {
+    pub check: Check,
+    pub action: Option<Action>,
+}
+
+impl From<Check> for Probe {
+    fn from(check: Check) -> Self {
+        Probe {
+            check,
+            action: None,
+        }
+    }
+}
+
+impl Probe {
+    /// The check with a safe fix attached.
+    pub fn fixable(mut check: Check, action: Action) -> Self {
+        check.fixable = true;
+        Probe {
+            check,
+            action: Some(action),
+        }
+    }
+}
+
+/// What every check reads: the repo, its requirements, the environment.
+pub(crate) struct Ctx<'a> {
+    pub root: &'a Path,
+    pub env: &'a HostEnv,
+    pub reqs: &'a Requirements,
+}
+
+impl Ctx<'_> {
+    pub fn which(&self, name: &str) -> Option<PathBuf> {
+        self.env.which(name, self.root)
+    }
+}
+
+/// Runs the checks that apply to the repo. Checks that only make sense for
+/// some repos are left out elsewhere: no `python.*` without a Python
+/// project, no `pnpm.version` without pnpm, no direnv checks when the repo
+/// does not use direnv, no `direnv.allowed` when direnv is not installed
+/// (`direnv.installed` already says so).
+///
+/// The four groups (Python, direnv, Node, pnpm) start different tools and
+/// share nothing, so they run at once: the slowest, a Node-based `pnpm
+/// --version`, sets the pace.
+pub(crate) fn probe_all(ctx: &Ctx) -> Vec<Probe> {
+    let groups: [fn(&Ctx) -> Vec<Probe>; 4] =
+        [python::probes, direnv::probes, node::probes, pnpm::probes];
+    std::thread::scope(|s| {
+        let handles: Vec<_> = groups.iter().map(|g| s.spawn(|| g(ctx))).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// The one probe with this id, running only its group.
+pub(crate) fn probe_one(ctx: &Ctx, check_id: &str) -> Option<Probe> {
+    let group: fn(&Ctx) -> Vec<Probe> = match check_id.split('.').next()? {
+        "python" => python::probes,
+        "direnv" | "envrc" => direnv::probes,
+        "node" => node::probes,
+        "pnpm" => pnpm::probes,
+        _ => return None,
+    };
+    group(ctx).into_iter().find(|p| p.check.id == check_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_serialize_for_json() {
+        let check = Check::fail(
+            id::NODE_VERSION,
+            "node v20.1.0 does not match 22",
+            Some("fnm use 22".into()),
+        );
+        assert_eq!(
+            serde_json::to_string(&check).unwrap(),
+            r#"{"id":"node.version","outcome":"fail","finding":"node v20.1.0 does not match 22","fix":"fnm use 22","fixable":false}"#
+        );
+    }
+}

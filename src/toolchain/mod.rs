@@ -1,0 +1,52 @@
+//! `devenv doctor`'s toolchain checks: is this clone's Python, venv, direnv,
+//! Node and pnpm what the repo needs?
+//!
+//! [`requirements`] reads what the repo needs (an `x-devenv` block, else the
+//! files version managers already read); each check compares one need with
+//! the machine and reports a [`Check`]: an outcome, a one-line finding and the
+//! exact fix. Checks read the environment only through a [`HostEnv`], and
+//! run tools only with its variables, so a test can build an isolated one.
+
+pub mod checks;
+mod direnv;
+pub mod discover;
+pub mod env;
+mod fix;
+pub mod ini;
+mod node;
+mod pnpm;
+mod python;
+pub mod requirements;
+pub mod run;
+pub mod version;
+pub mod xdevenv;
+
+pub use checks::{Check, Outcome};
+pub use env::HostEnv;
+pub use fix::{Applied, FixError, apply_fix};
+pub use requirements::{Requirements, SyncStep};
+
+use crate::config::ConfigError;
+use std::path::Path;
+
+/// Every check that applies to the repo at `repo_root`, in the order of
+/// [`checks::ALL`]. Fails only when the repo's own files cannot be read (an
+/// invalid `x-devenv` block, a `package.json` that is not JSON): that error
+/// names the file, line and column.
+pub fn doctor(repo_root: &Path, env: &HostEnv) -> Result<Vec<Check>, ConfigError> {
+    let reqs = requirements::load(repo_root)?;
+    Ok(doctor_with(repo_root, env, &reqs))
+}
+
+/// [`doctor`] with requirements already read (by `devenv sync`, say).
+pub fn doctor_with(repo_root: &Path, env: &HostEnv, reqs: &Requirements) -> Vec<Check> {
+    let ctx = checks::Ctx {
+        root: repo_root,
+        env,
+        reqs,
+    };
+    checks::probe_all(&ctx)
+        .into_iter()
+        .map(|p| p.check)
+        .collect()
+}

@@ -1,0 +1,237 @@
+//! What a clone needs, and where each need was read from.
+//!
+//! An `x-devenv` block in `devservices/config.yml` says it explicitly (see
+//! [`super::xdevenv`]); whatever the block leaves out is discovered from the
+//! files a repo already has (see [`super::discover`]): `.python-version`,
+//! `.nvmrc`, `package.json`, sentry-devenv's `devenv/config.ini`, lock files.
+//! Explicit values win field by field, so a repo can pin Node in `x-devenv`
+//! and keep its Python pin in `.python-version`.
+
+use super::discover::{self, Discovered};
+use super::version::VersionReq;
+use super::xdevenv::{self, XDevenv};
+use crate::config::ConfigError;
+use serde::Serialize;
+use std::fmt;
+use std::path::Path;
+
+/// The config file that may hold the `x-devenv` block, relative to the repo.
+pub const CONFIG_FILE: &str = "devservices/config.yml";
+
+/// The venv directory when nothing names one.
+pub const DEFAULT_VENV: &str = ".venv";
+
+/// Node's major version when nothing pins one: Sentry's frontend needs 22.
+pub const DEFAULT_NODE: &str = "22";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Requirements {
+    /// `None` when the repo is not a Python project.
+    pub python: Option<PythonReq>,
+    /// `None` when the repo has nothing to do with Node.
+    pub node: Option<NodeReq>,
+    /// `None` when the repo does not use pnpm.
+    pub pnpm: Option<PnpmReq>,
+    /// Whether the repo's environment is activated by direnv.
+    pub direnv: bool,
+    /// Whether the repo has a `.pre-commit-config.yaml`.
+    pub pre_commit: bool,
+    /// What `devenv sync` runs, in order.
+    pub sync: Vec<SyncStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PythonReq {
+    /// `None` when nothing pins a version: any Python 3 will do.
+    pub version: Option<Pinned>,
+    /// The virtualenv directory, relative to the repo root.
+    pub venv: String,
+    /// The command that installs the project and its dependencies into the
+    /// venv (`uv sync --frozen`), when one is known.
+    pub install: Option<String>,
+    /// The distribution name of the project itself (from `pyproject.toml` or
+    /// `setup.cfg`), which must be installed in the venv; `None` when the
+    /// repo is not an installable package.
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeReq {
+    pub version: Pinned,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PnpmReq {
+    /// `None` when any pnpm will do (a `pnpm-lock.yaml` without a pin).
+    pub version: Option<Pinned>,
+}
+
+/// A version requirement with its origin.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pinned {
+    /// What the checks compare against. A pin is checked on the release line
+    /// it names (`.nvmrc` `22.11.0` → Node 22, `.python-version` `3.13.1` →
+    /// Python 3.13): a patch release apart is not a broken environment.
+    pub req: VersionReq,
+    /// The value as written (`22.11.0`, `pnpm@9.15.0+sha512.…` → `9.15.0`).
+    pub written: String,
+    pub source: Source,
+}
+
+/// Where a requirement was read, as a finding names it: `.nvmrc`,
+/// `package.json (engines.node)`, `devservices/config.yml:7`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// The file, relative to the repo root; `None` for devrig's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The field inside the file, when the file has several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl Source {
+    pub fn file(file: &str) -> Self {
+        Source {
+            file: Some(file.to_owned()),
+            line: None,
+            field: None,
+        }
+    }
+
+    pub fn field(file: &str, field: &str) -> Self {
+        Source {
+            field: Some(field.to_owned()),
+            ..Source::file(file)
+        }
+    }
+
+    pub fn at(mut self, line: usize) -> Self {
+        self.line = Some(line);
+        self
+    }
+
+    pub fn default_value() -> Self {
+        Source {
+            file: None,
+            line: None,
+            field: None,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(file) = &self.file else {
+            return f.write_str("devrig's default");
+        };
+        f.write_str(file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, " ({field})")?;
+        }
+        Ok(())
+    }
+}
+
+/// One step of `devenv sync`: a shell command, rerun when any of its inputs
+/// changed since it last succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncStep {
+    pub name: String,
+    pub command: String,
+    /// Files and directories, relative to the repo root.
+    pub inputs: Vec<String>,
+    pub source: Source,
+}
+
+/// Reads the requirements of the repo at `repo_root`.
+pub fn load(repo_root: &Path) -> Result<Requirements, ConfigError> {
+    let explicit = xdevenv::read(&repo_root.join(CONFIG_FILE))?.unwrap_or_default();
+    let found = discover::scan(repo_root)?;
+    Ok(combine(explicit, &found))
+}
+
+/// Explicit values first, then what the repo's files say.
+pub fn combine(explicit: XDevenv, found: &Discovered) -> Requirements {
+    let python = if explicit.python.is_some() || found.python.is_project {
+        let x = explicit.python.unwrap_or_default();
+        let venv = x
+            .venv
+            .or_else(|| found.python.venv.clone())
+            .unwrap_or_else(|| DEFAULT_VENV.to_owned());
+        let install = x
+            .install
+            .or_else(|| found.python.install.as_ref().map(|i| i.command(&venv)));
+        Some(PythonReq {
+            version: x.version.or_else(|| found.python.version.clone()),
+            venv,
+            install,
+            project: found.python.project.clone(),
+        })
+    } else {
+        None
+    };
+
+    let wants_pnpm = explicit.pnpm.is_some() || found.pnpm.is_used;
+    let node = if explicit.node.is_some() || wants_pnpm || found.node.is_used {
+        let version = explicit
+            .node
+            .flatten()
+            .or_else(|| found.node.version.clone())
+            .unwrap_or_else(|| Pinned {
+                req: VersionReq::parse(DEFAULT_NODE).expect("the default is a version"),
+                written: DEFAULT_NODE.to_owned(),
+                source: Source::default_value(),
+            });
+        Some(NodeReq { version })
+    } else {
+        None
+    };
+
+    let pnpm = wants_pnpm.then(|| PnpmReq {
+        version: explicit
+            .pnpm
+            .flatten()
+            .or_else(|| found.pnpm.version.clone()),
+    });
+
+    let direnv = explicit.direnv.unwrap_or(found.envrc);
+
+    let sync = match explicit.sync {
+        Some(steps) => steps,
+        None => discover::default_sync(found, python.as_ref(), pnpm.is_some()),
+    };
+
+    Requirements {
+        python,
+        node,
+        pnpm,
+        direnv,
+        pre_commit: found.pre_commit,
+        sync,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_read_like_places() {
+        assert_eq!(Source::file(".nvmrc").to_string(), ".nvmrc");
+        assert_eq!(
+            Source::field("package.json", "engines.node").to_string(),
+            "package.json (engines.node)"
+        );
+        assert_eq!(
+            Source::file(CONFIG_FILE).at(7).to_string(),
+            "devservices/config.yml:7"
+        );
+        assert_eq!(Source::default_value().to_string(), "devrig's default");
+    }
+}
