@@ -31,6 +31,9 @@ pub struct KnownService {
     pub config_file: PathBuf,
     /// `repo` for a checkout of the user's, `cache` for a fetched remote.
     pub origin: &'static str,
+    /// Whether any of its containers runs; `None` when no engine answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<bool>,
 }
 
 /// Services devrig can see without the network: this repo, the repos beside
@@ -67,6 +70,7 @@ fn known_services(printer: &Printer, global: &GlobalArgs) -> Vec<KnownService> {
                     modes: config.meta.modes.keys().cloned().collect(),
                     config_file: canonical,
                     origin,
+                    running: None,
                 })
             }
             Ok(_) => {}
@@ -112,7 +116,8 @@ fn children_with_config(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub fn services(printer: &Printer, global: &GlobalArgs, _args: ListServicesArgs) -> CmdResult {
-    let services = known_services(printer, global);
+    let mut services = known_services(printer, global);
+    mark_running(&mut services);
     if printer.json {
         printer.json(&services);
         return Ok(());
@@ -123,14 +128,45 @@ pub fn services(printer: &Printer, global: &GlobalArgs, _args: ListServicesArgs)
     }
     let width = services.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for s in &services {
+        let state = match s.running {
+            Some(true) => printer.paint(Style::Green, "running"),
+            Some(false) => printer.paint(Style::Dim, "stopped"),
+            None => String::new(),
+        };
         printer.line(&format!(
-            "{}  {}  {}",
+            "{}  {state:<7}  {}  {}",
             printer.paint(Style::Bold, &format!("{:<width$}", s.name)),
             printer.paint(Style::Dim, &format!("[{}]", s.modes.join(", "))),
             s.config_file.display()
         ));
     }
     Ok(())
+}
+
+/// Marks which services have a running container; a listing must not fail
+/// or wait because no engine runs, so an unreachable engine leaves it unset.
+fn mark_running(services: &mut [KnownService]) {
+    let Ok(rt) = super::context::runtime() else {
+        return;
+    };
+    let running: Option<Vec<String>> = rt.block_on(async {
+        let engine = crate::engine::Engine::connect().await.ok()?;
+        let containers = engine.containers(&[]).await.ok()?;
+        Some(
+            containers
+                .iter()
+                .filter(|c| c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING))
+                .filter_map(|c| {
+                    crate::engine::label(c, crate::engine::spec::LABEL_PROJECT).map(str::to_owned)
+                })
+                .collect(),
+        )
+    });
+    if let Some(running) = running {
+        for s in services {
+            s.running = Some(running.contains(&s.name));
+        }
+    }
 }
 
 /// A dependency and what it pulls in, as printed by `list-dependencies`.
