@@ -490,3 +490,100 @@ fn reset_deletes_only_that_services_volumes() {
         "running"
     );
 }
+
+/// The testbed's second engine, listening on loopback TCP
+/// (`DEVRIG_TESTBED_TCP=1 bash tests/testbed/up.sh`).
+const TCP_ENGINE: &str = "tcp://127.0.0.1:2375";
+
+#[test]
+fn a_remote_engine_over_tcp_through_docker_host_and_a_context() {
+    require_testbed();
+    let answers = std::process::Command::new("docker")
+        .args([
+            "-H",
+            TCP_ENGINE,
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        answers,
+        "the testbed's TCP engine does not answer at {TCP_ENGINE}; run `DEVRIG_TESTBED_TCP=1 bash tests/testbed/up.sh`"
+    );
+    let world = World::new();
+    let project = unique_project("tcp");
+    world.config(&format!(
+        "{}  db:\n    {REDIS}\n",
+        header(&project, &["db"], "")
+    ));
+    let on_tcp = |args: &[&str]| {
+        let out = std::process::Command::new("docker")
+            .args(["-H", TCP_ENGINE])
+            .args(args)
+            .output()
+            .expect("docker");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    struct TcpCleanup(String);
+    impl Drop for TcpCleanup {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("docker")
+                .args(["-H", TCP_ENGINE, "rm", "-f", &format!("{}-db-1", self.0)])
+                .output();
+        }
+    }
+    let _cleanup = TcpCleanup(project.clone());
+
+    let mut cmd = world.devrig_engine();
+    cmd.env("DOCKER_HOST", TCP_ENGINE);
+    let (code, _, stderr) = run(&world, cmd.args(["up", "-v"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(&format!("engine {TCP_ENGINE}")), "{stderr}");
+    assert_eq!(
+        on_tcp(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}}",
+            &format!("{project}-db-1")
+        ]),
+        "running"
+    );
+    assert!(
+        docker(&["ps", "-aq", "--filter", &format!("name={project}-db-1")]).is_empty(),
+        "not on the default engine"
+    );
+
+    // The same engine chosen through a docker context as the current one.
+    let config_dir = world.root().join("docker-config");
+    let name = "devrig-tcp-test";
+    let digest = {
+        use sha2::Digest;
+        sha2::Sha256::digest(name.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let meta = config_dir.join("contexts/meta").join(digest);
+    std::fs::create_dir_all(&meta).expect("mkdir");
+    std::fs::write(
+        meta.join("meta.json"),
+        format!(r#"{{"Name":"{name}","Metadata":{{}},"Endpoints":{{"docker":{{"Host":"{TCP_ENGINE}"}}}}}}"#),
+    )
+    .expect("meta");
+    std::fs::write(
+        config_dir.join("config.json"),
+        format!(r#"{{"currentContext":"{name}"}}"#),
+    )
+    .expect("config");
+    let mut cmd = world.devrig_engine();
+    cmd.env("DOCKER_CONFIG", &config_dir);
+    let (code, stdout, stderr) = run(&world, cmd.args(["status", "--json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        rows[0]["state"], "running",
+        "status read the context's engine: {stdout}"
+    );
+}
