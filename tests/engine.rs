@@ -492,7 +492,7 @@ fn reset_deletes_only_that_services_volumes() {
 }
 
 /// The testbed's second engine, listening on loopback TCP
-/// (`DEVRIG_TESTBED_TCP=1 bash tests/testbed/up.sh`).
+/// (`bash tests/testbed/up.sh`).
 const TCP_ENGINE: &str = "tcp://127.0.0.1:2375";
 
 #[test]
@@ -510,7 +510,7 @@ fn a_remote_engine_over_tcp_through_docker_host_and_a_context() {
         .is_ok_and(|o| o.status.success());
     assert!(
         answers,
-        "the testbed's TCP engine does not answer at {TCP_ENGINE}; run `DEVRIG_TESTBED_TCP=1 bash tests/testbed/up.sh`"
+        "the testbed's TCP engine does not answer at {TCP_ENGINE}; run `bash tests/testbed/up.sh`"
     );
     let world = World::new();
     let project = unique_project("tcp");

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Stops what tests/testbed/up.sh started: the second (TCP) dockerd, the
+# dockerd, the registry. Keeps every cache (rootfs tarball, tansu, registry
+# data, /var/lib/docker), so the next up.sh is fast.
+set -euo pipefail
+
+DIR=${DEVRIG_TESTBED_DIR:-$HOME/.cache/devrig-testbed}
+RUN=$DIR/run
+
+say() { printf 'testbed: %s\n' "$*"; }
+# A process that ended but was not reaped yet (a zombie) counts as gone.
+alive() { kill -0 "$1" 2>/dev/null && ! grep -qs '^[^ ]* ([^)]*) Z' "/proc/$1/stat"; }
+
+# stop NAME PROGRAM: end the process whose pid up.sh wrote to run/NAME.pid,
+# if it is still that program; SIGTERM, then SIGKILL after 30 s.
+stop() {
+  local name=$1 prog=$2 pidfile=$RUN/$1.pid pid
+  if [ ! -f "$pidfile" ]; then
+    say "$name: not started by up.sh"
+    return 0
+  fi
+  pid=$(cat "$pidfile")
+  if ! alive "$pid" || ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$prog"; then
+    say "$name: not running"
+    rm -f "$pidfile"
+    return 0
+  fi
+  kill -TERM "$pid"
+  for _ in $(seq 1 60); do
+    alive "$pid" || break
+    sleep 0.5
+  done
+  if alive "$pid"; then
+    say "$name: still running after 30 s, killing"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+  say "$name: stopped"
+}
+
+stop dockerd-tcp dockerd
+if ip link show devrig-tcp0 >/dev/null 2>&1; then
+  ip link del devrig-tcp0 || true
+fi
+for dir in -s -d; do
+  while iptables -D FORWARD "$dir" 10.212.0.0/15 -j ACCEPT 2>/dev/null; do :; done
+done
+stop dockerd dockerd
+stop registry docker-registry

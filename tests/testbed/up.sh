@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# devrig's test bed: a Docker engine, a registry on 127.0.0.1:5000 and the
+# service images that devservices/config.yml and templates/ name, built
+# offline from Debian packages. Idempotent: a second run only checks.
+# What it does and why: tests/testbed/README.md.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+DIR=${DEVRIG_TESTBED_DIR:-$HOME/.cache/devrig-testbed}
+REG=127.0.0.1:5000
+SUITE=bookworm
+MIRROR=${DEVRIG_TESTBED_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+TANSU_VERSION=0.6.0
+TCP_ENGINE=tcp://127.0.0.1:2375
+# Packages of the one root filesystem every image starts from.
+BASE_PKGS=(postgresql-15 redis-server clickhouse-server python3 python3-kafka
+  curl wget tini ca-certificates procps)
+# Built images, and the upstream names (mirror form: registry host dropped,
+# Docker Hub short names under library/) each is also pushed as.
+IMAGES=(postgres redis clickhouse snuba kafka)
+declare -A ALIASES=(
+  [postgres]="getsentry/image-mirror-library-postgres:14-alpine library/postgres:14"
+  [redis]="getsentry/image-mirror-library-redis:5.0-alpine library/redis:7"
+  [clickhouse]="getsentry/image-mirror-altinity-clickhouse-server:23.8.11.29.altinitystable"
+  [snuba]="getsentry/snuba:nightly"
+  [kafka]="getsentry/image-mirror-confluentinc-cp-kafka:7.5.0"
+)
+
+# Our engine, whatever DOCKER_HOST the caller has.
+export DOCKER_HOST=unix:///var/run/docker.sock
+LOGS=$DIR/logs
+RUN=$DIR/run
+mkdir -p "$LOGS" "$RUN"
+
+say() { printf 'testbed: %s\n' "$*"; }
+die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
+# die, showing the end of a log
+die_log() { printf 'testbed: error: %s (log: %s)\n' "$1" "$2" >&2; tail -n 40 "$2" | sed 's/^/  | /' >&2; exit 1; }
+now() { date +%s; }
+# A process that ended but was not reaped yet (a zombie) counts as gone.
+alive() { kill -0 "$1" 2>/dev/null && ! grep -qs '^[^ ]* ([^)]*) Z' "/proc/$1/stat"; }
+
+[ "$(id -u)" = 0 ] || die "run as root: it installs packages and starts dockerd"
+# One up.sh at a time: a second one waits, then finds everything done.
+exec 9>"$RUN/up.lock"
+flock -w 900 9 || die "another up.sh has held $RUN/up.lock for 15 minutes"
+
+# ---------------------------------------------------------------- 1. packages
+need=()
+# direnv: the doctor tests run the real one.
+for p in docker.io docker-registry debootstrap iproute2 curl ca-certificates direnv; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
+done
+if ((${#need[@]})); then
+  say "packages: installing ${need[*]}"
+  log=$LOGS/apt.log
+  # Keep the packages' init scripts from starting Debian's own dockerd and
+  # registry (port 5000, auth): this script starts both its own way.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get update -qq >"$log" 2>&1 || die_log "apt-get update failed" "$log"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" \
+    >>"$log" 2>&1 || die_log "apt-get install failed" "$log"
+  rm -f /usr/sbin/policy-rc.d
+  trap - EXIT
+else
+  say "packages: present"
+fi
+
+# ------------------------------------------------------------------ 2. engine
+engine_up() { timeout 10 docker version >/dev/null 2>&1; }
+# Start a dockerd in the background and wait for it; $1 = name, $2 = config
+# file, $3 = how to reach it (a docker -H value).
+start_dockerd() {
+  local name=$1 conf=$2 host=$3 log=$LOGS/$1.log pid pidfile
+  # dockerd refuses to start while its pidfile names a live process; after a
+  # hard stop the file stays (and its pid may be a zombie or reused).
+  pidfile=$(sed -n 's/^ *"pidfile": *"\(.*\)",*$/\1/p' "$conf")
+  pidfile=${pidfile:-/var/run/docker.pid}
+  if [ -f "$pidfile" ]; then
+    pid=$(cat "$pidfile")
+    if ! alive "$pid" || ! grep -qs '^dockerd$' "/proc/$pid/comm"; then
+      rm -f "$pidfile"
+    fi
+  fi
+  setsid nohup dockerd --config-file "$conf" </dev/null >>"$log" 2>&1 9>&- &
+  pid=$!
+  echo "$pid" >"$RUN/$name.pid"
+  for _ in $(seq 1 120); do
+    timeout 5 docker -H "$host" version >/dev/null 2>&1 && return 0
+    alive "$pid" || die_log "$name exited during start" "$log"
+    sleep 0.5
+  done
+  die_log "$name did not answer on $host within 60 s" "$log"
+}
+
+if engine_up; then
+  say "engine: answering on /var/run/docker.sock"
+else
+  say "engine: starting dockerd (log: $LOGS/dockerd.log)"
+  # 127.0.0.0/8 registries are plain-http by default; listed anyway so the
+  # intent is written down.
+  cat >"$DIR/daemon.json" <<EOF
+{
+  "storage-driver": "overlay2",
+  "insecure-registries": ["$REG"],
+  "log-driver": "json-file",
+  "log-opts": {"max-size": "10m", "max-file": "2"}
+}
+EOF
+  t=$(now)
+  start_dockerd dockerd "$DIR/daemon.json" "$DOCKER_HOST"
+  say "engine: up in $(($(now) - t)) s"
+fi
+# Pulls from 127.0.0.1:5000 must go over plain http.
+insecure=$(docker info --format '{{range .RegistryConfig.InsecureRegistryCIDRs}}{{.}} {{end}}{{range $k, $v := .RegistryConfig.IndexConfigs}}{{if not $v.Secure}}{{$k}} {{end}}{{end}}')
+case " $insecure " in
+  *" 127.0.0.0/8 "* | *" $REG "*) ;;
+  *) die "the engine does not treat $REG as an insecure (http) registry: add it to insecure-registries" ;;
+esac
+
+# ---------------------------------------------------------------- 3. registry
+registry_up() { curl -sf -o /dev/null --max-time 3 "http://$REG/v2/"; }
+if registry_up; then
+  say "registry: answering on $REG"
+else
+  say "registry: starting docker-registry on $REG (data: $DIR/registry)"
+  mkdir -p "$DIR/registry"
+  cat >"$DIR/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: $DIR/registry
+  delete:
+    enabled: true
+http:
+  addr: $REG
+  headers:
+    X-Content-Type-Options: [nosniff]
+EOF
+  log=$LOGS/registry.log
+  setsid nohup docker-registry serve "$DIR/registry.yml" </dev/null >>"$log" 2>&1 9>&- &
+  echo $! >"$RUN/registry.pid"
+  for _ in $(seq 1 40); do registry_up && break; sleep 0.25; done
+  registry_up || die_log "registry did not answer on $REG" "$log"
+fi
+
+# ------------------------------------------------------------------ 4. images
+sha() { sha256sum | cut -c1-12; }
+# The base's identity: suite, packages and this recipe's version.
+BASE_ID=$(printf '%s\n' "recipe 1" "$SUITE" "${BASE_PKGS[@]}" | sha)
+BASE_TAR=$DIR/base-$SUITE-$BASE_ID.tar
+
+manifest_exists() { # repo tag
+  curl -sf -o /dev/null -I --max-time 5 \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -H 'Accept: application/vnd.oci.image.index.v1+json' \
+    "http://$REG/v2/$1/manifests/$2"
+}
+
+# An image's identity: the base's, its build context, and tansu's version.
+image_hash() {
+  {
+    echo "$BASE_ID"
+    [ "$1" = kafka ] && echo "tansu $TANSU_VERSION"
+    cd "$HERE/images/$1" && find . -type f ! -path '*/__pycache__/*' | LC_ALL=C sort | xargs -d '\n' sha256sum
+  } | sha
+}
+
+# Unmount anything left mounted under a directory (an interrupted debootstrap
+# leaves /proc and /sys there) before it is deleted.
+unmount_under() {
+  local m
+  for m in $(findmnt -rn -o TARGET | grep -F "$1/" | sort -r || true); do
+    umount -l "$m" || true
+  done
+}
+
+ensure_rootfs_tar() {
+  [ -f "$BASE_TAR" ] && return 0
+  local root=$DIR/rootfs log=$LOGS/debootstrap.log t
+  t=$(now)
+  say "base: debootstrap $SUITE minbase with ${#BASE_PKGS[@]} packages (a few minutes; log: $log)"
+  unmount_under "$root"
+  rm -rf "$root"
+  debootstrap --variant=minbase --include="$(IFS=,; echo "${BASE_PKGS[*]}")" \
+    "$SUITE" "$root" "$MIRROR" >"$log" 2>&1 || { unmount_under "$root"; die_log "debootstrap failed" "$log"; }
+  # Package installs may have started servers inside the root: end them.
+  for p in /proc/[0-9]*; do
+    if [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ]; then kill -9 "${p#/proc/}" 2>/dev/null || true; fi
+  done
+  unmount_under "$root"
+  # No package cache, no lists, no cluster made by postgresql-common's postinst.
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
+    "$root"/etc/postgresql/15/main "$root"/var/lib/postgresql/15/main \
+    "$root"/var/log/*.log "$root"/var/log/apt/* "$root"/tmp/*
+  tar --numeric-owner -C "$root" -cf "$BASE_TAR.tmp" .
+  mv "$BASE_TAR.tmp" "$BASE_TAR"
+  rm -rf "$root"
+  # Older bases are of no more use.
+  find "$DIR" -maxdepth 1 -name "base-*.tar" ! -name "$(basename "$BASE_TAR")" -delete
+  say "base: rootfs tarball $(du -h "$BASE_TAR" | cut -f1) in $(($(now) - t)) s"
+}
+
+ensure_base_image() {
+  local have
+  have=$(docker image inspect -f '{{index .Config.Labels "devrig.testbed.base"}}' devrig-testbed/base 2>/dev/null || true)
+  [ "$have" = "$BASE_ID" ] && return 0
+  ensure_rootfs_tar
+  say "base: docker import -> devrig-testbed/base"
+  docker import --change "LABEL devrig.testbed.base=$BASE_ID" --change 'ENV LANG=C.UTF-8' \
+    "$BASE_TAR" devrig-testbed/base:latest >/dev/null
+}
+
+TANSU=$DIR/tansu-$TANSU_VERSION/bin/tansu
+ensure_tansu() {
+  [ -x "$TANSU" ] && return 0
+  local log=$LOGS/tansu-build.log t
+  t=$(now)
+  command -v cargo >/dev/null || die "cargo is needed to build tansu (the Kafka broker)"
+  say "kafka: cargo install tansu $TANSU_VERSION (about 10 minutes on 2 cores; log: $log)"
+  cargo install tansu --version "$TANSU_VERSION" --features dynostore --locked \
+    --root "$DIR/tansu-$TANSU_VERSION" >"$log" 2>&1 || die_log "cargo install tansu failed" "$log"
+  say "kafka: tansu built in $(($(now) - t)) s"
+}
+
+build_and_push() { # name hash
+  local name=$1 h=$2 ctx=$DIR/build/$1 log=$LOGS/build-$1.log t ref tags=()
+  t=$(now)
+  ensure_base_image
+  [ "$name" = kafka ] && ensure_tansu
+  rm -rf "$ctx"
+  mkdir -p "$DIR/build"
+  cp -a "$HERE/images/$name" "$ctx"
+  [ "$name" = kafka ] && cp "$TANSU" "$ctx/tansu"
+  ref=$REG/devrig-testbed/$name
+  DOCKER_BUILDKIT=0 docker build --label "devrig.testbed.hash=$h" -t "$ref:$h" "$ctx" >"$log" 2>&1 ||
+    die_log "docker build of $name failed" "$log"
+  # The content tag last: its presence means every other name was pushed.
+  for a in ${ALIASES[$name]} "devrig-testbed/$name:latest"; do tags+=("$REG/$a"); done
+  tags+=("$ref:$h")
+  for tag in "${tags[@]}"; do
+    docker tag "$ref:$h" "$tag"
+    docker push "$tag" >>"$log" 2>&1 || die_log "docker push $tag failed" "$log"
+  done
+  # Local tags go, so that a test's pull is a real pull (the base stays).
+  docker rmi "${tags[@]}" >/dev/null
+  rm -rf "$ctx"
+  say "image $name: built and pushed as ${#tags[@]} names in $(($(now) - t)) s"
+}
+
+for name in "${IMAGES[@]}"; do
+  h=$(image_hash "$name")
+  missing=
+  for a in "devrig-testbed/$name:$h" "devrig-testbed/$name:latest" ${ALIASES[$name]}; do
+    manifest_exists "${a%:*}" "${a##*:}" || { missing=$a; break; }
+  done
+  if [ -z "$missing" ]; then
+    say "image $name: in the registry ($h)"
+  else
+    build_and_push "$name" "$h"
+  fi
+done
+
+# ------------------------------------------- 5. optional second engine on TCP
+if [ "${DEVRIG_TESTBED_TCP:-1}" = 1 ]; then
+  if timeout 5 docker -H "$TCP_ENGINE" version >/dev/null 2>&1; then
+    say "tcp engine: answering on $TCP_ENGINE"
+  else
+    say "tcp engine: starting a second dockerd on $TCP_ENGINE (log: $LOGS/dockerd-tcp.log)"
+    # Its own bridge, address pools, data, exec root, pidfile and containerd;
+    # no iptables, so it cannot touch the first engine's chains (published
+    # ports go through docker-proxy).
+    if ! ip link show devrig-tcp0 >/dev/null 2>&1; then
+      ip link add devrig-tcp0 type bridge
+      ip addr add 10.212.0.1/24 dev devrig-tcp0
+      ip link set devrig-tcp0 up
+    fi
+    # The first engine's FORWARD policy is DROP, and bridged traffic passes
+    # through it: let the second engine's networks talk.
+    for dir in -s -d; do
+      iptables -C FORWARD "$dir" 10.212.0.0/15 -j ACCEPT 2>/dev/null ||
+        iptables -I FORWARD "$dir" 10.212.0.0/15 -j ACCEPT
+    done
+    mkdir -p "$DIR/docker-tcp"
+    cat >"$DIR/daemon-tcp.json" <<EOF
+{
+  "hosts": ["$TCP_ENGINE"],
+  "data-root": "$DIR/docker-tcp",
+  "exec-root": "/run/devrig-docker-tcp",
+  "pidfile": "$RUN/dockerd-tcp.dockerpid",
+  "bridge": "devrig-tcp0",
+  "iptables": false,
+  "ip-masq": false,
+  "default-address-pools": [{"base": "10.213.0.0/16", "size": 24}],
+  "storage-driver": "overlay2",
+  "insecure-registries": ["$REG"],
+  "log-driver": "json-file",
+  "log-opts": {"max-size": "10m", "max-file": "2"}
+}
+EOF
+    t=$(now)
+    start_dockerd dockerd-tcp "$DIR/daemon-tcp.json" "$TCP_ENGINE"
+    say "tcp engine: up in $(($(now) - t)) s"
+  fi
+  say "tcp engine: DOCKER_HOST=$TCP_ENGINE"
+fi
+
+say "ready: engine unix:///var/run/docker.sock, registry http://$REG (DEVRIG_REGISTRY_MIRROR=$REG)"
