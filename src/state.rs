@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 pub struct State {
     /// Top-level service → what it started.
     pub services: BTreeMap<String, Active>,
+    /// Container → the start time it had when devrig last saw it ready.
+    #[serde(default)]
+    pub ready: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

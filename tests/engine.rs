@@ -587,3 +587,91 @@ fn a_remote_engine_over_tcp_through_docker_host_and_a_context() {
         "status read the context's engine: {stdout}"
     );
 }
+
+#[test]
+fn an_existing_volume_of_the_same_name_is_used_not_replaced() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("keep");
+    let _cleanup = Cleanup(vec![project.clone()]);
+    // The volume devservices (or compose) made for this project earlier.
+    let volume = format!("{project}_postgres-data");
+    docker(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("com.docker.compose.project={project}"),
+        &volume,
+    ]);
+    docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &format!("{volume}:/data"),
+        "--entrypoint",
+        "/bin/sh",
+        "127.0.0.1:5000/library/redis:7",
+        "-c",
+        "echo precious > /data/marker",
+    ]);
+    world.config(&format!(
+        "{}  db:\n    {REDIS}\n    volumes: [postgres-data:/data]\nvolumes:\n  postgres-data:\n",
+        header(&project, &["db"], "")
+    ));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("Created volume"), "{stderr}");
+    let marker = docker(&["exec", &format!("{project}-db-1"), "cat", "/data/marker"]);
+    assert_eq!(marker, "precious");
+}
+
+#[test]
+fn ctrl_c_stops_waiting_and_the_next_up_converges() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("sigint");
+    let _cleanup = Cleanup(vec![project.clone()]);
+    world.config(&format!(
+        "{}  slow:\n    image: redis:7\n    entrypoint: [/bin/sh, -c]\n    command: [\"sleep 4; touch /tmp/ready; exec redis-server --port 7777\"]\n    healthcheck:\n      test: test -f /tmp/ready\n  after:\n    {REDIS}\n    depends_on:\n      slow:\n        condition: service_healthy\n",
+        header(&project, &["after"], "")
+    ));
+    let child = world
+        .devrig_engine_std()
+        .arg("up")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("devrig starts");
+    // Wait until the slow container exists, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while docker(&["ps", "-q", "--filter", &format!("name={project}-slow-1")]).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "slow never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("devrig exits");
+    let stderr = world.scrub(&String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("error: interrupted"), "{stderr}");
+    assert!(stderr.contains("run `up` again"), "{stderr}");
+    assert!(
+        docker(&["ps", "-aq", "--filter", &format!("name={project}-after-1")]).is_empty(),
+        "the dependent was not created half-way"
+    );
+
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!("Ready {project}-slow-1")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("Ready {project}-after-1")),
+        "{stderr}"
+    );
+}

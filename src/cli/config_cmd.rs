@@ -56,40 +56,23 @@ pub fn output(plan: &Plan) -> PlanOutput<'_> {
                 .iter()
                 .map(|s| (s.as_str(), &config.services[s]))
                 .collect();
-            // Like compose, name what the engine will see: `<project>_<key>`
-            // unless the file gives a name or the object is external.
+            // Like compose, name what the engine will see.
             let mut networks: IndexMap<String, Network> = IndexMap::new();
-            for svc in services.values() {
-                for net in svc.networks.keys() {
-                    let mut def = config.networks.get(net).cloned().unwrap_or_default();
-                    if def.name.is_none() {
-                        def.name = Some(if def.external {
-                            net.clone()
-                        } else {
-                            format!("{name}_{net}")
-                        });
-                    }
-                    networks.insert(net.clone(), def);
-                }
+            for net in services.values().flat_map(|svc| svc.networks.keys()) {
+                let mut def = config.networks.get(net).cloned().unwrap_or_default();
+                def.name = Some(config.network_name(name, net).0);
+                networks.insert(net.clone(), def);
             }
             let mut volumes: IndexMap<String, Volume> = IndexMap::new();
-            for svc in services.values() {
-                for source in svc
-                    .volumes
-                    .iter()
-                    .filter(|v| v.kind == "volume")
-                    .filter_map(|v| v.source.as_ref())
-                {
-                    let mut def = config.volumes.get(source).cloned().unwrap_or_default();
-                    if def.name.is_none() {
-                        def.name = Some(if def.external {
-                            source.clone()
-                        } else {
-                            format!("{name}_{source}")
-                        });
-                    }
-                    volumes.insert(source.clone(), def);
-                }
+            let sources = services
+                .values()
+                .flat_map(|svc| &svc.volumes)
+                .filter(|v| v.kind == "volume")
+                .filter_map(|v| v.source.as_ref());
+            for source in sources {
+                let mut def = config.volumes.get(source).cloned().unwrap_or_default();
+                def.name = Some(config.volume_name(name, source).0);
+                volumes.insert(source.clone(), def);
             }
             let output = ProjectOutput {
                 name,

@@ -105,6 +105,31 @@ pub fn resolve(
     Ok(plan)
 }
 
+/// What names a plan on the engine: the mode, how remotes may be fetched,
+/// and where images come from.
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// The mode
+    #[arg(long, short, default_value = "default")]
+    pub mode: String,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+}
+
+impl PlanArgs {
+    /// Loads the config and resolves the mode, remotes as read commands use them.
+    pub fn plan(&self, printer: &Printer, global: &GlobalArgs) -> Result<Plan, Diagnostic> {
+        let config = load(printer, global)?;
+        resolve(printer, config, &self.mode, self.remote.read_policy())
+    }
+
+    pub fn specs(&self, plan: &Plan) -> Vec<crate::engine::spec::ContainerSpec> {
+        crate::stack::specs(plan, self.mirror.registry_mirror.as_deref())
+    }
+}
+
 /// Where images are pulled from, for air-gapped CI.
 #[derive(Args, Debug, Clone, Default)]
 pub struct MirrorArgs {

@@ -1,8 +1,7 @@
 //! `devrig logs`: containers' output, multiplexed, one color per container.
 
-use super::context::{self, MirrorArgs, RemoteArgs};
+use super::context;
 use super::{CmdResult, GlobalArgs};
-use crate::plan::remote::FetchPolicy;
 use crate::stack;
 use crate::ui::Printer;
 use clap::Args;
@@ -19,12 +18,8 @@ pub struct LogsArgs {
     /// Only the last N lines of each container
     #[arg(long, value_name = "N")]
     pub tail: Option<usize>,
-    #[arg(long, short, default_value = "default")]
-    pub mode: String,
     #[command(flatten)]
-    pub remote: RemoteArgs,
-    #[command(flatten)]
-    pub mirror: MirrorArgs,
+    pub plan: context::PlanArgs,
 }
 
 /// Colors that read well on dark and light terminals; a container keeps its
@@ -39,17 +34,8 @@ fn color_of(name: &str) -> &'static str {
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: LogsArgs) -> CmdResult {
-    let config = context::load(printer, global)?;
-    let policy = if args.remote.offline {
-        FetchPolicy::Offline
-    } else {
-        FetchPolicy::CacheFirst
-    };
-    let plan = context::resolve(printer, config, &args.mode, policy)?;
-    let specs = context::select(
-        stack::specs(&plan, args.mirror.registry_mirror.as_deref()),
-        &args.services,
-    )?;
+    let plan = args.plan.plan(printer, global)?;
+    let specs = context::select(args.plan.specs(&plan), &args.services)?;
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let width = names.iter().map(String::len).max().unwrap_or(0);
     let rt = context::runtime()?;

@@ -150,19 +150,9 @@ pub fn run() -> ExitCode {
             .bin_name("devservices")
             .after_help(format!("Commands: {SERVICE_COMMANDS}"));
     }
-    let cli = match command
-        .try_get_matches_from(&args)
-        .and_then(|m| Cli::from_arg_matches(&m))
-    {
+    let cli: Cli = match parse(command, &args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            });
-        }
+        Err(code) => return code,
     };
     let printer = printer_for(&cli.global);
     let result = match cli.command {
@@ -182,26 +172,31 @@ pub fn run() -> ExitCode {
 }
 
 fn run_devenv(args: &[OsString]) -> ExitCode {
-    let cli = match DevenvCli::command()
-        .bin_name("devenv")
-        .try_get_matches_from(args)
-        .and_then(|m| DevenvCli::from_arg_matches(&m))
-    {
+    let cli: DevenvCli = match parse(DevenvCli::command().bin_name("devenv"), args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            });
-        }
+        Err(code) => return code,
     };
     let printer = printer_for(&cli.global);
     let result = match cli.command {
         DevenvCommand::Doctor(args) => doctor::run(&printer, &cli.global, args),
     };
     finish(&printer, result)
+}
+
+/// Parses `args` with `command`; on `--help`/`--version` or a usage error,
+/// prints clap's text and says which exit code to end with.
+fn parse<T: FromArgMatches>(command: clap::Command, args: &[OsString]) -> Result<T, ExitCode> {
+    command
+        .try_get_matches_from(args)
+        .and_then(|m| T::from_arg_matches(&m))
+        .map_err(|e| {
+            let _ = e.print();
+            ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            })
+        })
 }
 
 fn printer_for(global: &GlobalArgs) -> Printer {

@@ -1,8 +1,7 @@
 //! `devrig reset SERVICE`: stop a service and delete its data volumes.
 
-use super::context::{self, MirrorArgs, RemoteArgs};
+use super::context;
 use super::{CmdResult, GlobalArgs, exit, report};
-use crate::plan::remote::FetchPolicy;
 use crate::stack;
 use crate::ui::{Diagnostic, Printer, progress::Progress};
 use clap::Args;
@@ -15,23 +14,13 @@ pub struct ResetArgs {
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
-    #[arg(long, short, default_value = "default")]
-    pub mode: String,
     #[command(flatten)]
-    pub remote: RemoteArgs,
-    #[command(flatten)]
-    pub mirror: MirrorArgs,
+    pub plan: context::PlanArgs,
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: ResetArgs) -> CmdResult {
-    let config = context::load(printer, global)?;
-    let policy = if args.remote.offline {
-        FetchPolicy::Offline
-    } else {
-        FetchPolicy::CacheFirst
-    };
-    let plan = context::resolve(printer, config, &args.mode, policy)?;
-    let specs = stack::specs(&plan, args.mirror.registry_mirror.as_deref());
+    let plan = args.plan.plan(printer, global)?;
+    let specs = args.plan.specs(&plan);
     let chosen = context::select(specs.clone(), std::slice::from_ref(&args.service))?;
     let target = &chosen[0];
     let (own, shared) = stack::maintenance::own_volumes(target, &specs);

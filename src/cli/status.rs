@@ -1,32 +1,20 @@
 //! `devrig status`: the plan's containers and their state, one engine query.
 
-use super::context::{self, RemoteArgs};
+use super::context;
 use super::{CmdResult, GlobalArgs, report};
-use crate::plan::remote::FetchPolicy;
 use crate::stack;
 use crate::ui::{Printer, Style};
 use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// The mode whose containers to show
-    #[arg(long, short, default_value = "default")]
-    pub mode: String,
     #[command(flatten)]
-    pub remote: RemoteArgs,
-    #[command(flatten)]
-    pub mirror: context::MirrorArgs,
+    pub plan: context::PlanArgs,
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResult {
-    let config = context::load(printer, global)?;
-    let policy = if args.remote.offline {
-        FetchPolicy::Offline
-    } else {
-        FetchPolicy::CacheFirst
-    };
-    let plan = context::resolve(printer, config, &args.mode, policy)?;
-    let specs = stack::specs(&plan, args.mirror.registry_mirror.as_deref());
+    let plan = args.plan.plan(printer, global)?;
+    let specs = args.plan.specs(&plan);
     let rt = context::runtime()?;
     let rows = rt.block_on(async {
         let engine = context::engine(printer).await?;

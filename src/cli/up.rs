@@ -1,8 +1,7 @@
 //! `devrig up`: start a mode's containers and wait until they are ready.
 
-use super::context::{self, MirrorArgs, RemoteArgs};
+use super::context;
 use super::{CmdResult, GlobalArgs, exit, report};
-use crate::plan::Plan;
 use crate::plan::remote::RemoteCache;
 use crate::stack::{self, registry, up::UpOptions};
 use crate::state::{Active, Store};
@@ -12,13 +11,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct UpArgs {
-    /// The mode to start
-    #[arg(long, short, default_value = "default")]
-    pub mode: String,
     #[command(flatten)]
-    pub remote: RemoteArgs,
-    #[command(flatten)]
-    pub mirror: MirrorArgs,
+    pub plan: context::PlanArgs,
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
@@ -27,8 +21,8 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
     let plan = context::resolve(
         printer,
         config,
-        &args.mode,
-        context::up_policy(&args.remote),
+        &args.plan.mode,
+        context::up_policy(&args.plan.remote),
     )?;
     let programs: Vec<String> = plan.projects[&plan.root].programs.clone();
     if !programs.is_empty() {
@@ -40,11 +34,20 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
     let rt = context::runtime()?;
     rt.block_on(async {
         let engine = context::engine(printer).await?;
+        // Held until the state is saved: two `up`s at once are serialized.
+        let store = Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))?;
+        let (mut state, rebuilt) = registry::load(&engine, &store, &RemoteCache::default_root(), &context::plan_projects)
+            .await
+            .map_err(|e| report::engine_error(&e))?;
+        if let Some(note) = rebuilt {
+            printer.debug(&note);
+        }
         let progress = Progress::new(printer);
         let opts = UpOptions {
-            mirror: args.mirror.registry_mirror.clone(),
+            mirror: args.plan.mirror.registry_mirror.clone(),
             timeout,
             probe_interval: Duration::from_millis(100),
+            seen_ready: state.ready.clone().into_iter().collect(),
         };
         let started = Instant::now();
         let outcome = tokio::select! {
@@ -56,17 +59,26 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
             }
         };
         // Recorded even after a failure: what started is running and is ours.
-        record(&engine, &plan).await?;
-        match outcome {
-            Ok(()) => {
+        let root = &plan.projects[&plan.root];
+        state.services.insert(
+            plan.root.clone(),
+            Active {
+                mode: plan.mode.clone(),
+                config_file: root.config.file.clone(),
+                projects: plan.projects.keys().cloned().collect(),
+            },
+        );
+        state.ready.extend(outcome.ready);
+        store.save(&state).map_err(|e| report::stack_error(&e.into()))?;
+        match outcome.errors.split_last() {
+            None => {
                 printer.status(
                     "Up",
                     &format!("{} (mode {}) in {:.1}s", plan.root, plan.mode, started.elapsed().as_secs_f32()),
                 );
                 Ok(())
             }
-            Err(errors) => {
-                let (last, rest) = errors.split_last().expect("an error");
+            Some((last, rest)) => {
                 for e in rest {
                     printer.error(&report::stack_error(e));
                 }
@@ -74,28 +86,4 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
             }
         }
     })
-}
-
-async fn record(engine: &crate::engine::Engine, plan: &Plan) -> Result<(), Diagnostic> {
-    let store = Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))?;
-    let (mut state, _) = registry::load(
-        engine,
-        &store,
-        &RemoteCache::default_root(),
-        &context::plan_projects,
-    )
-    .await
-    .map_err(|e| report::engine_error(&e))?;
-    let root = &plan.projects[&plan.root];
-    state.services.insert(
-        plan.root.clone(),
-        Active {
-            mode: plan.mode.clone(),
-            config_file: root.config.file.clone(),
-            projects: plan.projects.keys().cloned().collect(),
-        },
-    );
-    store
-        .save(&state)
-        .map_err(|e| report::stack_error(&e.into()))
 }

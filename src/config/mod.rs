@@ -46,6 +46,39 @@ impl Config {
     pub fn project(&self) -> &str {
         &self.meta.service_name
     }
+
+    /// The engine's name for network `key` and whether it is external:
+    /// compose's `<project>_<key>`, unless the file names it, and the bare
+    /// key for an external network without a name.
+    pub fn network_name(&self, project: &str, key: &str) -> (String, bool) {
+        let def = self.networks.get(key);
+        resource_name(
+            project,
+            key,
+            def.and_then(|n| n.name.as_deref()),
+            def.is_some_and(|n| n.external),
+        )
+    }
+
+    /// Like [`Config::network_name`], for a named volume.
+    pub fn volume_name(&self, project: &str, key: &str) -> (String, bool) {
+        let def = self.volumes.get(key);
+        resource_name(
+            project,
+            key,
+            def.and_then(|v| v.name.as_deref()),
+            def.is_some_and(|v| v.external),
+        )
+    }
+}
+
+fn resource_name(project: &str, key: &str, name: Option<&str>, external: bool) -> (String, bool) {
+    let name = match name {
+        Some(name) => name.to_owned(),
+        None if external => key.to_owned(),
+        None => format!("{project}_{key}"),
+    };
+    (name, external)
 }
 
 /// Where variables come from: the process environment wins over `.env`.

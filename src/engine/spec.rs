@@ -3,7 +3,7 @@
 //! `docker compose ps`, Docker Desktop and devservices see devrig's
 //! containers as their own (and a devservices user keeps their volumes).
 
-use crate::config::compose::{Condition, Ulimit};
+use crate::config::compose::Ulimit;
 use crate::config::{Config, Service};
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, NetworkingConfig, PortBinding,
@@ -64,38 +64,6 @@ pub fn container_name(project: &str, service: &Service) -> String {
         .container_name
         .clone()
         .unwrap_or_else(|| format!("{project}-{}-1", service.name))
-}
-
-pub fn network_name(project: &str, config: &Config, key: &str) -> (String, bool) {
-    match config.networks.get(key) {
-        Some(net) => {
-            let name = net.name.clone().unwrap_or_else(|| {
-                if net.external {
-                    key.to_owned()
-                } else {
-                    format!("{project}_{key}")
-                }
-            });
-            (name, net.external)
-        }
-        None => (format!("{project}_{key}"), false),
-    }
-}
-
-pub fn volume_name(project: &str, config: &Config, key: &str) -> (String, bool) {
-    match config.volumes.get(key) {
-        Some(vol) => {
-            let name = vol.name.clone().unwrap_or_else(|| {
-                if vol.external {
-                    key.to_owned()
-                } else {
-                    format!("{project}_{key}")
-                }
-            });
-            (name, vol.external)
-        }
-        None => (format!("{project}_{key}"), false),
-    }
 }
 
 /// Rewrites `reference` to pull through `mirror` (`HOST[:PORT]`): the
@@ -213,7 +181,7 @@ pub fn container(
                     if vol.volume.as_ref().is_some_and(|v| v.nocopy) {
                         opts.push("nocopy".to_owned());
                     }
-                    let (vname, external) = volume_name(project, config, key);
+                    let (vname, external) = config.volume_name(project, key);
                     let suffix = if opts.is_empty() {
                         String::new()
                     } else {
@@ -238,7 +206,7 @@ pub fn container(
     let mut endpoints = HashMap::new();
     let mut networks = Vec::new();
     for (key, settings) in &service.networks {
-        let (net_name, external) = network_name(project, config, key);
+        let (net_name, external) = config.network_name(project, key);
         let mut aliases = vec![name.clone(), service.name.clone()];
         if let Some(s) = settings {
             aliases.extend(s.aliases.iter().cloned());
@@ -366,11 +334,6 @@ pub fn container(
         volumes,
         platform: service.platform.clone(),
     }
-}
-
-/// Whether a dependency edge means "wait until healthy" rather than "started".
-pub fn waits_for_health(condition: Condition) -> bool {
-    matches!(condition, Condition::ServiceHealthy)
 }
 
 #[cfg(test)]

@@ -24,6 +24,17 @@ pub struct UpOptions {
     pub timeout: Duration,
     /// Pause between two probes of one container.
     pub probe_interval: Duration,
+    /// Containers seen ready before: name → the start time they had then.
+    /// One still running from that same start is ready without a probe,
+    /// which keeps a no-op `up` from re-probing a stack whose Docker
+    /// healthchecks have not run yet.
+    pub seen_ready: HashMap<String, String>,
+}
+
+/// What `up` found ready (name → start time), and what failed.
+pub struct UpReport {
+    pub ready: HashMap<String, String>,
+    pub errors: Vec<StackError>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +61,7 @@ struct Ctx<'a> {
     states: HashMap<String, watch::Sender<UnitState>>,
     /// Containers some dependent waits on to exit successfully.
     one_shots: HashSet<String>,
+    ready: std::sync::Mutex<HashMap<String, String>>,
 }
 
 pub async fn up(
@@ -57,7 +69,22 @@ pub async fn up(
     plan: &Plan,
     opts: &UpOptions,
     observer: &dyn Observer,
-) -> Result<(), Vec<StackError>> {
+) -> UpReport {
+    match run(engine, plan, opts, observer).await {
+        Ok(report) => report,
+        Err(errors) => UpReport {
+            ready: HashMap::new(),
+            errors,
+        },
+    }
+}
+
+async fn run(
+    engine: &Engine,
+    plan: &Plan,
+    opts: &UpOptions,
+    observer: &dyn Observer,
+) -> Result<UpReport, Vec<StackError>> {
     let specs = super::specs(plan, opts.mirror.as_deref());
     let projects: Vec<String> = plan.projects.keys().cloned().collect();
     let existing: HashMap<String, ContainerSummary> = engine
@@ -108,6 +135,7 @@ pub async fn up(
             .map(|s| (key(s), watch::channel(UnitState::Pending).0))
             .collect(),
         one_shots,
+        ready: std::sync::Mutex::new(HashMap::new()),
     };
     let results = join_all(specs.iter().map(|spec| async {
         let result = run_unit(&ctx, spec).await;
@@ -120,11 +148,10 @@ pub async fn up(
     }))
     .await;
     let errors: Vec<StackError> = results.into_iter().filter_map(Result::err).collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    Ok(UpReport {
+        ready: ctx.ready.into_inner().unwrap_or_default(),
+        errors,
+    })
 }
 
 fn key(spec: &ContainerSpec) -> String {
@@ -270,7 +297,25 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
     if already_healthy {
         return Ok(UnitState::Ready);
     }
+    if running && same_config {
+        let state = container_state(ctx, spec).await?;
+        let unhealthy = state.health.as_ref().and_then(|h| h.status)
+            == Some(bollard::models::HealthStatusEnum::UNHEALTHY);
+        if let Some(started_at) = &state.started_at
+            && ctx.opts.seen_ready.get(&spec.name) == Some(started_at)
+            && !unhealthy
+        {
+            mark_ready(ctx, spec, started_at);
+            return Ok(UnitState::Ready);
+        }
+    }
     wait_ready(ctx, spec, service).await
+}
+
+fn mark_ready(ctx: &Ctx<'_>, spec: &ContainerSpec, started_at: &str) {
+    if let Ok(mut ready) = ctx.ready.lock() {
+        ready.insert(spec.name.clone(), started_at.to_owned());
+    }
 }
 
 async fn wait_ready(
@@ -287,13 +332,7 @@ async fn wait_ready(
     let mut last_output: Option<String> = None;
     let mut last_report = Instant::now();
     loop {
-        let inspect = ctx
-            .engine
-            .docker
-            .inspect_container(&spec.name, None)
-            .await
-            .map_err(|e| EngineError::api(format!("inspecting {}", spec.name), e))?;
-        let state = inspect.state.unwrap_or_default();
+        let state = container_state(ctx, spec).await?;
         if state.running != Some(true) && state.restarting != Some(true) {
             return Err(StackError::Exited {
                 container: spec.name.clone(),
@@ -321,6 +360,9 @@ async fn wait_ready(
             }
         };
         if ready {
+            if let Some(started_at) = &state.started_at {
+                mark_ready(ctx, spec, started_at);
+            }
             ctx.observer.event(Event::Ready {
                 container: spec.name.clone(),
                 after: started.elapsed(),
@@ -348,18 +390,25 @@ async fn wait_ready(
     }
 }
 
+async fn container_state(
+    ctx: &Ctx<'_>,
+    spec: &ContainerSpec,
+) -> Result<bollard::models::ContainerState, EngineError> {
+    let inspect = ctx
+        .engine
+        .docker
+        .inspect_container(&spec.name, None)
+        .await
+        .map_err(|e| EngineError::api(format!("inspecting {}", spec.name), e))?;
+    Ok(inspect.state.unwrap_or_default())
+}
+
 /// A one-shot setup container (migrations, topic creation) is done when it
 /// exits 0: that is success, not a failure to stay up.
 async fn wait_exit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, StackError> {
     let started = Instant::now();
     loop {
-        let inspect = ctx
-            .engine
-            .docker
-            .inspect_container(&spec.name, None)
-            .await
-            .map_err(|e| EngineError::api(format!("inspecting {}", spec.name), e))?;
-        let state = inspect.state.unwrap_or_default();
+        let state = container_state(ctx, spec).await?;
         if state.running != Some(true) {
             let code = state.exit_code.unwrap_or(-1);
             if code == 0 {

@@ -148,7 +148,13 @@ impl World {
 
     /// The binary under another name (multi-call tests).
     pub fn named_devrig(&self, bin: &Path) -> Command {
-        let mut cmd = Command::new(bin);
+        Command::from_std(self.std_command(bin))
+    }
+
+    /// The isolated environment as a plain `std::process::Command`, for
+    /// tests that must spawn devrig and signal it.
+    pub fn std_command(&self, bin: &Path) -> StdCommand {
+        let mut cmd = StdCommand::new(bin);
         cmd.current_dir(self.repo())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -286,7 +292,11 @@ impl Drop for Cleanup {
 impl World {
     /// devrig with the registry mirror and a state dir of this world's own.
     pub fn devrig_engine(&self) -> Command {
-        let mut cmd = self.devrig();
+        Command::from_std(self.devrig_engine_std())
+    }
+
+    pub fn devrig_engine_std(&self) -> StdCommand {
+        let mut cmd = self.std_command(&assert_cmd::cargo::cargo_bin("devrig"));
         cmd.env("DEVRIG_REGISTRY_MIRROR", MIRROR)
             .env("DEVRIG_STATE_DIR", self.root().join("state"));
         cmd
