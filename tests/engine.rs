@@ -176,8 +176,8 @@ fn service_healthy_gates_the_dependent_and_one_shots_complete() {
     let project = unique_project("order");
     let _cleanup = Cleanup(vec![project.clone()]);
     world.config(&format!(
-        "{}  slow:\n    image: redis:7\n    entrypoint: [/bin/sh, -c]\n    command: [\"sleep 2; touch /tmp/ready; exec redis-server --port 7777\"]\n    healthcheck:\n      test: test -f /tmp/ready\n  setup:\n    image: redis:7\n    entrypoint: [/bin/sh, -c]\n    command: [\"sleep 1; exit 0\"]\n  app:\n    {REDIS}\n    depends_on:\n      slow:\n        condition: service_healthy\n      setup:\n        condition: service_completed_successfully\n",
-        header(&project, &["app"], "")
+        "{}  slow:\n    image: redis:7\n    entrypoint: [/bin/sh, -c]\n    command: [\"sleep 2; touch /tmp/ready; exec redis-server --port 7777\"]\n    healthcheck:\n      test: test -f /tmp/ready\n  setup:\n    image: redis:7\n    entrypoint: [/bin/sh, -c]\n    command: [\"sleep 1; exit 0\"]\n  app:\n    {REDIS}\n    depends_on:\n      slow:\n        condition: service_healthy\n      setup:\n        condition: service_completed_successfully\n  independent:\n    {REDIS}\n",
+        header(&project, &["app", "independent"], "")
     ));
     let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
     assert_eq!(code, 0, "{stderr}");
@@ -194,6 +194,13 @@ fn service_healthy_gates_the_dependent_and_one_shots_complete() {
     assert!(
         ready_at < app_created,
         "app waited for slow to be healthy:\n{stderr}"
+    );
+    let independent_ready = stderr
+        .find(&format!("Ready {project}-independent-1"))
+        .expect("independent ready");
+    assert!(
+        independent_ready < ready_at,
+        "a slow service holds back only what depends on it:\n{stderr}"
     );
 }
 
@@ -672,6 +679,105 @@ fn ctrl_c_stops_waiting_and_the_next_up_converges() {
     );
     assert!(
         stderr.contains(&format!("Ready {project}-after-1")),
+        "{stderr}"
+    );
+}
+
+/// A registry in front of the testbed's that fails the first `failures`
+/// manifest requests with 503 and passes everything else through.
+fn flaky_registry(failures: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let left = std::sync::Arc::new(AtomicUsize::new(failures));
+    let counter = left.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let left = counter.clone();
+            std::thread::spawn(move || {
+                let mut client = client;
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match client.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                    // dockerd tries TLS first; refusing it makes it fall back to http.
+                    if head.first() == Some(&0x16) {
+                        return;
+                    }
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                if line.contains("/manifests/")
+                    && left
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                {
+                    let _ = client.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    return;
+                }
+                let Ok(mut upstream) = TcpStream::connect(common::MIRROR) else {
+                    return;
+                };
+                if upstream.write_all(&head).is_err() {
+                    return;
+                }
+                let (mut c2, mut u2) = (
+                    client.try_clone().expect("clone"),
+                    upstream.try_clone().expect("clone"),
+                );
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut u2);
+                    let _ = u2.shutdown(std::net::Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut upstream, &mut client);
+            });
+        }
+    });
+    (port, left)
+}
+
+#[test]
+fn a_pull_that_fails_is_retried() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("retry");
+    let _cleanup = Cleanup(vec![project.clone()]);
+    // dockerd retries a failed manifest request once itself; four failures
+    // outlast the engine's own attempts, so devrig's retry is what succeeds.
+    let (port, left) = flaky_registry(4);
+    let mirror = format!("127.0.0.1:{port}");
+    world.config(&format!(
+        "{}  db:\n    {REDIS}\n",
+        header(&project, &["db"], "")
+    ));
+    let mut cmd = world.devrig_engine();
+    cmd.env("DEVRIG_REGISTRY_MIRROR", &mirror);
+    let (code, _, stderr) = run(&world, cmd.arg("up"));
+    docker(&["rmi", "-f", &format!("{mirror}/library/redis:7")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        left.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the registry failed once"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "Retrying pull of {mirror}/library/redis:7 (attempt 2)"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("Ready {project}-db-1")),
         "{stderr}"
     );
 }

@@ -41,12 +41,14 @@ pub async fn present(engine: &Engine, image: &str) -> Result<bool, EngineError> 
     }
 }
 
-/// Pulls `image`, calling `report` as bytes arrive.
+/// Pulls `image`, calling `report` as bytes arrive and `retrying` before
+/// another attempt (with the attempt's number and why the last one failed).
 pub async fn pull(
     engine: &Engine,
     image: &str,
     platform: Option<&str>,
     report: &(dyn Fn(&Progress) + Send + Sync),
+    retrying: &(dyn Fn(u32, &str) + Send + Sync),
 ) -> Result<(), EngineError> {
     let (name, tag) = split_reference(image);
     let mut delay = Duration::from_millis(500);
@@ -58,6 +60,7 @@ pub async fn pull(
                 tokio::time::sleep(delay).await;
                 delay *= 2;
                 attempt += 1;
+                retrying(attempt, &message);
             }
             Err(message) => {
                 return Err(EngineError::Api {

@@ -27,6 +27,11 @@ pub enum Event {
         image: String,
         progress: pull::Progress,
     },
+    PullRetry {
+        image: String,
+        attempt: u32,
+        reason: String,
+    },
     PullDone {
         image: String,
     },

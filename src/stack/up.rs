@@ -188,7 +188,14 @@ async fn prepare(
                 progress: progress.clone(),
             })
         };
-        pull::pull(engine, image, platform, &report).await?;
+        let retrying = |attempt: u32, reason: &str| {
+            observer.event(Event::PullRetry {
+                image: image.to_owned(),
+                attempt,
+                reason: reason.to_owned(),
+            })
+        };
+        pull::pull(engine, image, platform, &report, &retrying).await?;
         observer.event(Event::PullDone {
             image: image.to_owned(),
         });

@@ -79,6 +79,14 @@ impl Observer for Progress {
                     ));
                 }
             }
+            Event::PullRetry {
+                image,
+                attempt,
+                reason,
+            } => self.line(
+                "Retrying",
+                &format!("pull of {image} (attempt {attempt}): {reason}"),
+            ),
             Event::PullDone { image } => {
                 if let Some(bar) = self.pulls.lock().expect("lock").remove(&image) {
                     bar.finish_and_clear();
