@@ -404,3 +404,65 @@ fn nested_remotes_resolve_recursively() {
         );
     }
 }
+
+#[test]
+fn two_repos_publishing_one_port_conflict_at_plan_time() {
+    let world = World::new();
+    let pg = |name: &str| {
+        format!(
+            "x-sentry-service-config:\n  version: 0.1\n  service_name: {name}\n  dependencies:\n    postgres:\n      description: db\n  modes:\n    default: [postgres]\nservices:\n  postgres:\n    image: postgres:14\n    ports:\n      - 127.0.0.1:5432:5432\n"
+        )
+    };
+    world.remote_from("one", |w| {
+        write(&w.join("devservices/config.yml"), &pg("one"))
+    });
+    world.remote_from("two", |w| {
+        write(&w.join("devservices/config.yml"), &pg("two"))
+    });
+    world.config(
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: app\n  dependencies:\n    one:\n      description: one\n      remote: {repo_name: one, branch: main, repo_link: \"file://{remotes}/one.git\"}\n    two:\n      description: two\n      remote: {repo_name: two, branch: main, repo_link: \"file://{remotes}/two.git\"}\n  modes:\n    default: [one, two]\n",
+    );
+    let (code, stdout, stderr) = run(&world, world.devrig().args(["config", "--json"]));
+    assert_eq!(code, 0, "config only warns: {stderr}");
+    let expected = "host port 127.0.0.1:5432/tcp is claimed by one/postgres (repo one) and two/postgres (repo two)";
+    assert!(stderr.contains(&format!("warning: {expected}")), "{stderr}");
+    assert!(
+        stderr.contains("[TMP]/cache/one/devservices/config.yml:13:9"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[TMP]/cache/two/devservices/config.yml:13:9"),
+        "{stderr}"
+    );
+    let plan: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(plan["conflicts"][0], expected);
+
+    // `up` refuses before it connects to any engine or creates anything.
+    let mut cmd = world.devrig();
+    cmd.env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let (code, _, stderr) = run(&world, cmd.arg("up"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("error: {expected}")), "{stderr}");
+    assert!(
+        stderr.contains("also claimed by one/postgres (repo one):"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: use the shared dependency"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn one_container_name_twice_conflicts() {
+    let world = World::new();
+    world.config(
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: app\n  dependencies:\n    a: {description: a}\n    b: {description: b}\n  modes:\n    default: [a, b]\nservices:\n  a:\n    image: x\n    container_name: shared-name\n  b:\n    image: x\n    container_name: shared-name\n",
+    );
+    let (code, _, stderr) = run(&world, world.devrig().arg("config"));
+    assert_eq!(code, 0);
+    assert!(
+        stderr.contains("warning: container name `shared-name` is claimed by app/a (repo local) and app/b (repo local)"),
+        "{stderr}"
+    );
+}

@@ -26,6 +26,9 @@ pub struct PlanOutput<'a> {
     pub projects: IndexMap<&'a str, ProjectOutput<'a>>,
     /// Levels of `project/name` units; each level starts once the previous is ready.
     pub start_order: Vec<Vec<String>>,
+    /// Ports or names two services both claim; `up` refuses while any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
 }
 
 /// One compose project, in `docker compose config`'s shape plus devservices'
@@ -100,12 +103,14 @@ pub fn output(plan: &Plan) -> PlanOutput<'_> {
             .iter()
             .map(|level| level.iter().map(ToString::to_string).collect())
             .collect(),
+        conflicts: plan.conflicts.iter().map(ToString::to_string).collect(),
     }
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: ConfigArgs) -> CmdResult {
     let config = context::load(printer, global)?;
     let plan = context::resolve(printer, config, &args.mode, args.remote.read_policy())?;
+    context::warn_conflicts(printer, &plan);
     let out = output(&plan);
     if printer.json {
         printer.json(&out);

@@ -95,6 +95,7 @@ pub fn resolve(
     for warning in &plan.warnings {
         printer.warn(warning);
     }
+
     for (name, project) in &plan.projects {
         if name != &plan.root {
             for warning in &project.config.warnings {
@@ -225,4 +226,18 @@ pub fn select(
         chosen.extend(found);
     }
     Ok(chosen)
+}
+
+/// The plan's conflicts as warnings: `config` shows them, `up` refuses.
+pub fn warn_conflicts(printer: &Printer, plan: &Plan) {
+    for conflict in &plan.conflicts {
+        printer.warn(&format!(
+            "{conflict}: {}:{} and {}:{}; {}",
+            conflict.first.file.display(),
+            conflict.first.pos,
+            conflict.second.file.display(),
+            conflict.second.pos,
+            conflict.hint
+        ));
+    }
 }

@@ -126,3 +126,16 @@ pub fn stack_error(e: &crate::stack::StackError) -> Diagnostic {
         )),
     }
 }
+
+/// A plan-time conflict as the error that stops `up`, both places shown.
+pub fn conflict(c: &crate::plan::conflicts::Conflict) -> Diagnostic {
+    let mut d = Diagnostic::new(c.to_string(), exit::USAGE)
+        .at(c.second.file.clone(), Some(c.second.pos))
+        .hint(Some(c.hint.clone()));
+    d.also.push((
+        format!("also claimed by {}:", c.first.describe()),
+        c.first.file.clone(),
+        c.first.pos,
+    ));
+    d
+}

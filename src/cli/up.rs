@@ -24,6 +24,13 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
         &args.plan.mode,
         context::up_policy(&args.plan.remote),
     )?;
+    // Nothing is created while two services claim the same port or name.
+    if let Some((last, rest)) = plan.conflicts.split_last() {
+        for c in rest {
+            printer.error(&report::conflict(c));
+        }
+        return Err(report::conflict(last));
+    }
     let programs: Vec<String> = plan.projects[&plan.root].programs.clone();
     if !programs.is_empty() {
         printer.warn(&format!(

@@ -14,6 +14,7 @@
 //! wait for each other: devservices starts them all at once, so configs never
 //! rely on an order between them.
 
+pub mod conflicts;
 pub mod remote;
 
 use crate::config::yaml::Pos;
@@ -33,6 +34,8 @@ pub struct Plan {
     /// Units grouped so that each level depends only on earlier ones.
     pub levels: Vec<Vec<Unit>>,
     pub warnings: Vec<String>,
+    /// Claims two services cannot both have; `up` refuses to start while any.
+    pub conflicts: Vec<conflicts::Conflict>,
 }
 
 #[derive(Debug, Clone)]
@@ -365,6 +368,7 @@ pub fn resolve(
     Ok(Plan {
         root: root_name,
         mode: mode.to_owned(),
+        conflicts: conflicts::find(&projects),
         projects,
         levels,
         warnings,
