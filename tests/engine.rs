@@ -781,3 +781,49 @@ fn a_pull_that_fails_is_retried() {
         "{stderr}"
     );
 }
+
+#[test]
+fn up_refreshes_remotes_at_most_once_per_ttl() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("ttl");
+    let remote_project = unique_project("ttl-remote");
+    let _cleanup = Cleanup(vec![project.clone(), remote_project.clone()]);
+    let remote = format!(
+        "{}  cache:\n    {REDIS}\n",
+        header(&remote_project, &["cache"], "")
+    );
+    world.remote_from("cache", |w| {
+        std::fs::create_dir_all(w.join("devservices")).expect("mkdir");
+        std::fs::write(w.join("devservices/config.yml"), &remote).expect("write");
+    });
+    world.config(&format!(
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: {project}\n  dependencies:\n    cache:\n      description: c\n      remote: {{repo_name: cache, branch: main, repo_link: \"file://{{remotes}}/cache.git\"}}\n  modes:\n    default: [cache]\n"
+    ));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    // Without the remote, an up within the TTL must not even try the network…
+    std::fs::rename(
+        world.remotes().join("cache.git"),
+        world.remotes().join("gone.git"),
+    )
+    .expect("hide");
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !stderr.contains("could not refresh"),
+        "no fetch within the TTL: {stderr}"
+    );
+    // …while past it (TTL 0) it tries, fails, and falls back with one warning.
+    let mut cmd = world.devrig_engine();
+    cmd.env("DEVRIG_REMOTE_TTL", "0");
+    let (code, _, stderr) = run(&world, cmd.arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("could not refresh `cache` (branch `main`)")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
