@@ -827,3 +827,54 @@ fn up_refreshes_remotes_at_most_once_per_ttl() {
         "{stderr}"
     );
 }
+
+#[test]
+fn concurrent_ups_are_serialized_and_status_works_before_anything_runs() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("concurrent");
+    let _cleanup = Cleanup(vec![project.clone()]);
+    world.config(&format!(
+        "{}  a:\n    {REDIS}\n  b:\n    {REDIS}\n",
+        header(&project, &["a", "b"], "")
+    ));
+    let (code, stdout, stderr) = run(&world, world.devrig_engine().args(["status", "--json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(rows[0]["state"], "missing");
+    assert_eq!(rows[0]["status"], "not created");
+
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            world
+                .devrig_engine_std()
+                .arg("up")
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("devrig starts")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("devrig exits");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // One container per service, and the state file records the service once.
+    for service in ["a", "b"] {
+        let ids = docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("name=^{project}-{service}-1$"),
+        ]);
+        assert_eq!(ids.lines().count(), 1, "{service}: {ids}");
+    }
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(world.root().join("state/state.json")).expect("state"),
+    )
+    .expect("json");
+    assert_eq!(state["services"][project.as_str()]["mode"], "default");
+}
