@@ -466,3 +466,43 @@ fn one_container_name_twice_conflicts() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_refresh_interrupted_between_its_renames_is_undone() {
+    let world = World::new();
+    world.remote_from("redis", |w| {
+        write(
+            &w.join("devservices/config.yml"),
+            &leaf_config("redis", "redis:6"),
+        )
+    });
+    world.config(&root_with_remote("redis", "main"));
+    assert_eq!(image_of(&world, "redis", "redis"), "redis:6");
+    // What a kill -9 between "old copy aside" and "new copy in place" leaves.
+    std::fs::rename(
+        world.cache().join("redis"),
+        world.cache().join(".redis.previous"),
+    )
+    .expect("rename");
+    let (code, _, stderr) = run(&world, world.devrig().args(["config", "--offline"]));
+    assert_eq!(code, 0, "the previous copy is put back: {stderr}");
+    assert!(world.cache().join("redis/devservices/config.yml").is_file());
+    assert!(!world.cache().join(".redis.previous").exists());
+
+    // A refresh swaps a complete new copy in and leaves nothing aside.
+    world.update_remote(
+        "redis",
+        "devservices/config.yml",
+        &leaf_config("redis", "redis:7"),
+    );
+    let (code, _, stderr) = run(&world, world.devrig().args(["config", "--refresh"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(image_of(&world, "redis", "redis"), "redis:7");
+    let leftovers: Vec<String> = std::fs::read_dir(world.cache())
+        .expect("cache")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".previous") || n.ends_with(".fetching"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

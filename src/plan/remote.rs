@@ -112,14 +112,48 @@ impl RemoteCache {
         self.root.join(repo_name)
     }
 
+    /// Where the previous checkout waits while a new one is swapped in.
+    fn previous_dir(&self, repo_name: &str) -> PathBuf {
+        self.root.join(format!(".{repo_name}.previous"))
+    }
+
+    /// Two devrig processes must not fetch or swap the same repo at once;
+    /// the lock is held while the returned file lives.
+    fn lock(&self, repo_name: &str) -> Result<File, RemoteError> {
+        let path = self.root.join(format!(".{repo_name}.lock"));
+        let io = |source| RemoteError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(&self.root).map_err(io)?;
+        let file = File::create(&path).map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(file)
+    }
+
+    /// Undoes a swap that was interrupted between its two renames.
+    fn recover(&self, repo_name: &str) {
+        let dir = self.checkout_dir(repo_name);
+        let previous = self.previous_dir(repo_name);
+        if !dir.exists() && previous.join(".git").is_dir() {
+            let _ = fs::rename(&previous, &dir);
+        }
+    }
+
     /// Makes sure `remote`'s checkout exists (and is fresh, per the policy).
     pub fn ensure(&self, remote: &Remote) -> Result<Checkout, RemoteError> {
         let dir = self.checkout_dir(&remote.repo_name);
-        let exists = dir.join(".git").is_dir();
         let io_err = |path: &Path| {
             let path = path.to_owned();
             move |source| RemoteError::Io { path, source }
         };
+        if !dir.exists() && self.previous_dir(&remote.repo_name).exists() {
+            // A swap was interrupted, or is under way in another devrig: the
+            // lock tells which, and only the former needs undoing.
+            let _lock = self.lock(&remote.repo_name)?;
+            self.recover(&remote.repo_name);
+        }
+        let exists = dir.join(".git").is_dir();
         if exists && matches!(self.policy, FetchPolicy::CacheFirst | FetchPolicy::Offline) {
             return Ok(Checkout {
                 dir,
@@ -142,10 +176,7 @@ impl RemoteCache {
         }
         let git = which::which("git").map_err(|_| RemoteError::GitMissing)?;
         fs::create_dir_all(&self.root).map_err(io_err(&self.root))?;
-        // Two devrig processes must not fetch the same repo at once.
-        let lock_path = self.root.join(format!(".{}.lock", remote.repo_name));
-        let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
-        lock.lock().map_err(io_err(&lock_path))?;
+        let _lock = self.lock(&remote.repo_name)?;
 
         if !dir.join(".git").is_dir() {
             self.clone_fresh(&git, remote, &dir)?;
@@ -154,12 +185,12 @@ impl RemoteCache {
                 stale_warning: None,
             });
         }
-        match update(&git, remote, &dir) {
+        check_clean(&git, remote, &dir)?;
+        match self.clone_fresh(&git, remote, &dir) {
             Ok(()) => Ok(Checkout {
                 dir,
                 stale_warning: None,
             }),
-            Err(err @ RemoteError::LocalChanges { .. }) => Err(err),
             Err(err) => {
                 let reason = match &err {
                     RemoteError::Fetch { stderr, .. } => last_line(stderr),
@@ -216,10 +247,7 @@ impl RemoteCache {
                 remote,
             )?;
             mark_fetched(&staging);
-            fs::rename(&staging, dir).map_err(|source| RemoteError::Io {
-                path: dir.to_owned(),
-                source,
-            })
+            swap_into_place(&staging, dir, &self.previous_dir(&remote.repo_name))
         })();
         if result.is_err() {
             let _ = fs::remove_dir_all(&staging);
@@ -228,7 +256,9 @@ impl RemoteCache {
     }
 }
 
-fn update(git: &Path, remote: &Remote, dir: &Path) -> Result<(), RemoteError> {
+/// Refuses when the cached checkout has local changes: devrig never
+/// overwrites what a user edited there.
+fn check_clean(git: &Path, remote: &Remote, dir: &Path) -> Result<(), RemoteError> {
     let status = run_git(git, Some(dir), &["status", "--porcelain"], remote)?;
     if !String::from_utf8_lossy(&status.stdout).trim().is_empty() {
         return Err(RemoteError::LocalChanges {
@@ -236,32 +266,30 @@ fn update(git: &Path, remote: &Remote, dir: &Path) -> Result<(), RemoteError> {
             dir: dir.to_owned(),
         });
     }
-    run_git(
-        git,
-        Some(dir),
-        &["remote", "set-url", "origin", &remote.repo_link],
-        remote,
-    )?;
-    run_git(
-        git,
-        Some(dir),
-        &[
-            "fetch",
-            "--quiet",
-            "--depth=1",
-            "--filter=blob:none",
-            "origin",
-            &remote.branch,
-        ],
-        remote,
-    )?;
-    run_git(
-        git,
-        Some(dir),
-        &["checkout", "--quiet", "-B", &remote.branch, "FETCH_HEAD"],
-        remote,
-    )?;
-    mark_fetched(dir);
+    Ok(())
+}
+
+/// Puts the new checkout `staging` at `dir`. The old one is renamed aside
+/// first and deleted last; if devrig dies between the two renames,
+/// [`RemoteCache::recover`] puts the old one back on the next run, so a
+/// usable copy is always at `dir` or one rename away.
+fn swap_into_place(staging: &Path, dir: &Path, previous: &Path) -> Result<(), RemoteError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| RemoteError::Io { path, source }
+    };
+    if previous.exists() {
+        fs::remove_dir_all(previous).map_err(io(previous))?;
+    }
+    let had_one = dir.exists();
+    if had_one {
+        fs::rename(dir, previous).map_err(io(dir))?;
+    }
+    fs::rename(staging, dir).map_err(io(dir))?;
+    if had_one {
+        // Only space is lost if this fails; the next swap removes it.
+        let _ = fs::remove_dir_all(previous);
+    }
     Ok(())
 }
 
