@@ -241,3 +241,21 @@ pub fn warn_conflicts(printer: &Printer, plan: &Plan) {
         ));
     }
 }
+
+/// The repo: where `devservices/config.yml` is found, else the current
+/// directory (the toolchain commands work in repos without one).
+pub fn repo_root(global: &GlobalArgs) -> Result<PathBuf, Diagnostic> {
+    match config_path(global) {
+        Ok(file) => {
+            let file = std::path::absolute(&file).unwrap_or(file);
+            let devservices = file.parent().unwrap_or(Path::new("/"));
+            Ok(devservices.parent().unwrap_or(devservices).to_owned())
+        }
+        Err(_) => std::env::current_dir().map_err(|e| {
+            Diagnostic::new(
+                format!("cannot read the current directory: {e}"),
+                super::exit::FAILURE,
+            )
+        }),
+    }
+}

@@ -7,7 +7,6 @@ use crate::engine::Engine;
 use crate::toolchain::{self, Check, HostEnv, Outcome};
 use crate::ui::{Diagnostic, Printer, Style};
 use clap::Args;
-use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct DoctorArgs {
@@ -16,25 +15,8 @@ pub struct DoctorArgs {
     pub fix: bool,
 }
 
-/// The repo: where `devservices/config.yml` is found, else the current directory.
-fn repo_root(global: &GlobalArgs) -> Result<PathBuf, Diagnostic> {
-    match context::config_path(global) {
-        Ok(file) => {
-            let dir = std::path::absolute(&file).unwrap_or(file);
-            let devservices = dir.parent().unwrap_or(Path::new("/"));
-            Ok(devservices.parent().unwrap_or(devservices).to_owned())
-        }
-        Err(_) => std::env::current_dir().map_err(|e| {
-            Diagnostic::new(
-                format!("cannot read the current directory: {e}"),
-                exit::FAILURE,
-            )
-        }),
-    }
-}
-
 pub fn run(printer: &Printer, global: &GlobalArgs, args: DoctorArgs) -> CmdResult {
-    let root = repo_root(global)?;
+    let root = context::repo_root(global)?;
     let env = HostEnv::from_process();
     let mut checks = toolchain::doctor(&root, &env).map_err(|e| report::config_error(&e))?;
     if args.fix {

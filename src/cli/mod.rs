@@ -13,6 +13,7 @@ mod purge;
 mod report;
 mod reset;
 mod status;
+mod sync;
 mod up;
 
 use crate::ui::{Diagnostic, Printer, Verbosity};
@@ -43,7 +44,7 @@ const SERVICE_COMMANDS: &str =
     version,
     about = "Sentry's devservices and devenv in one fast binary",
     after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, config, list-services, list-dependencies, init\n\
-                  Toolchain commands (also as `devenv <command>`): doctor\n\
+                  Toolchain commands (also as `devenv <command>`): doctor, sync\n\
                   Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config, 3 Docker engine unreachable, 130 interrupted."
 )]
 pub struct Cli {
@@ -95,6 +96,8 @@ pub enum Command {
     Purge(purge::PurgeArgs),
     /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
     Doctor(doctor::DoctorArgs),
+    /// Run the repo's setup steps (installs) whose inputs changed since they last succeeded
+    Sync(sync::SyncArgs),
 }
 
 /// `devenv`: the toolchain commands only.
@@ -115,6 +118,8 @@ pub struct DevenvCli {
 pub enum DevenvCommand {
     /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
     Doctor(doctor::DoctorArgs),
+    /// Run the repo's setup steps (installs) whose inputs changed since they last succeeded
+    Sync(sync::SyncArgs),
 }
 
 /// Which name the binary was started under.
@@ -167,6 +172,7 @@ pub fn run() -> ExitCode {
         Command::Reset(args) => reset::run(&printer, &cli.global, args),
         Command::Purge(args) => purge::run(&printer, &cli.global, args),
         Command::Doctor(args) => doctor::run(&printer, &cli.global, args),
+        Command::Sync(args) => sync::run(&printer, &cli.global, args),
     };
     finish(&printer, result)
 }
@@ -179,6 +185,7 @@ fn run_devenv(args: &[OsString]) -> ExitCode {
     let printer = printer_for(&cli.global);
     let result = match cli.command {
         DevenvCommand::Doctor(args) => doctor::run(&printer, &cli.global, args),
+        DevenvCommand::Sync(args) => sync::run(&printer, &cli.global, args),
     };
     finish(&printer, result)
 }

@@ -18,6 +18,7 @@ mod pnpm;
 mod python;
 pub mod requirements;
 pub mod run;
+pub mod sync;
 pub mod version;
 pub mod xdevenv;
 
@@ -25,6 +26,7 @@ pub use checks::{Check, Outcome};
 pub use env::HostEnv;
 pub use fix::{Applied, FixError, apply_fix};
 pub use requirements::{Requirements, SyncStep};
+pub use sync::{StepOutcome, StepReport, SyncError, SyncOptions, sync};
 
 use crate::config::ConfigError;
 use std::path::Path;

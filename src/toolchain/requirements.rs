@@ -152,8 +152,62 @@ pub struct SyncStep {
 /// Reads the requirements of the repo at `repo_root`.
 pub fn load(repo_root: &Path) -> Result<Requirements, ConfigError> {
     let explicit = xdevenv::read(&repo_root.join(CONFIG_FILE))?.unwrap_or_default();
+    let defaults = explicit.sync.is_none();
     let found = discover::scan(repo_root)?;
-    Ok(combine(explicit, &found))
+    let mut reqs = combine(explicit, &found);
+    if defaults && let Some(step) = migrations_step(repo_root) {
+        reqs.sync.push(step);
+    }
+    Ok(reqs)
+}
+
+/// When the devservices config has a `migrations` mode, the default sync
+/// ends by running it (`devservices up --mode migrations`), again whenever
+/// the config or a `migrations` directory changes.
+fn migrations_step(repo_root: &Path) -> Option<SyncStep> {
+    let text = std::fs::read_to_string(repo_root.join(CONFIG_FILE)).ok()?;
+    let doc = crate::config::yaml::parse(&text).ok()?;
+    doc.get("x-sentry-service-config")?
+        .get("modes")?
+        .get("migrations")?;
+    // This very binary: `devservices` may not be on PATH yet on a new clone.
+    let exe = std::env::current_exe().ok()?;
+    let mut inputs = vec![CONFIG_FILE.to_owned()];
+    inputs.extend(migration_dirs(repo_root, Path::new(""), 0));
+    Some(SyncStep {
+        name: "migrations".to_owned(),
+        command: format!(
+            "{} up --mode migrations",
+            shell_words::quote(&exe.display().to_string())
+        ),
+        inputs,
+        source: Source::file(CONFIG_FILE),
+    })
+}
+
+/// Directories named `migrations` under the repo (not in hidden dirs,
+/// `node_modules` or virtualenvs), relative, sorted; at most 6 levels deep.
+fn migration_dirs(root: &Path, rel: &Path, depth: usize) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(root.join(rel)) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && n != "node_modules" && n != "venv")
+        .collect();
+    names.sort();
+    for name in names {
+        let path = rel.join(&name);
+        if name == "migrations" {
+            found.push(path.display().to_string());
+        } else if depth < 6 {
+            found.extend(migration_dirs(root, &path, depth + 1));
+        }
+    }
+    found
 }
 
 /// Explicit values first, then what the repo's files say.
@@ -214,6 +268,47 @@ pub fn combine(explicit: XDevenv, found: &Discovered) -> Requirements {
         direnv,
         pre_commit: found.pre_commit,
         sync,
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    #[test]
+    fn a_migrations_mode_adds_a_last_step_over_the_migrations_dirs() {
+        let repo = tempfile::tempdir().unwrap();
+        let root = repo.path();
+        std::fs::create_dir_all(root.join("devservices")).unwrap();
+        std::fs::create_dir_all(root.join("src/app/migrations")).unwrap();
+        std::fs::create_dir_all(root.join("node_modules/x/migrations")).unwrap();
+        std::fs::write(
+            root.join(CONFIG_FILE),
+            "x-sentry-service-config:\n  version: 0.1\n  service_name: app\n  dependencies:\n    db: {description: db}\n  modes:\n    default: [db]\n    migrations: [db]\nservices:\n  db: {image: postgres}\n",
+        )
+        .unwrap();
+        let reqs = load(root).unwrap();
+        let step = reqs.sync.last().expect("a step");
+        assert_eq!(step.name, "migrations");
+        assert!(
+            step.command.ends_with(" up --mode migrations"),
+            "{}",
+            step.command
+        );
+        assert_eq!(step.inputs, [CONFIG_FILE, "src/app/migrations"]);
+
+        std::fs::write(
+            root.join(CONFIG_FILE),
+            "x-sentry-service-config:\n  version: 0.1\n  service_name: app\n  modes:\n    default: []\n",
+        )
+        .unwrap();
+        assert!(
+            load(root)
+                .unwrap()
+                .sync
+                .iter()
+                .all(|s| s.name != "migrations")
+        );
     }
 }
 
