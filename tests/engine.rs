@@ -878,3 +878,65 @@ fn concurrent_ups_are_serialized_and_status_works_before_anything_runs() {
     .expect("json");
     assert_eq!(state["services"][project.as_str()]["mode"], "default");
 }
+
+#[test]
+fn doctor_checks_the_engine_disk_and_the_default_modes_ports() {
+    require_testbed();
+    let world = World::new();
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    world.config(&format!(
+        "{}  web:\n    {REDIS}\n    ports: [\"127.0.0.1:{port}:7777\"]\n",
+        header("doctorports", &["web"], "")
+    ));
+    let (code, stdout, stderr) = run(&world, world.devrig_engine().args(["doctor", "--json"]));
+    assert_eq!(code, 1, "the taken port fails the doctor: {stderr}");
+    let checks: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let by_id = |id: &str| {
+        checks
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id}: {stdout}"))
+    };
+    assert_eq!(by_id("docker.engine")["outcome"], "ok");
+    assert!(
+        by_id("docker.engine")["finding"]
+            .as_str()
+            .expect("finding")
+            .starts_with("Docker ")
+    );
+    assert!(
+        by_id("docker.disk")["finding"]
+            .as_str()
+            .expect("finding")
+            .contains("GiB free in ")
+    );
+    let ports = by_id("docker.ports");
+    assert_eq!(ports["outcome"], "fail");
+    assert_eq!(
+        ports["finding"],
+        format!(
+            "port 127.0.0.1:{port}/tcp is already in use by process {} ({})",
+            std::process::id(),
+            {
+                let cmdline = std::fs::read("/proc/self/cmdline").expect("cmdline");
+                String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_owned()
+            }
+        )
+    );
+    assert!(
+        ports["fix"]
+            .as_str()
+            .expect("fix")
+            .contains("another host port")
+    );
+    drop(holder);
+    let (code, stdout, _) = run(&world, world.devrig_engine().args(["doctor", "--json"]));
+    assert_eq!(code, 0, "{stdout}");
+}

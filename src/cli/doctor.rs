@@ -92,11 +92,56 @@ fn docker_checks(global: &GlobalArgs) -> Vec<Check> {
                 engine.server_version, engine.api_version, engine.endpoint.address
             ),
         )];
+        if let Some(check) = disk_check(&engine).await {
+            checks.push(check);
+        }
         if let Some(check) = ports_check(global, &engine).await {
             checks.push(check);
         }
         checks
     })
+}
+
+/// Below this much free space in Docker's data dir, pulls and volumes fail.
+const DISK_FAIL: u64 = 2 << 30;
+/// Below this, the demo stack's images alone nearly fill it.
+const DISK_WARN: u64 = 10 << 30;
+
+/// Free space where the engine keeps images and volumes; only for a local
+/// engine, whose data dir is on this machine.
+async fn disk_check(engine: &Engine) -> Option<Check> {
+    if !matches!(
+        engine.endpoint.address,
+        crate::engine::endpoint::Address::Unix(_)
+    ) {
+        return None;
+    }
+    let info = engine.docker.info().await.ok()?;
+    let root = info.docker_root_dir?;
+    let free = available_space(std::path::Path::new(&root))?;
+    let gib = free as f64 / f64::from(1u32 << 30);
+    let finding = format!("{gib:.1} GiB free in {root}");
+    let fix = Some(format!(
+        "free space in {root}: `docker system prune` removes unused images and stopped containers"
+    ));
+    Some(if free < DISK_FAIL {
+        Check::fail("docker.disk", finding, fix)
+    } else if free < DISK_WARN {
+        Check::warn("docker.disk", finding, fix)
+    } else {
+        Check::ok("docker.disk", finding)
+    })
+}
+
+/// Bytes available to unprivileged users on the filesystem holding `path`.
+fn available_space(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is a valid NUL-terminated string and `stat` a valid,
+    // writable statvfs; the call writes only into it.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
+    (rc == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
 async fn ports_check(global: &GlobalArgs, engine: &Engine) -> Option<Check> {
