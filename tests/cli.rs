@@ -222,6 +222,13 @@ fn devenv_doctor_reports_each_check_and_fails_on_a_fail() {
             .expect("finding")
             .contains("unix:///nonexistent/docker.sock")
     );
+    assert!(
+        engine["fix"]
+            .as_str()
+            .expect("fix")
+            .contains("point DOCKER_HOST/DOCKER_CONTEXT at a running engine"),
+        "{engine}"
+    );
     assert!(stderr.contains("checks failed"), "{stderr}");
 
     // devenv knows only the toolchain commands.
