@@ -506,3 +506,35 @@ fn a_refresh_interrupted_between_its_renames_is_undone() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_program_and_a_container_on_one_port_conflict() {
+    let world = World::new();
+    world.config(
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: app\n  dependencies:\n    web: {description: web}\n    devserver: {description: dev server}\n  modes:\n    default: [web, devserver]\nx-programs:\n  devserver:\n    command: sentry devserver\n    ports: [\"127.0.0.1:8000\"]\nservices:\n  web:\n    image: nginx\n    ports: [\"8000:80\"]\n",
+    );
+    let (code, _, stderr) = run(&world, world.devrig().arg("config"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: host port 127.0.0.1:8000/tcp is claimed by app/web (repo local) and app/devserver (repo local)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("config.yml:16:13 and"),
+        "the container's port: {stderr}"
+    );
+    assert!(
+        stderr.contains("config.yml:12:13;"),
+        "the program's port: {stderr}"
+    );
+
+    world.config(
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: app\n  dependencies:\n    devserver: {description: dev server}\n  modes:\n    default: [devserver]\nx-programs:\n  devserver:\n    command: sentry devserver\n    ports: [\"localhost:http\"]\n",
+    );
+    let (code, _, stderr) = run(&world, world.devrig().arg("config"));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("program `devserver`.ports: `localhost:http` is not a port"),
+        "{stderr}"
+    );
+}

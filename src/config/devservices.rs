@@ -69,6 +69,19 @@ pub struct Program {
     pub start_secs: u64,
     /// Fast failures tolerated before the program is marked fatal.
     pub start_retries: u64,
+    /// Host ports the program listens on (devrig's addition, which
+    /// supervisord ignores): checked against the containers' ports.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ProgramPort>,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProgramPort {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
+    pub port: u16,
     #[serde(skip)]
     pub pos: Pos,
 }
@@ -267,6 +280,7 @@ const PROGRAM_KEYS: &[&str] = &[
     "stopwaitsecs",
     "startsecs",
     "startretries",
+    "ports",
 ];
 
 /// supervisord options that devrig's supervisor makes unnecessary: accepted
@@ -401,11 +415,38 @@ pub fn programs(
                 stop_grace_period,
                 start_secs,
                 start_retries,
+                ports: match v.get("ports") {
+                    Some(list) => program_ports(r, list, &format!("{what}.ports"))?,
+                    None => Vec::new(),
+                },
                 pos: k.pos,
             },
         );
     }
     Ok(out)
+}
+
+/// `ports: [8000, "127.0.0.1:8000"]`: a port, or a host address and port.
+fn program_ports(r: &Reporter, node: &Node, what: &str) -> Result<Vec<ProgramPort>> {
+    value::seq(r, node, what)?
+        .iter()
+        .map(|item| {
+            let text = value::string(r, item, what)?;
+            let (host_ip, port) = match text.rsplit_once(':') {
+                Some((ip, port)) => (Some(ip.trim_matches(['[', ']']).to_owned()), port),
+                None => (None, text.as_str()),
+            };
+            let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                r.error(item, format!("{what}: `{text}` is not a port"))
+                    .with_hint("use a port number or HOST_IP:PORT, e.g. 8000 or \"127.0.0.1:8000\"")
+            })?;
+            Ok(ProgramPort {
+                host_ip,
+                port,
+                pos: item.pos,
+            })
+        })
+        .collect()
 }
 
 /// supervisord's `%(ENV_X)s` and `%(program_name)s` expansions, which

@@ -116,6 +116,39 @@ pub fn find(projects: &IndexMap<String, Project>) -> Vec<Conflict> {
             names.push((container, here));
         }
     }
+    // Programs run on the host: a port one declares clashes with a
+    // container publishing it, or with another program.
+    for (name, project) in projects {
+        for program_name in &project.programs {
+            let Some(program) = project.config.programs.get(program_name) else {
+                continue;
+            };
+            for port in &program.ports {
+                let ip = port
+                    .host_ip
+                    .as_deref()
+                    .and_then(|ip| ip.parse::<IpAddr>().ok());
+                let here = claim(name, project, program_name, port.pos);
+                let clash = ports.iter().find(|(other_ip, other_port, proto, _)| {
+                    *other_port == port.port && proto == "tcp" && overlaps(*other_ip, ip)
+                });
+                if let Some((_, _, _, other)) = clash {
+                    conflicts.push(Conflict {
+                        what: format!(
+                            "host port {}:{}/tcp",
+                            ip.map_or_else(|| "0.0.0.0".to_owned(), |i| i.to_string()),
+                            port.port
+                        ),
+                        first: other.clone(),
+                        second: here.clone(),
+                        hint: "change the program's port or the container's published port"
+                            .to_owned(),
+                    });
+                }
+                ports.push((ip, port.port, "tcp".to_owned(), here));
+            }
+        }
+    }
     conflicts
 }
 
