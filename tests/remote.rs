@@ -538,3 +538,120 @@ fn a_program_and_a_container_on_one_port_conflict() {
         "{stderr}"
     );
 }
+
+#[test]
+fn concurrent_refreshes_of_one_remote_are_serialized() {
+    let world = World::new();
+    world.remote_from("redis", |w| {
+        write(
+            &w.join("devservices/config.yml"),
+            &leaf_config("redis", "redis:6"),
+        )
+    });
+    world.config(&root_with_remote("redis", "main"));
+    assert_eq!(image_of(&world, "redis", "redis"), "redis:6");
+    world.update_remote(
+        "redis",
+        "devservices/config.yml",
+        &leaf_config("redis", "redis:7"),
+    );
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            world
+                .std_command(&assert_cmd::cargo::cargo_bin("devrig"))
+                .args(["config", "--refresh"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("devrig starts")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("devrig exits");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            !stderr.contains("warning"),
+            "no refresh fell over another: {stderr}"
+        );
+    }
+    assert_eq!(image_of(&world, "redis", "redis"), "redis:7");
+}
+
+#[test]
+fn a_refresh_killed_half_way_leaves_the_previous_copy_usable() {
+    let world = World::new();
+    world.remote_from("redis", |w| {
+        write(
+            &w.join("devservices/config.yml"),
+            &leaf_config("redis", "redis:6"),
+        )
+    });
+    world.config(&root_with_remote("redis", "main"));
+    assert_eq!(image_of(&world, "redis", "redis"), "redis:6");
+    world.update_remote(
+        "redis",
+        "devservices/config.yml",
+        &leaf_config("redis", "redis:7"),
+    );
+
+    // A git that finishes the clone, then lingers: devrig is killed while the
+    // new copy is half-made beside the old one.
+    let real_git = which::which("git").expect("git");
+    let bin = world.root().join("slow-bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let wrapper = bin.join("git");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n\"{}\" \"$@\"; status=$?\nif [ \"$1\" = clone ]; then sleep 3; fi\nexit $status\n",
+            real_git.display()
+        ),
+    )
+    .expect("wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = world
+        .std_command(&assert_cmd::cargo::cargo_bin("devrig"))
+        .env("PATH", path)
+        .args(["config", "--refresh"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("devrig starts");
+    let staging = world.cache().join(".redis.fetching");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !staging.join(".git").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clone never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("kill -9 devrig");
+    let _ = child.wait();
+
+    assert_eq!(
+        image_of(&world, "redis", "redis"),
+        "redis:6",
+        "the previous copy is intact"
+    );
+    // Let the orphaned git finish its pause before the next refresh.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (code, _, stderr) = run(&world, world.devrig().args(["config", "--refresh"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        image_of(&world, "redis", "redis"),
+        "redis:7",
+        "the next refresh completes"
+    );
+    assert!(!staging.exists(), "the half-made copy is gone");
+}
