@@ -56,3 +56,22 @@ cd "$work/repo"
 hyperfine -N --warmup 1 --runs 10 --prepare "rm -rf $work/cache" --command-name cold "$devrig config --json"
 "$devrig" config --json >/dev/null
 hyperfine -N --warmup 5 --command-name warm "$devrig config --json"
+
+# devservices 1.5.4 on the same files: it cannot fetch file:// remotes (only
+# GitHub zipballs), so its cache is pre-filled and its own offline `up` path
+# resolves the plan (tests/devservices_diff/resolve.py, as the differential
+# test runs it; no container is started).
+venv=${DEVRIG_TESTBED_DIR:-$HOME/.cache/devrig-testbed}/compose-2.40.3
+if [ -x "$venv/bin/python" ] && [ -x "$venv/bin/devservices" ]; then
+  dshome=$work/devservices-home
+  for dir in "$work"/src/*; do
+    mkdir -p "$dshome/.cache/sentry-devservices/dependencies/v1/$(basename "$dir")"
+    cp -r "$dir/devservices" "$dshome/.cache/sentry-devservices/dependencies/v1/$(basename "$dir")/"
+  done
+  mkdir -p "$dshome/.docker/cli-plugins"
+  ln -sf "$(ls "$venv"/lib/python3*/site-packages/compose/docker-compose | head -1)" "$dshome/.docker/cli-plugins/docker-compose"
+  HOME=$dshome DEVSERVICES_DISABLE_SENTRY=1 hyperfine -N --warmup 1 --runs 5 --command-name "devservices (offline)" \
+    "$venv/bin/python $here/tests/devservices_diff/resolve.py $work/repo default"
+else
+  echo "devservices 1.5.4 is not installed (bash tests/testbed/up.sh installs it); skipped its timing" >&2
+fi
