@@ -15,6 +15,7 @@ pub mod graph;
 pub mod plan;
 pub mod stack;
 pub mod state;
+pub mod supervisor;
 pub mod templates;
 pub mod toolchain;
 pub mod ui;

@@ -12,6 +12,7 @@ mod logs;
 mod purge;
 mod report;
 mod reset;
+mod serve;
 mod status;
 mod sync;
 mod up;
@@ -36,14 +37,14 @@ pub mod exit {
 }
 
 const SERVICE_COMMANDS: &str =
-    "up, down, status, logs, reset, purge, config, list-services, list-dependencies, init";
+    "up, down, status, logs, reset, purge, serve, config, list-services, list-dependencies, init";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "devrig",
     version,
     about = "Sentry's devservices and devenv in one fast binary",
-    after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, config, list-services, list-dependencies, init\n\
+    after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, serve, config, list-services, list-dependencies, init\n\
                   Toolchain commands (also as `devenv <command>`): doctor, sync\n\
                   Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config, 3 Docker engine unreachable, 130 interrupted."
 )]
@@ -94,6 +95,8 @@ pub enum Command {
     Reset(reset::ResetArgs),
     /// Remove every container devrig started, its networks, cache and state
     Purge(purge::PurgeArgs),
+    /// Run the repo's dev server (`x-programs.devserver`) in the foreground, in a terminal
+    Serve(serve::ServeArgs),
     /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
     Doctor(doctor::DoctorArgs),
     /// Run the repo's setup steps (installs) whose inputs changed since they last succeeded
@@ -171,6 +174,8 @@ pub fn run() -> ExitCode {
         Command::Logs(args) => logs::run(&printer, &cli.global, args),
         Command::Reset(args) => reset::run(&printer, &cli.global, args),
         Command::Purge(args) => purge::run(&printer, &cli.global, args),
+        // The dev server's exit code is devrig's.
+        Command::Serve(args) => return serve::run(&printer, &cli.global, args),
         Command::Doctor(args) => doctor::run(&printer, &cli.global, args),
         Command::Sync(args) => sync::run(&printer, &cli.global, args),
     };

@@ -1,0 +1,305 @@
+//! `devrig serve`: the dev server runs in a pseudo-terminal of its own, gets
+//! the extra arguments, signals and its exit code out. devrig itself is run
+//! attached to a pseudo-terminal this test opens, as from a terminal.
+
+mod common;
+
+use common::{World, run};
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A config whose dev server is `sh ./serve.sh` in the repo, with no
+/// containers: these tests must not depend on the engine.
+fn world_with(script: &str) -> World {
+    let world = World::new();
+    world.config(
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: serve-test\n  dependencies:\n    devserver: {description: dev server}\n  modes:\n    default: [devserver]\nx-programs:\n  devserver:\n    command: sh ./serve.sh\n    environment: 'GREETING=\"hello there\"'\n",
+    );
+    world.file("serve.sh", script);
+    world
+}
+
+/// devrig started on a pseudo-terminal (its controlling terminal, as in a
+/// shell); everything it writes is collected.
+struct Terminal {
+    child: Child,
+    master: OwnedFd,
+    /// Kept until devrig exits, to compare its modes before and after.
+    slave: Option<OwnedFd>,
+    output: Arc<Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    name: String,
+}
+
+impl Terminal {
+    fn spawn(world: &World, args: &[&str]) -> Terminal {
+        let (mut master, mut slave) = (-1, -1);
+        // SAFETY: valid out-pointers; the other arguments may be null.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: openpty opened both.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        // SAFETY: ttyname returns a static buffer, copied at once.
+        let name = unsafe { std::ffi::CStr::from_ptr(libc::ttyname(slave.as_raw_fd())) }
+            .to_string_lossy()
+            .into_owned();
+        let mut cmd = world.std_command(&assert_cmd::cargo::cargo_bin("devrig"));
+        cmd.args(args)
+            .stdin(Stdio::from(slave.try_clone().expect("dup")))
+            .stdout(Stdio::from(slave.try_clone().expect("dup")))
+            .stderr(Stdio::from(slave.try_clone().expect("dup")));
+        // SAFETY: async-signal-safe calls only; makes the pty devrig's
+        // controlling terminal, as a login shell's would be.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() == -1 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("devrig starts");
+        drop(cmd);
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut from = File::from(master.try_clone().expect("dup"));
+        let sink = Arc::clone(&output);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with EIO once no one holds the slave end.
+            while let Ok(n) = from.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("lock").extend_from_slice(&buf[..n]);
+            }
+        });
+        Terminal {
+            child,
+            master,
+            slave: Some(slave),
+            output,
+            reader: Some(reader),
+            name,
+        }
+    }
+
+    fn output(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().expect("lock")).replace('\r', "")
+    }
+
+    fn wait_for(&self, text: &str) {
+        let start = Instant::now();
+        while !self.output().contains(text) {
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "no {text:?} within {TIMEOUT:?}; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn termios(&self) -> libc::termios {
+        // SAFETY: plain data filled in by tcgetattr.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        let fd = self.slave.as_ref().expect("slave kept").as_raw_fd();
+        assert_eq!(unsafe { libc::tcgetattr(fd, &mut t) }, 0);
+        t
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: no pointers.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+
+    fn type_bytes(&self, bytes: &[u8]) {
+        use std::io::Write;
+        let mut to = File::from(self.master.try_clone().expect("dup"));
+        to.write_all(bytes).expect("write to the terminal");
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            if start.elapsed() > TIMEOUT {
+                let _ = self.child.kill();
+                panic!("devrig did not exit; output:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for devrig to exit; returns its exit code and all its output.
+    fn finish(mut self) -> (i32, String) {
+        let status = self.wait_exit();
+        self.slave = None;
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("reader");
+        }
+        (status.code().unwrap_or(-1), self.output())
+    }
+}
+
+fn same_modes(a: &libc::termios, b: &libc::termios) -> bool {
+    a.c_iflag == b.c_iflag
+        && a.c_oflag == b.c_oflag
+        && a.c_lflag == b.c_lflag
+        && a.c_cflag == b.c_cflag
+}
+
+#[test]
+fn runs_the_devserver_in_its_own_terminal_with_extra_args_and_its_exit_code() {
+    let world = world_with(
+        "if [ -t 0 ] && [ -t 1 ]; then echo 'in a terminal'; else echo 'not in a terminal'; fi\n\
+         echo \"tty: $(tty)\"\necho \"greeting: $GREETING\"\necho \"dir: $(pwd)\"\n\
+         printf 'arg: <%s>\\n' \"$@\"\nexit 3\n",
+    );
+    let started = Instant::now();
+    let term = Terminal::spawn(&world, &["serve", "--flag", "-x", "two words"]);
+    let slave_name = term.name.clone();
+    let (code, out) = term.finish();
+    eprintln!("serve ran in {:?}", started.elapsed());
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("in a terminal\n"), "{out}");
+    let inner = out
+        .lines()
+        .find_map(|l| l.strip_prefix("tty: "))
+        .unwrap_or_default();
+    assert!(inner.starts_with("/dev/pts/"), "{out}");
+    assert_ne!(
+        inner, slave_name,
+        "the dev server must get a terminal of its own"
+    );
+    assert!(out.contains("greeting: hello there\n"), "{out}");
+    let repo = world.repo().canonicalize().expect("repo");
+    assert!(out.contains(&format!("dir: {}\n", repo.display())), "{out}");
+    assert!(
+        out.contains("arg: <--flag>\narg: <-x>\narg: <two words>\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn without_a_terminal_it_still_runs_the_devserver_in_one() {
+    let world = world_with("[ -t 1 ] && echo 'in a terminal'\nexit 5\n");
+    let (code, stdout, stderr) = run(&world, world.devrig().arg("serve").write_stdin(""));
+    assert_eq!(code, 5, "{stdout}{stderr}");
+    assert!(stdout.contains("in a terminal"), "{stdout}{stderr}");
+}
+
+const TRAPS: &str = "trap 'echo got INT; exit 0' INT\ntrap 'echo got TERM; exit 0' TERM\n\
+                     echo ready\nwhile :; do sleep 0.1; done\n";
+
+#[test]
+fn sigint_to_devrig_reaches_the_devserver() {
+    let world = world_with(TRAPS);
+    let term = Terminal::spawn(&world, &["serve"]);
+    term.wait_for("ready");
+    term.signal(libc::SIGINT);
+    let (code, out) = term.finish();
+    assert!(out.contains("got INT"), "{out}");
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn sigterm_to_devrig_reaches_the_devserver() {
+    let world = world_with(TRAPS);
+    let term = Terminal::spawn(&world, &["serve"]);
+    term.wait_for("ready");
+    term.signal(libc::SIGTERM);
+    let (code, out) = term.finish();
+    assert!(out.contains("got TERM"), "{out}");
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn ctrl_c_typed_reaches_the_devserver_through_its_terminal() {
+    let world = world_with(TRAPS);
+    let mut term = Terminal::spawn(&world, &["serve"]);
+    let before = term.termios();
+    term.wait_for("ready");
+    // Raw while serving: the key must reach the dev server's terminal as a
+    // byte, not become a signal of devrig's own terminal.
+    assert_eq!(term.termios().c_lflag & (libc::ICANON | libc::ISIG), 0);
+    term.type_bytes(b"\x03");
+    term.wait_exit();
+    assert!(
+        same_modes(&before, &term.termios()),
+        "devrig's terminal modes are not restored"
+    );
+    let (code, out) = term.finish();
+    assert!(out.contains("got INT"), "{out}");
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn a_devserver_killed_by_a_signal_exits_128_plus_the_signal() {
+    let world = world_with("kill -KILL $$\n");
+    let (code, stdout, stderr) = run(&world, world.devrig().arg("serve"));
+    assert_eq!(code, 128 + 9, "{stdout}{stderr}");
+}
+
+#[test]
+fn missing_devserver_exits_2_saying_what_to_add() {
+    let world = World::new();
+    world.config(
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: serve-test\n  dependencies: {}\n  modes:\n    default: []\n",
+    );
+    let (code, _, stderr) = run(&world, world.devrig().arg("serve"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("declares no `devserver` program"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("x-programs:\n  devserver:\n    command: <your dev server command>"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn containers_not_running_are_named_or_an_absent_engine_is_a_warning() {
+    let world = World::new();
+    let project = common::unique_project("serve-check");
+    world.config(&format!(
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: {project}\n  dependencies:\n    db: {{description: db}}\n    devserver: {{description: dev server}}\n  modes:\n    default: [db, devserver]\nx-programs:\n  devserver:\n    command: echo served\nservices:\n  db:\n    image: postgres:14-alpine\n",
+    ));
+    let (code, stdout, stderr) = run(&world, world.devrig().arg("serve"));
+    // Whether an engine runs here is not this test's business: with one the
+    // never-started container is named, without one serve goes on.
+    if code == 1 {
+        assert!(
+            stderr.contains(&format!("not running: {project}/db (missing)")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("devrig up"), "{stderr}");
+        assert!(!stdout.contains("served"), "{stdout}");
+    } else {
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(
+            stderr.contains("warning: cannot check the containers"),
+            "{stderr}"
+        );
+        assert!(stdout.contains("served"), "{stdout}");
+    }
+}
