@@ -24,6 +24,18 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write");
 }
 
+/// A root depending on remote `redis`, whose cached copy says `redis:6`.
+fn cache_redis_6(world: &World) {
+    world.remote_from("redis", |w| {
+        write(
+            &w.join("devservices/config.yml"),
+            &leaf_config("redis", "redis:6"),
+        )
+    });
+    world.config(&root_with_remote("redis", "main"));
+    assert_eq!(image_of(world, "redis", "redis"), "redis:6");
+}
+
 fn dir_size(path: &Path) -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir(path).expect("read dir") {
@@ -106,14 +118,7 @@ fn fetch_is_shallow_sparse_and_skips_big_blobs() {
 #[test]
 fn cached_copy_is_used_without_network_and_refresh_updates_it() {
     let world = World::new();
-    world.remote_from("redis", |w| {
-        write(
-            &w.join("devservices/config.yml"),
-            &leaf_config("redis", "redis:6"),
-        )
-    });
-    world.config(&root_with_remote("redis", "main"));
-    assert_eq!(image_of(&world, "redis", "redis"), "redis:6");
+    cache_redis_6(&world);
 
     world.update_remote(
         "redis",
@@ -342,14 +347,7 @@ fn same_repo_through_different_url_spellings_is_one_node() {
 #[test]
 fn local_changes_in_the_cache_are_never_overwritten() {
     let world = World::new();
-    world.remote_from("redis", |w| {
-        write(
-            &w.join("devservices/config.yml"),
-            &leaf_config("redis", "redis:6"),
-        )
-    });
-    world.config(&root_with_remote("redis", "main"));
-    assert_eq!(image_of(&world, "redis", "redis"), "redis:6");
+    cache_redis_6(&world);
     let cached = world.cache().join("redis/devservices/config.yml");
     std::fs::write(&cached, leaf_config("redis", "redis:local-edit")).expect("edit");
     world.update_remote(
@@ -470,14 +468,7 @@ fn one_container_name_twice_conflicts() {
 #[test]
 fn a_refresh_interrupted_between_its_renames_is_undone() {
     let world = World::new();
-    world.remote_from("redis", |w| {
-        write(
-            &w.join("devservices/config.yml"),
-            &leaf_config("redis", "redis:6"),
-        )
-    });
-    world.config(&root_with_remote("redis", "main"));
-    assert_eq!(image_of(&world, "redis", "redis"), "redis:6");
+    cache_redis_6(&world);
     // What a kill -9 between "old copy aside" and "new copy in place" leaves.
     std::fs::rename(
         world.cache().join("redis"),
@@ -542,14 +533,7 @@ fn a_program_and_a_container_on_one_port_conflict() {
 #[test]
 fn concurrent_refreshes_of_one_remote_are_serialized() {
     let world = World::new();
-    world.remote_from("redis", |w| {
-        write(
-            &w.join("devservices/config.yml"),
-            &leaf_config("redis", "redis:6"),
-        )
-    });
-    world.config(&root_with_remote("redis", "main"));
-    assert_eq!(image_of(&world, "redis", "redis"), "redis:6");
+    cache_redis_6(&world);
     world.update_remote(
         "redis",
         "devservices/config.yml",
@@ -581,14 +565,7 @@ fn concurrent_refreshes_of_one_remote_are_serialized() {
 #[test]
 fn a_refresh_killed_half_way_leaves_the_previous_copy_usable() {
     let world = World::new();
-    world.remote_from("redis", |w| {
-        write(
-            &w.join("devservices/config.yml"),
-            &leaf_config("redis", "redis:6"),
-        )
-    });
-    world.config(&root_with_remote("redis", "main"));
-    assert_eq!(image_of(&world, "redis", "redis"), "redis:6");
+    cache_redis_6(&world);
     world.update_remote(
         "redis",
         "devservices/config.yml",
