@@ -152,8 +152,9 @@ pub fn find(projects: &IndexMap<String, Project>) -> Vec<Conflict> {
     conflicts
 }
 
-/// Whether two host addresses can collide: equal, or either is "all".
-fn overlaps(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
+/// Whether two host addresses can collide: equal, or either is "all"
+/// (an unknown address counts as "all").
+pub fn overlaps(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => a == b || a.is_unspecified() || b.is_unspecified(),
         _ => true,

@@ -80,10 +80,8 @@ fn publishes(c: &ContainerSummary, ip: IpAddr, number: u16, protocol: &str) -> b
             Some(PortSummaryTypeEnum::SCTP) => "sctp",
             _ => "tcp",
         };
-        let overlaps = match p.ip.as_deref().and_then(|i| i.parse::<IpAddr>().ok()) {
-            Some(held) => held.is_unspecified() || ip.is_unspecified() || held == ip,
-            None => true,
-        };
+        let held = p.ip.as_deref().and_then(|i| i.parse::<IpAddr>().ok());
+        let overlaps = crate::plan::conflicts::overlaps(held, Some(ip));
         p.public_port == Some(number) && proto == protocol && overlaps
     })
 }
