@@ -1,6 +1,7 @@
 //! `devrig down`: stop a mode's containers, keeping what others still use.
 
 use super::context::{self, RemoteArgs};
+use super::programs;
 use super::{CmdResult, GlobalArgs, report};
 use crate::plan::remote::{FetchPolicy, RemoteCache};
 use crate::stack::{self, registry};
@@ -20,6 +21,11 @@ pub struct DownArgs {
 pub fn run(printer: &Printer, global: &GlobalArgs, args: DownArgs) -> CmdResult {
     let config = context::load(printer, global)?;
     let root = config.project().to_owned();
+    // Programs first: they are the containers' clients, and a dev server
+    // that loses its database mid-request only makes noise.
+    for program in programs::shutdown(&root)? {
+        printer.status("Stopped", &program.name);
+    }
     let rt = context::runtime()?;
     rt.block_on(async {
         let engine = context::engine(printer).await?;

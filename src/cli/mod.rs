@@ -6,9 +6,11 @@ mod config_cmd;
 mod context;
 mod doctor;
 mod down;
+mod foreground;
 mod init;
 mod list;
 mod logs;
+mod programs;
 mod purge;
 mod report;
 mod reset;
@@ -36,15 +38,14 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
-const SERVICE_COMMANDS: &str =
-    "up, down, status, logs, reset, purge, serve, config, list-services, list-dependencies, init";
+const SERVICE_COMMANDS: &str = "up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "devrig",
     version,
     about = "Sentry's devservices and devenv in one fast binary",
-    after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, serve, config, list-services, list-dependencies, init\n\
+    after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init\n\
                   Toolchain commands (also as `devenv <command>`): doctor, sync\n\
                   Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config, 3 Docker engine unreachable, 130 interrupted."
 )]
@@ -95,12 +96,20 @@ pub enum Command {
     Reset(reset::ResetArgs),
     /// Remove every container devrig started, its networks, cache and state
     Purge(purge::PurgeArgs),
+    /// Take a supervised program into this terminal; hand it back when it exits
+    Foreground(foreground::ForegroundArgs),
     /// Run the repo's dev server (`x-programs.devserver`) in the foreground, in a terminal
     Serve(serve::ServeArgs),
     /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
     Doctor(doctor::DoctorArgs),
     /// Run the repo's setup steps (installs) whose inputs changed since they last succeeded
     Sync(sync::SyncArgs),
+    /// The background supervisor of a repo's programs (started by `up`)
+    #[command(name = "__supervise", hide = true)]
+    Supervise { project: String },
+    /// Stops a supervisor's programs if it dies (started by the supervisor)
+    #[command(name = "__guard", hide = true)]
+    Guard,
 }
 
 /// `devenv`: the toolchain commands only.
@@ -176,8 +185,22 @@ pub fn run() -> ExitCode {
         Command::Purge(args) => purge::run(&printer, &cli.global, args),
         // The dev server's exit code is devrig's.
         Command::Serve(args) => return serve::run(&printer, &cli.global, args),
+        Command::Foreground(args) => return foreground::run(&printer, &cli.global, args),
         Command::Doctor(args) => doctor::run(&printer, &cli.global, args),
         Command::Sync(args) => sync::run(&printer, &cli.global, args),
+        Command::Supervise { project } => {
+            return match crate::supervisor::daemon::run(&project) {
+                Ok(()) => ExitCode::from(exit::OK),
+                Err(e) => {
+                    crate::supervisor::daemon::report(&e);
+                    ExitCode::from(exit::FAILURE)
+                }
+            };
+        }
+        Command::Guard => {
+            crate::supervisor::guardian::watch(std::io::stdin().lock());
+            return ExitCode::from(exit::OK);
+        }
     };
     finish(&printer, result)
 }

@@ -2,9 +2,10 @@
 //! foreground, in a pseudo-terminal, once the containers it needs are up.
 
 use super::context::{self, MirrorArgs, PlanArgs, RemoteArgs};
-use super::{CmdResult, GlobalArgs, exit, report, up};
+use super::{CmdResult, GlobalArgs, exit, foreground, programs, report, up};
 use crate::plan::Plan;
-use crate::supervisor::{self, Foreground};
+use crate::supervisor::protocol::{ProgramState, Request};
+use crate::supervisor::{self, Foreground, client};
 use crate::ui::{Diagnostic, Printer};
 use clap::Args;
 use std::process::ExitCode;
@@ -41,6 +42,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: ServeArgs) -> ExitCode 
 
 fn serve(printer: &Printer, global: &GlobalArgs, args: ServeArgs) -> Result<i32, Diagnostic> {
     let config = context::load(printer, global)?;
+    let plan_root = config.project().to_owned();
     let Some(program) = config.programs.get(DEVSERVER).cloned() else {
         return Err(Diagnostic::new(
             format!(
@@ -79,6 +81,8 @@ fn serve(printer: &Printer, global: &GlobalArgs, args: ServeArgs) -> Result<i32,
                             .filter(|m| !m.is_empty()),
                     },
                 },
+                // It runs here, in the foreground, not under the supervisor.
+                skip_programs: vec![DEVSERVER.to_owned()],
             },
         )?;
     } else {
@@ -86,6 +90,21 @@ fn serve(printer: &Printer, global: &GlobalArgs, args: ServeArgs) -> Result<i32,
         check_containers(printer, &plan)?;
     }
 
+    let project = plan_root;
+    let supervised = client::request(&project, &Request::Status)
+        .map_err(|e| programs::client_error(&e))?
+        .and_then(|r| r.programs.into_iter().find(|p| p.name == DEVSERVER))
+        .is_some_and(|p| {
+            matches!(
+                p.state,
+                ProgramState::Starting | ProgramState::Running | ProgramState::Backoff
+            )
+        });
+    if supervised {
+        // Two dev servers would fight over one port: take the supervised
+        // one over, as `devrig foreground devserver` does.
+        return foreground::hand_off(printer, &project, DEVSERVER, &program, argv);
+    }
     printer.debug(&format!(
         "running {} in {}",
         argv.join(" "),

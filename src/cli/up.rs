@@ -1,7 +1,7 @@
 //! `devrig up`: start a mode's containers and wait until they are ready.
 
-use super::context;
 use super::{CmdResult, GlobalArgs, exit, report};
+use super::{context, programs};
 use crate::plan::remote::RemoteCache;
 use crate::stack::{self, registry, up::UpOptions};
 use crate::state::{Active, Store};
@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 pub struct UpArgs {
     #[command(flatten)]
     pub plan: context::PlanArgs,
+    /// Programs not to start (`serve` runs the dev server itself)
+    #[arg(skip)]
+    pub skip_programs: Vec<String>,
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
@@ -31,15 +34,8 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
         }
         return Err(report::conflict(last));
     }
-    let programs: Vec<String> = plan.projects[&plan.root].programs.clone();
-    if !programs.is_empty() {
-        printer.warn(&format!(
-            "programs are not supervised by devrig yet; not started: {}",
-            programs.join(", ")
-        ));
-    }
     let rt = context::runtime()?;
-    rt.block_on(async {
+    let started = rt.block_on(async {
         let engine = context::engine(printer).await?;
         // Held until the state is saved: two `up`s at once are serialized.
         let store = Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))?;
@@ -78,13 +74,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
         state.ready.extend(outcome.ready);
         store.save(&state).map_err(|e| report::stack_error(&e.into()))?;
         match outcome.errors.split_last() {
-            None => {
-                printer.status(
-                    "Up",
-                    &format!("{} (mode {}) in {:.1}s", plan.root, plan.mode, started.elapsed().as_secs_f32()),
-                );
-                Ok(())
-            }
+            None => Ok(started),
             Some((last, rest)) => {
                 for e in rest {
                     printer.error(&report::stack_error(e));
@@ -92,5 +82,18 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
                 Err(report::stack_error(last))
             }
         }
-    })
+    })?;
+    // Programs come after every container is ready, as devservices starts
+    // supervisord after `docker compose up --wait`.
+    programs::start(printer, &plan, &args.skip_programs)?;
+    printer.status(
+        "Up",
+        &format!(
+            "{} (mode {}) in {:.1}s",
+            plan.root,
+            plan.mode,
+            started.elapsed().as_secs_f32()
+        ),
+    );
+    Ok(())
 }

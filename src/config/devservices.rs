@@ -69,6 +69,12 @@ pub struct Program {
     pub start_secs: u64,
     /// Fast failures tolerated before the program is marked fatal.
     pub start_retries: u64,
+    /// Rotate the program's log past this size (`stdout_logfile_maxbytes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_max_bytes: Option<u64>,
+    /// Rotated logs kept (`stdout_logfile_backups`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_backups: Option<u32>,
     /// Host ports the program listens on (devrig's addition, which
     /// supervisord ignores): checked against the containers' ports.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -280,6 +286,8 @@ const PROGRAM_KEYS: &[&str] = &[
     "stopwaitsecs",
     "startsecs",
     "startretries",
+    "stdout_logfile_maxbytes",
+    "stdout_logfile_backups",
     "ports",
 ];
 
@@ -292,12 +300,12 @@ const SUPERVISORD_HANDLED: &[&str] = &[
     "redirect_stderr",
     "stdout_logfile",
     "stderr_logfile",
-    "stdout_logfile_maxbytes",
     "stderr_logfile_maxbytes",
+    "stderr_logfile_backups",
     "priority",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Autorestart {
     Always,
@@ -402,6 +410,28 @@ pub fn programs(
             Some(n) => value::unsigned(r, n, &format!("{what}.startretries"))?,
             None => 3,
         };
+        let log_max_bytes = match v.get("stdout_logfile_maxbytes") {
+            Some(n) => {
+                let text = value::string(r, n, &format!("{what}.stdout_logfile_maxbytes"))?;
+                Some(parse_byte_size(&text).ok_or_else(|| {
+                    r.error(
+                        n,
+                        format!("{what}.stdout_logfile_maxbytes: `{text}` is not a size"),
+                    )
+                    .with_hint("use supervisord's spelling: 1048576, 500KB, 50MB or 1GB")
+                })?)
+            }
+            None => None,
+        };
+        let log_backups = match v.get("stdout_logfile_backups") {
+            Some(n) => {
+                let count = value::unsigned(r, n, &format!("{what}.stdout_logfile_backups"))?;
+                Some(u32::try_from(count).map_err(|_| {
+                    r.error(n, format!("{what}.stdout_logfile_backups is too large"))
+                })?)
+            }
+            None => None,
+        };
         out.insert(
             name.to_owned(),
             Program {
@@ -415,6 +445,8 @@ pub fn programs(
                 stop_grace_period,
                 start_secs,
                 start_retries,
+                log_max_bytes,
+                log_backups,
                 ports: match v.get("ports") {
                     Some(list) => program_ports(r, list, &format!("{what}.ports"))?,
                     None => Vec::new(),
@@ -532,6 +564,24 @@ fn parse_supervisor_env(text: &str) -> std::result::Result<IndexMap<String, Stri
 }
 
 /// `SIGTERM`, `sigterm` and `TERM` all name one signal; we store `TERM`.
+/// supervisord's byte sizes: a number with an optional KB, MB or GB
+/// (powers of 1024).
+fn parse_byte_size(text: &str) -> Option<u64> {
+    let upper = text.trim().to_ascii_uppercase();
+    let (digits, unit) = match upper.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => upper.split_at(i),
+        None => (upper.as_str(), ""),
+    };
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(scale)
+}
+
 fn normalize_signal(text: &str) -> Option<String> {
     let upper = text.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -563,6 +613,16 @@ fn join_or_none<'a>(names: impl Iterator<Item = &'a String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn supervisord_byte_sizes() {
+        assert_eq!(parse_byte_size("1048576"), Some(1_048_576));
+        assert_eq!(parse_byte_size("500KB"), Some(500 * 1024));
+        assert_eq!(parse_byte_size("50mb"), Some(50 << 20));
+        assert_eq!(parse_byte_size("1 GB"), Some(1 << 30));
+        assert_eq!(parse_byte_size("MB"), None);
+        assert_eq!(parse_byte_size("5TB"), None);
+    }
 
     #[test]
     fn supervisor_env_syntax() {

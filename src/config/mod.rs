@@ -13,7 +13,7 @@ pub mod value;
 pub mod yaml;
 
 pub use compose::{Network, Service, Volume};
-pub use devservices::{Dependency, Mode, Program, Remote, ServiceMeta};
+pub use devservices::{Autorestart, Dependency, Mode, Program, Remote, ServiceMeta};
 pub use error::{ConfigError, Reporter, Warning};
 
 use indexmap::IndexMap;

@@ -1,0 +1,187 @@
+//! The CLI's use of the program supervisor: start a plan's programs after
+//! its containers, report them, stop them. Shared by `up`, `down`,
+//! `status`, `serve`, `foreground` and `toggle`.
+
+use super::{CmdResult, exit};
+use crate::plan::Plan;
+use crate::supervisor::client::{self, ClientError, Report};
+use crate::supervisor::protocol::{ProgramState, ProgramStatus, Request};
+use crate::ui::{Diagnostic, Printer};
+use std::time::{Duration, Instant};
+
+pub fn client_error(e: &ClientError) -> Diagnostic {
+    let hint = match e {
+        ClientError::NotReady { log, .. } | ClientError::Io { socket: log, .. } => Some(format!(
+            "the supervisor's own log may say why: {}",
+            log.display()
+        )),
+        _ => None,
+    };
+    Diagnostic::new(e.to_string(), exit::FAILURE).hint(hint)
+}
+
+/// Starts the plan's programs (the top-level repo's, as devservices does),
+/// except `skip`, and waits until each has either lasted its `startsecs` or
+/// failed. A program that gave up is an error; one still retrying is a
+/// warning pointing at its log.
+pub fn start(printer: &Printer, plan: &Plan, skip: &[String]) -> CmdResult {
+    let root = &plan.projects[&plan.root];
+    let specs: Vec<_> = root
+        .programs
+        .iter()
+        .filter(|name| !skip.contains(name))
+        .filter_map(|name| {
+            root.config
+                .programs
+                .get(name)
+                .map(|p| client::spec(name, p))
+        })
+        .collect();
+    if specs.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let longest = specs.iter().map(|s| s.start_secs).max().unwrap_or(0);
+    client::ensure(&plan.root).map_err(|e| client_error(&e))?;
+    client::request(
+        &plan.root,
+        &Request::Apply {
+            programs: specs.clone(),
+        },
+    )
+    .map_err(|e| client_error(&e))?;
+    // startsecs, plus a little for the first start to happen at all.
+    let deadline = Instant::now() + Duration::from_secs(longest) + Duration::from_secs(2);
+    let report = loop {
+        let report = ask(&plan.root, &Request::Status)?;
+        let settled = report
+            .programs
+            .iter()
+            .filter(|p| names.contains(&p.name))
+            .all(|p| p.state != ProgramState::Starting);
+        if settled || Instant::now() >= deadline {
+            break report;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut fatal = Vec::new();
+    for program in report.programs.iter().filter(|p| names.contains(&p.name)) {
+        match program.state {
+            ProgramState::Running | ProgramState::Starting => printer.status(
+                "Running",
+                &format!("{} (pid {})", program.name, program.pid.unwrap_or_default()),
+            ),
+            ProgramState::Exited => printer.status(
+                "Exited",
+                &format!(
+                    "{} ({})",
+                    program.name,
+                    program.last_exit.as_deref().unwrap_or("done")
+                ),
+            ),
+            ProgramState::Backoff => printer.warn(&format!(
+                "{} {} while starting and is being restarted; its output: devrig logs {}",
+                program.name,
+                ended(program),
+                program.name
+            )),
+            ProgramState::Fatal => fatal.push(program),
+            // autostart off, or run by `devrig foreground` right now.
+            ProgramState::Stopped | ProgramState::Stopping | ProgramState::Foreground => printer
+                .status(
+                    "Not started",
+                    &format!("{} ({})", program.name, program.state.as_str()),
+                ),
+        }
+    }
+    if let Some((last, rest)) = fatal.split_last() {
+        for p in rest {
+            printer.error(&gave_up(p));
+        }
+        return Err(gave_up(last));
+    }
+    Ok(())
+}
+
+fn ended(program: &ProgramStatus) -> String {
+    match &program.last_exit {
+        Some(how) => format!("ended ({how})"),
+        None => "ended".to_owned(),
+    }
+}
+
+fn gave_up(program: &ProgramStatus) -> Diagnostic {
+    Diagnostic::new(
+        format!(
+            "{} {} on every start and was given up on (fatal)",
+            program.name,
+            ended(program)
+        ),
+        exit::FAILURE,
+    )
+    .hint(Some(format!(
+        "its output: devrig logs {} (log file {}); fix it and run `devrig up` again",
+        program.name,
+        program.log.display()
+    )))
+}
+
+/// A request that must reach a running supervisor.
+pub fn ask(project: &str, request: &Request) -> Result<Report, Diagnostic> {
+    client::request(project, request)
+        .map_err(|e| client_error(&e))?
+        .ok_or_else(|| {
+            Diagnostic::new(
+                format!("no supervisor is running for {project}"),
+                exit::FAILURE,
+            )
+            .hint(Some("start the programs with `devrig up`".to_owned()))
+        })
+}
+
+/// Stops every program of `project` and its supervisor. Returns what was
+/// running, empty when no supervisor was.
+pub fn shutdown(project: &str) -> Result<Vec<ProgramStatus>, Diagnostic> {
+    let before = client::request(project, &Request::Status).map_err(|e| client_error(&e))?;
+    let Some(before) = before else {
+        return Ok(Vec::new());
+    };
+    client::request(project, &Request::Shutdown).map_err(|e| client_error(&e))?;
+    // The answer comes once every program's group is gone; the supervisor
+    // itself exits right after.
+    Ok(before
+        .programs
+        .into_iter()
+        .filter(|p| {
+            !matches!(
+                p.state,
+                ProgramState::Stopped | ProgramState::Exited | ProgramState::Fatal
+            )
+        })
+        .collect())
+}
+
+/// `3h 2m`, `5m 3s`, `12s`.
+pub fn uptime(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptimes_read_like_durations() {
+        assert_eq!(uptime(0), "0s");
+        assert_eq!(uptime(59), "59s");
+        assert_eq!(uptime(303), "5m 3s");
+        assert_eq!(uptime(3 * 3600 + 120 + 5), "3h 2m");
+        assert_eq!(uptime(2 * 86_400 + 3600), "2d 1h");
+    }
+}

@@ -1,0 +1,171 @@
+//! The CLI's side of a supervisor: find it, start it, ask it things.
+
+use super::paths;
+use super::protocol::{ProgramSpec, ProgramStatus, Request, Response};
+use crate::config::Program;
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot talk to the supervisor at {}: {source}", socket.display())]
+    Io {
+        socket: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the supervisor answered something devrig does not understand: {0}")]
+    Protocol(String),
+    #[error("the supervisor refused: {0}")]
+    Refused(String),
+    #[error("cannot start the supervisor: {0}")]
+    Spawn(#[source] io::Error),
+    #[error("the supervisor did not come up within {}s (its log: {})", .waited.as_secs(), .log.display())]
+    NotReady { waited: Duration, log: PathBuf },
+}
+
+/// What a supervisor reports: its pid and its programs.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub supervisor_pid: u32,
+    pub programs: Vec<ProgramStatus>,
+}
+
+/// Sends `request` to `project`'s supervisor. `Ok(None)` when none runs.
+pub fn request(project: &str, request: &Request) -> Result<Option<Report>, ClientError> {
+    let socket = paths::socket(project);
+    let io_error = |source| ClientError::Io {
+        socket: socket.clone(),
+        source,
+    };
+    let mut stream = match UnixStream::connect(&socket) {
+        Ok(stream) => stream,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(io_error(e)),
+    };
+    let mut line = serde_json::to_string(request).expect("requests serialize");
+    line.push('\n');
+    stream.write_all(line.as_bytes()).map_err(io_error)?;
+    let mut answer = String::new();
+    // No read timeout: a stop waits for the programs' grace periods.
+    BufReader::new(&stream)
+        .read_line(&mut answer)
+        .map_err(io_error)?;
+    if answer.is_empty() {
+        return Err(ClientError::Protocol(
+            "the connection closed without an answer".to_owned(),
+        ));
+    }
+    match serde_json::from_str::<Response>(&answer) {
+        Ok(Response::Programs {
+            supervisor_pid,
+            programs,
+        }) => Ok(Some(Report {
+            supervisor_pid,
+            programs,
+        })),
+        Ok(Response::Error { message }) => Err(ClientError::Refused(message)),
+        Err(e) => Err(ClientError::Protocol(e.to_string())),
+    }
+}
+
+/// How long a new supervisor may take to answer on its socket.
+const STARTUP: Duration = Duration::from_secs(10);
+
+/// Makes sure `project`'s supervisor runs, starting a detached one (its own
+/// session, no terminal, output to its log) when none answers.
+pub fn ensure(project: &str) -> Result<(), ClientError> {
+    if request(project, &Request::Status)?.is_some() {
+        return Ok(());
+    }
+    paths::create_runtime_dir().map_err(ClientError::Spawn)?;
+    let log_path = paths::supervisor_log(project);
+    if let Some(dir) = log_path.parent() {
+        std::fs::create_dir_all(dir).map_err(ClientError::Spawn)?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(ClientError::Spawn)?;
+    let exe = std::env::current_exe().map_err(ClientError::Spawn)?;
+    let mut command = Command::new(exe);
+    command
+        .args(["__supervise", project])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(ClientError::Spawn)?)
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe. A session of its own: closing
+    // the terminal that ran `up` must not take the programs with it.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(ClientError::Spawn)?;
+    let began = Instant::now();
+    while began.elapsed() < STARTUP {
+        if request(project, &Request::Status)?.is_some() {
+            return Ok(());
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            // It exited: another one won the lock (and answers next
+            // round), or it failed (and the wait ends with its log).
+            if request(project, &Request::Status)?.is_some() {
+                return Ok(());
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(ClientError::NotReady {
+        waited: began.elapsed(),
+        log: log_path,
+    })
+}
+
+/// Rounds supervisord's `stdout_logfile_maxbytes` default down to a size a
+/// developer's disk shrugs at; every program keeps this many backups.
+pub const DEFAULT_LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
+pub const DEFAULT_LOG_BACKUPS: u32 = 3;
+
+/// The supervisor's view of a configured program, run with the calling
+/// process's environment beneath the program's own.
+pub fn spec(name: &str, program: &Program) -> ProgramSpec {
+    ProgramSpec {
+        name: name.to_owned(),
+        argv: program.argv.clone(),
+        environment: program
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        inherited: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
+        directory: program.directory.clone(),
+        autostart: program.autostart,
+        autorestart: program.autorestart,
+        stop_signal: super::group::signal_number(&program.stop_signal).unwrap_or(libc::SIGTERM),
+        stop_grace_ms: u64::try_from(program.stop_grace_period.as_std().as_millis())
+            .unwrap_or(u64::MAX),
+        start_secs: program.start_secs,
+        start_retries: program.start_retries,
+        log_max_bytes: program.log_max_bytes.unwrap_or(DEFAULT_LOG_MAX_BYTES),
+        log_backups: program.log_backups.unwrap_or(DEFAULT_LOG_BACKUPS),
+    }
+}

@@ -1,0 +1,249 @@
+//! A program's log: written by the supervisor, rotated by size
+//! (`name.log` → `name.log.1` → … → `name.log.N`), read by `logs`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub struct RotatingLog {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    max_bytes: u64,
+    backups: u32,
+}
+
+impl RotatingLog {
+    /// Opens `path` for appending. `max_bytes` 0 never rotates.
+    pub fn open(path: &Path, max_bytes: u64, backups: u32) -> io::Result<RotatingLog> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(RotatingLog {
+            path: path.to_owned(),
+            file,
+            size,
+            max_bytes,
+            backups,
+        })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.max_bytes > 0 && self.size > 0 && self.size + bytes.len() as u64 > self.max_bytes {
+            self.rotate()?;
+        }
+        self.file.write_all(bytes)?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// A line from devrig itself, marked so it is not mistaken for the
+    /// program's own output.
+    pub fn note(&mut self, text: &str) -> io::Result<()> {
+        self.write(format!("[devrig {}] {text}\n", utc_timestamp(SystemTime::now())).as_bytes())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        if self.backups == 0 {
+            self.file.set_len(0)?;
+            self.size = 0;
+            return Ok(());
+        }
+        for n in (1..self.backups).rev() {
+            let from = backup(&self.path, n);
+            if from.exists() {
+                std::fs::rename(&from, backup(&self.path, n + 1))?;
+            }
+        }
+        std::fs::rename(&self.path, backup(&self.path, 1))?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+pub fn backup(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// `2026-11-26T09:30:05Z`, without a date crate: days since the epoch to a
+/// civil date (Howard Hinnant's algorithm).
+pub fn utc_timestamp(at: SystemTime) -> String {
+    let secs = at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// The last `n` lines of the log (all when `None`), reaching into the
+/// rotated files when the current one holds fewer.
+pub fn tail(path: &Path, n: Option<usize>) -> io::Result<Vec<String>> {
+    let mut files = vec![path.to_owned()];
+    for i in 1.. {
+        let b = backup(path, i);
+        if !b.exists() {
+            break;
+        }
+        files.push(b);
+    }
+    let mut lines: Vec<String> = Vec::new();
+    for file in &files {
+        let text = match std::fs::read(file) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mut these: Vec<String> = text.lines().map(str::to_owned).collect();
+        these.append(&mut lines);
+        lines = these;
+        if n.is_some_and(|n| lines.len() >= n) {
+            break;
+        }
+    }
+    if let Some(n) = n {
+        let skip = lines.len().saturating_sub(n);
+        lines.drain(..skip);
+    }
+    Ok(lines)
+}
+
+/// Follows a log as it grows, across rotations: keeps reading the file it
+/// has open to its end, then switches to the new file at `path`.
+pub struct Follower {
+    path: PathBuf,
+    file: Option<File>,
+    ino: u64,
+    pending: Vec<u8>,
+}
+
+impl Follower {
+    /// Starts at the current end of the log.
+    pub fn from_end(path: &Path) -> Follower {
+        let mut follower = Follower {
+            path: path.to_owned(),
+            file: None,
+            ino: 0,
+            pending: Vec::new(),
+        };
+        if let Ok(mut file) = File::open(path)
+            && let (Ok(meta), Ok(_)) = (file.metadata(), file.seek(SeekFrom::End(0)))
+        {
+            follower.ino = meta.ino();
+            follower.file = Some(file);
+        }
+        follower
+    }
+
+    /// Whole lines written since the last call.
+    pub fn poll(&mut self) -> io::Result<Vec<String>> {
+        let mut lines = Vec::new();
+        self.drain(&mut lines)?;
+        // Rotated (or created) since: finish the old file above, then
+        // read the new one from its start.
+        if let Ok(meta) = std::fs::metadata(&self.path)
+            && (self.file.is_none() || meta.ino() != self.ino)
+            && let Ok(file) = File::open(&self.path)
+        {
+            self.ino = meta.ino();
+            self.file = Some(file);
+            self.drain(&mut lines)?;
+        }
+        Ok(lines)
+    }
+
+    fn drain(&mut self, lines: &mut Vec<String>) -> io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let mut buf = Vec::new();
+        file.read_to_end(&mut buf)?;
+        self.pending.extend_from_slice(&buf);
+        while let Some(i) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=i).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+            lines.push(text.trim_end_matches('\r').to_owned());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotates_by_size_and_keeps_the_newest_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("worker.log");
+        let mut log = RotatingLog::open(&path, 100, 2).unwrap();
+        for i in 0..30 {
+            log.write(format!("line {i:02} of output\n").as_bytes())
+                .unwrap();
+        }
+        // 19 bytes a line: five per file, the oldest beyond two backups gone.
+        assert!(std::fs::metadata(&path).unwrap().len() <= 100);
+        assert!(backup(&path, 2).exists());
+        assert!(!backup(&path, 3).exists());
+        let all = tail(&path, None).unwrap();
+        assert_eq!(all.last().unwrap(), "line 29 of output");
+        assert_eq!(all.len(), 15, "{all:?}");
+        assert_eq!(
+            tail(&path, Some(7)).unwrap(),
+            (23..30)
+                .map(|i| format!("line {i:02} of output"))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn follower_reads_across_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("worker.log");
+        let mut log = RotatingLog::open(&path, 25, 1).unwrap();
+        log.write(b"before\n").unwrap();
+        let mut follower = Follower::from_end(&path);
+        assert!(follower.poll().unwrap().is_empty());
+        log.write(b"first half ").unwrap();
+        assert!(follower.poll().unwrap().is_empty(), "no partial lines");
+        // Rotates: the line's start is in the old file, its end in the new.
+        log.write(b"and the rest\n").unwrap();
+        log.write(b"after\n").unwrap();
+        assert!(backup(&path, 1).exists());
+        assert_eq!(
+            follower.poll().unwrap(),
+            ["first half and the rest", "after"]
+        );
+    }
+
+    #[test]
+    fn timestamps_are_civil_utc() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_795_685_405);
+        assert_eq!(utc_timestamp(at), "2026-11-26T09:30:05Z");
+        assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+}

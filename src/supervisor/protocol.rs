@@ -1,0 +1,128 @@
+//! What travels on a supervisor's control socket: one JSON request line,
+//! one JSON response line, then the connection closes.
+
+use crate::config::Autorestart;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Everything the supervisor needs to run a program, resolved by the CLI
+/// from the config so the supervisor never reads config files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramSpec {
+    pub name: String,
+    pub argv: Vec<String>,
+    /// The program's own `environment`, laid over `inherited`.
+    pub environment: Vec<(String, String)>,
+    /// The environment of the `up` that asked for the program (the
+    /// developer's shell, with its virtualenv and PATH).
+    pub inherited: Vec<(String, String)>,
+    pub directory: PathBuf,
+    /// Started by `up`; when off, only `foreground` or a later `start` runs it.
+    pub autostart: bool,
+    pub autorestart: Autorestart,
+    /// Signal number sent to the program's process group to stop it.
+    pub stop_signal: i32,
+    pub stop_grace_ms: u64,
+    pub start_secs: u64,
+    pub start_retries: u64,
+    pub log_max_bytes: u64,
+    pub log_backups: u32,
+}
+
+impl ProgramSpec {
+    /// Whether running `self` instead of `other` needs a restart. The
+    /// inherited environment does not count: each shell has its own
+    /// `OLDPWD` and `SHLVL`, and an `up` from another terminal must not
+    /// restart every program.
+    pub fn differs_from(&self, other: &ProgramSpec) -> bool {
+        self.argv != other.argv
+            || self.environment != other.environment
+            || self.directory != other.directory
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Add or update programs and start each one that is not running
+    /// (unless its `autostart` is off). Programs not listed are left alone.
+    Apply {
+        programs: Vec<ProgramSpec>,
+    },
+    Status,
+    /// Stop programs and answer once every process of theirs is gone.
+    /// `foreground` marks them as run by `devrig foreground` meanwhile.
+    Stop {
+        names: Vec<String>,
+        #[serde(default)]
+        foreground: bool,
+    },
+    /// Start stopped, exited or fatal programs afresh.
+    Start {
+        names: Vec<String>,
+    },
+    /// Stop every program, answer, and exit.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Programs {
+        supervisor_pid: u32,
+        programs: Vec<ProgramStatus>,
+    },
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgramState {
+    /// Started less than `startsecs` ago.
+    Starting,
+    Running,
+    /// Exited; waiting to be started again.
+    Backoff,
+    /// Stop signal sent; waiting for every process of its group to go.
+    Stopping,
+    Stopped,
+    /// Ended by itself and not to be restarted (`autorestart`).
+    Exited,
+    /// Gave up after repeated fast crashes.
+    Fatal,
+    /// Handed to `devrig foreground`.
+    Foreground,
+}
+
+impl ProgramState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProgramState::Starting => "starting",
+            ProgramState::Running => "running",
+            ProgramState::Backoff => "backoff",
+            ProgramState::Stopping => "stopping",
+            ProgramState::Stopped => "stopped",
+            ProgramState::Exited => "exited",
+            ProgramState::Fatal => "fatal",
+            ProgramState::Foreground => "foreground",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramStatus {
+    pub name: String,
+    pub state: ProgramState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Seconds since the current process started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uptime_secs: Option<u64>,
+    pub restarts: u32,
+    /// How the last process ended: `exit 1`, `signal 9`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<String>,
+    pub log: PathBuf,
+}
