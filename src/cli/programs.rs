@@ -5,6 +5,7 @@
 use super::{CmdResult, exit};
 use crate::plan::Plan;
 use crate::supervisor::client::{self, ClientError, Report};
+use crate::supervisor::daemon;
 use crate::supervisor::protocol::{ProgramState, ProgramStatus, Request};
 use crate::ui::{Diagnostic, Printer};
 use std::time::{Duration, Instant};
@@ -41,7 +42,19 @@ pub fn start(printer: &Printer, plan: &Plan, skip: &[String]) -> CmdResult {
         return Ok(());
     }
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let longest = specs.iter().map(|s| s.start_secs).max().unwrap_or(0);
+    // Long enough for every start attempt and the backoffs between them,
+    // so `up` can say whether a crashing program recovered or gave up.
+    let longest = specs
+        .iter()
+        .map(|s| {
+            let attempts = s.start_retries.min(10) + 1;
+            let waits: Duration = (1..attempts)
+                .map(|n| daemon::backoff(u32::try_from(n).unwrap_or(u32::MAX)))
+                .sum();
+            Duration::from_secs(s.start_secs * attempts) + waits
+        })
+        .max()
+        .unwrap_or_default();
     client::ensure(&plan.root).map_err(|e| client_error(&e))?;
     client::request(
         &plan.root,
@@ -50,15 +63,14 @@ pub fn start(printer: &Printer, plan: &Plan, skip: &[String]) -> CmdResult {
         },
     )
     .map_err(|e| client_error(&e))?;
-    // startsecs, plus a little for the first start to happen at all.
-    let deadline = Instant::now() + Duration::from_secs(longest) + Duration::from_secs(2);
+    let deadline = Instant::now() + longest + Duration::from_secs(2);
     let report = loop {
         let report = ask(&plan.root, &Request::Status)?;
         let settled = report
             .programs
             .iter()
             .filter(|p| names.contains(&p.name))
-            .all(|p| p.state != ProgramState::Starting);
+            .all(|p| !matches!(p.state, ProgramState::Starting | ProgramState::Backoff));
         if settled || Instant::now() >= deadline {
             break report;
         }
@@ -80,7 +92,7 @@ pub fn start(printer: &Printer, plan: &Plan, skip: &[String]) -> CmdResult {
                 ),
             ),
             ProgramState::Backoff => printer.warn(&format!(
-                "{} {} while starting and is being restarted; its output: devrig logs {}",
+                "{} {} and is still being restarted; its output: devrig logs {}",
                 program.name,
                 ended(program),
                 program.name

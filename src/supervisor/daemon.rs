@@ -49,6 +49,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const STABLE_RUN: Duration = Duration::from_secs(60);
 /// How often a stopping group is checked for remaining processes.
 const GROUP_POLL: Duration = Duration::from_millis(50);
+/// How long an exit waits for the rest of the program's output.
+const OUTPUT_DRAIN: Duration = Duration::from_millis(200);
 
 /// Runs the supervisor for `project` until it is told to shut down (or
 /// gets SIGTERM/SIGINT/SIGHUP). Returns at once when another supervisor
@@ -101,15 +103,17 @@ pub fn run(project: &str) -> Result<(), DaemonError> {
             path: socket.clone(),
             source,
         })?;
+        let (output_closed, closed) = mpsc::unbounded_channel();
         let mut supervisor = Supervisor {
             project: project.to_owned(),
+            output_closed,
             slots: IndexMap::new(),
             guard: guard_write,
             guardian_pid,
             waiters: Vec::new(),
             shutting_down: false,
         };
-        supervisor.serve(listener).await
+        supervisor.serve(listener, closed).await
     });
     let _ = std::fs::remove_file(&socket);
     drop(lock);
@@ -134,6 +138,14 @@ struct Slot {
     crashes: u32,
     last_exit: Option<String>,
     log: Arc<Mutex<RotatingLog>>,
+    /// Counts spawns, so news about an earlier process is recognized.
+    generation: u64,
+    /// The current process's output pipe has not reached its end yet.
+    output_open: bool,
+    /// An exit seen before the output ended: its wait status, how long the
+    /// process ran, and when to handle it anyway (a background child may
+    /// hold the pipe open indefinitely).
+    pending_exit: Option<(i32, Duration, Instant)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -155,6 +167,8 @@ enum Waiter {
 
 struct Supervisor {
     project: String,
+    /// Told by each output copier when its pipe reached its end.
+    output_closed: mpsc::UnboundedSender<(String, u64)>,
     slots: IndexMap<String, Slot>,
     guard: io::PipeWriter,
     guardian_pid: u32,
@@ -165,7 +179,11 @@ struct Supervisor {
 type Incoming = (Request, oneshot::Sender<Response>);
 
 impl Supervisor {
-    async fn serve(&mut self, listener: UnixListener) -> Result<(), DaemonError> {
+    async fn serve(
+        &mut self,
+        listener: UnixListener,
+        mut closed: mpsc::UnboundedReceiver<(String, u64)>,
+    ) -> Result<(), DaemonError> {
         let setup = DaemonError::Setup;
         // Registered before any child exists, so no exit goes unnoticed.
         let mut children = signal(SignalKind::child()).map_err(setup)?;
@@ -184,6 +202,13 @@ impl Supervisor {
                 }
                 Some((request, reply)) = requests.recv() => self.handle(request, reply),
                 _ = children.recv() => self.reap(),
+                Some((name, generation)) = closed.recv() => {
+                    if let Some(slot) = self.slots.get_mut(&name)
+                        && slot.generation == generation
+                    {
+                        slot.output_open = false;
+                    }
+                }
                 _ = terminate.recv() => self.shutdown(None),
                 _ = interrupt.recv() => self.shutdown(None),
                 _ = hangup.recv() => self.shutdown(None),
@@ -292,6 +317,9 @@ impl Supervisor {
                             crashes: 0,
                             last_exit: None,
                             log: Arc::new(Mutex::new(log)),
+                            generation: 0,
+                            output_open: false,
+                            pending_exit: None,
                         },
                     );
                     if autostart {
@@ -362,8 +390,13 @@ impl Supervisor {
             let _ = group::signal(pgid, libc::SIGKILL);
             let _ = guardian::forgotten(&mut self.guard, pgid);
         }
-        match start_process(&slot.spec, &slot.log) {
+        // An exit still pending belongs to a run this start replaces.
+        slot.pending_exit = None;
+        slot.generation += 1;
+        let closed = (self.output_closed.clone(), name.to_owned(), slot.generation);
+        match start_process(&slot.spec, &slot.log, closed) {
             Ok(pid) => {
+                slot.output_open = true;
                 note(
                     slot,
                     &format!("started `{}` (pid {pid})", slot.spec.argv.join(" ")),
@@ -403,24 +436,21 @@ impl Supervisor {
             if pid <= 0 {
                 break;
             }
-            if let Some(name) = self
-                .slots
-                .iter()
-                .find(|(_, s)| s.pid == Some(pid))
-                .map(|(n, _)| n.clone())
-            {
-                self.exited(&name, status);
+            if let Some(slot) = self.slots.values_mut().find(|s| s.pid == Some(pid)) {
+                // Handled once the output is all in the log (see tick), so
+                // the log reads in order: the last words, then the exit.
+                slot.pid = None;
+                let ran = slot.started.map(|s| s.elapsed()).unwrap_or_default();
+                slot.pending_exit = Some((status, ran, Instant::now() + OUTPUT_DRAIN));
             }
             // Anything else is an orphan this subreaper inherited, or the
             // guardian; reaping it is all there is to do.
         }
     }
 
-    fn exited(&mut self, name: &str, status: i32) {
+    fn exited(&mut self, name: &str, status: i32, ran: Duration) {
         let slot = &mut self.slots[name];
-        slot.pid = None;
         let (how, clean) = describe(status);
-        let ran = slot.started.map(|s| s.elapsed()).unwrap_or_default();
         slot.last_exit = Some(how.clone());
         match slot.state {
             ProgramState::Stopping => {
@@ -582,6 +612,13 @@ impl Supervisor {
         let names: Vec<String> = self.slots.keys().cloned().collect();
         for name in names {
             let slot = &mut self.slots[&name];
+            if let Some((status, ran, by)) = slot.pending_exit
+                && (!slot.output_open || by <= now)
+            {
+                slot.pending_exit = None;
+                self.exited(&name, status, ran);
+            }
+            let slot = &mut self.slots[&name];
             let due = slot.deadline.is_some_and(|d| d <= now);
             match slot.state {
                 ProgramState::Starting if due => {
@@ -609,7 +646,7 @@ impl Supervisor {
                         let _ = group::signal(pgid, libc::SIGKILL);
                         slot.kill_sent = true;
                     }
-                    if slot.pid.is_none() && !group::alive(pgid) {
+                    if slot.pid.is_none() && slot.pending_exit.is_none() && !group::alive(pgid) {
                         self.finish_stop(&name);
                     }
                 }
@@ -627,6 +664,11 @@ impl Supervisor {
         self.slots
             .values()
             .filter_map(|s| s.deadline)
+            .chain(
+                self.slots
+                    .values()
+                    .filter_map(|s| s.pending_exit.map(|p| p.2)),
+            )
             .chain(poll)
             .min()
     }
@@ -641,9 +683,9 @@ impl Supervisor {
     }
 
     fn settled(&self, name: &str) -> bool {
-        self.slots
-            .get(name)
-            .is_none_or(|s| s.state != ProgramState::Stopping && s.pid.is_none())
+        self.slots.get(name).is_none_or(|s| {
+            s.state != ProgramState::Stopping && s.pid.is_none() && s.pending_exit.is_none()
+        })
     }
 
     /// Answers the waiters whose programs are all stopped. True when the
@@ -691,7 +733,8 @@ fn note(slot: &Slot, text: &str) {
     }
 }
 
-fn backoff(attempt: u32) -> Duration {
+/// The wait before restart number `attempt` (1-based) of a crash series.
+pub fn backoff(attempt: u32) -> Duration {
     BASE_BACKOFF
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
         .min(MAX_BACKOFF)
@@ -737,7 +780,11 @@ fn environment(spec: &ProgramSpec) -> Vec<(String, String)> {
 /// Starts the program as the leader of a new process group, its output
 /// copied to `log`. The spawn happens on the loop's only thread, so no
 /// other thread's `waitpid` can race std's own on a failed exec.
-fn start_process(spec: &ProgramSpec, log: &Arc<Mutex<RotatingLog>>) -> io::Result<i32> {
+fn start_process(
+    spec: &ProgramSpec,
+    log: &Arc<Mutex<RotatingLog>>,
+    closed: Closed,
+) -> io::Result<i32> {
     let (exe, args) = spec
         .argv
         .split_first()
@@ -757,11 +804,19 @@ fn start_process(spec: &ProgramSpec, log: &Arc<Mutex<RotatingLog>>) -> io::Resul
     // The command holds the pipe's write ends; only the program may keep
     // them, or the copy below would never see the end of its output.
     drop(command);
-    copy_output(reader, Arc::clone(log))?;
+    copy_output(reader, Arc::clone(log), closed)?;
     i32::try_from(child.id()).map_err(|_| io::Error::other("pid out of range"))
 }
 
-fn copy_output(reader: io::PipeReader, log: Arc<Mutex<RotatingLog>>) -> io::Result<()> {
+/// Where to say that a program's output ended: the channel, the program,
+/// its generation.
+type Closed = (mpsc::UnboundedSender<(String, u64)>, String, u64);
+
+fn copy_output(
+    reader: io::PipeReader,
+    log: Arc<Mutex<RotatingLog>>,
+    (closed, name, generation): Closed,
+) -> io::Result<()> {
     let mut receiver = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
     tokio::spawn(async move {
         let mut buf = vec![0u8; 16 * 1024];
@@ -778,6 +833,7 @@ fn copy_output(reader: io::PipeReader, log: Arc<Mutex<RotatingLog>>) -> io::Resu
                 Err(_) => break,
             }
         }
+        let _ = closed.send((name, generation));
     });
     Ok(())
 }

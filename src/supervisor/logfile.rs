@@ -32,10 +32,29 @@ impl RotatingLog {
         })
     }
 
-    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.max_bytes > 0 && self.size > 0 && self.size + bytes.len() as u64 > self.max_bytes {
+    /// Appends `bytes`, rotating whenever the file would pass its size:
+    /// at a line's end where one fits, mid-line only for a line longer than
+    /// a whole file.
+    pub fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let room = self.max_bytes.saturating_sub(self.size);
+            if self.max_bytes == 0 || bytes.len() as u64 <= room {
+                return self.append(bytes);
+            }
+            let room = usize::try_from(room).unwrap_or(usize::MAX);
+            let cut = match bytes[..room].iter().rposition(|b| *b == b'\n') {
+                Some(newline) => newline + 1,
+                None if self.size == 0 => room,
+                None => 0,
+            };
+            self.append(&bytes[..cut])?;
+            bytes = &bytes[cut..];
             self.rotate()?;
         }
+        Ok(())
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.file.write_all(bytes)?;
         self.size += bytes.len() as u64;
         Ok(())
@@ -217,6 +236,32 @@ mod tests {
             (23..30)
                 .map(|i| format!("line {i:02} of output"))
                 .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_large_write_is_split_at_line_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("worker.log");
+        let mut log = RotatingLog::open(&path, 40, 5).unwrap();
+        let text: String = (0..10).map(|i| format!("line {i} of ten\n")).collect();
+        log.write(text.as_bytes()).unwrap();
+        // A line longer than a whole file is cut, not kept whole.
+        log.write(&[b'x'; 100]).unwrap();
+        for n in 0..=5 {
+            let file = if n == 0 {
+                path.clone()
+            } else {
+                backup(&path, n)
+            };
+            if let Ok(content) = std::fs::read_to_string(&file) {
+                assert!(content.len() <= 40, "{}: {content:?}", file.display());
+            }
+        }
+        assert!(
+            std::fs::read_to_string(backup(&path, 4))
+                .unwrap()
+                .ends_with("of ten\n")
         );
     }
 

@@ -160,6 +160,7 @@ impl World {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root().join("home"))
             .env("XDG_CACHE_HOME", self.root().join("home/.cache"))
+            .env("XDG_RUNTIME_DIR", self.root().join("run"))
             .env("DEVSERVICES_DEPENDENCIES_CACHE_DIR", self.cache())
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_AUTHOR_NAME", "devrig test")

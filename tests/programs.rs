@@ -1,0 +1,517 @@
+//! Supervised programs (`x-programs`) as real processes: start order after
+//! a healthy container, restarts with backoff and `fatal`, captured and
+//! rotated logs, `status`, `down` leaving nothing behind (also after the
+//! supervisor is killed with SIGKILL), and `foreground` hand-off.
+
+mod common;
+
+use common::{Cleanup, World, free_port, require_testbed, run, unique_project};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// A config with containers `services` (YAML under `services:`) and
+/// programs `programs` (YAML under `x-programs:`), all in mode default.
+fn config(project: &str, containers: &[&str], services: &str, programs: &[(&str, &str)]) -> String {
+    let mut deps: Vec<&str> = containers.to_vec();
+    deps.extend(programs.iter().map(|(name, _)| *name));
+    let mut text = format!(
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: {project}\n  dependencies:\n"
+    );
+    for dep in &deps {
+        text.push_str(&format!("    {dep}:\n      description: {dep}\n"));
+    }
+    text.push_str(&format!("  modes:\n    default: [{}]\n", deps.join(", ")));
+    text.push_str("x-programs:\n");
+    for (name, body) in programs {
+        text.push_str(&format!("  {name}:\n"));
+        for line in body.lines() {
+            text.push_str(&format!("    {line}\n"));
+        }
+    }
+    text.push_str("services:\n");
+    text.push_str(services);
+    text
+}
+
+/// Runs `down` when dropped, so a failing test leaves no supervisor or
+/// program running.
+struct Down<'a>(&'a World);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.devrig_engine().arg("down").output();
+    }
+}
+
+fn status(world: &World) -> Value {
+    let (code, stdout, stderr) = run(world, world.devrig_engine().args(["status", "--json"]));
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).expect("status is JSON")
+}
+
+fn program<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["programs"]
+        .as_array()
+        .expect("programs")
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no program {name} in {status}"))
+}
+
+/// Processes (not zombies) whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let zombie = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            == Some("Z");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !zombie && cmdline.contains(marker) && pid != std::process::id() {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let began = Instant::now();
+    while !done() {
+        assert!(began.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sleep durations no other process on the machine uses, to find a test's
+/// processes in the process table.
+fn marker(salt: u32) -> String {
+    format!("{}", 200_000 + (std::process::id() % 50_000) * 10 + salt)
+}
+
+fn log_of(world: &World, project: &str, program: &str) -> String {
+    std::fs::read_to_string(world.root().join(format!(
+        "home/.local/state/devrig/logs/{project}/{program}.log"
+    )))
+    .unwrap_or_default()
+}
+
+#[test]
+fn programs_start_after_a_healthy_container_and_down_leaves_no_process() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("prog");
+    let _cleanup = Cleanup(vec![project.clone()]);
+    let _down = Down(&world);
+    let port = free_port();
+    let (lead, child) = (marker(1), marker(2));
+    // The worker asks redis for PONG the moment it starts: it only gets one
+    // if the container was ready first. It leaves a background child in its
+    // process group, which `down` must take too.
+    world.config(&config(
+        &project,
+        &["db"],
+        &format!(
+            "  db:\n    image: redis:7\n    command: [redis-server, --port, \"7777\", --save, \"\"]\n    ports: [\"127.0.0.1:{port}:7777\"]\n    healthcheck:\n      test: redis-cli -p 7777 ping | grep -q PONG\n      interval: 30s\n"
+        ),
+        &[(
+            "worker",
+            &format!(
+                "command: sh -c 'python3 ping.py && (sleep {child} &) && exec sleep {lead}'\nenvironment:\n  REDIS_PORT: \"{port}\"\nstopwaitsecs: 5"
+            ),
+        )],
+    ));
+    world.file(
+        "ping.py",
+        "import os, socket\ns = socket.create_connection(('127.0.0.1', int(os.environ['REDIS_PORT'])))\ns.sendall(b'PING\\r\\n')\nprint('redis says', s.recv(16).decode().strip(), 'color', os.environ.get('FORCE_COLOR'))\n",
+    );
+
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    let ready = stderr
+        .find(&format!("Ready {project}-db-1"))
+        .expect(&stderr);
+    let running = stderr.find("Running worker").expect(&stderr);
+    assert!(ready < running, "{stderr}");
+    wait_for("the worker's output", Duration::from_secs(10), || {
+        log_of(&world, &project, "worker").contains("redis says +PONG color 1")
+    });
+
+    let status = status(&world);
+    assert_eq!(status["containers"][0]["state"], "running", "{status}");
+    let worker = program(&status, "worker");
+    assert_eq!(worker["state"], "running", "{status}");
+    assert!(worker["pid"].as_i64().is_some(), "{status}");
+    assert_eq!(processes_with(&format!("sleep {lead}")).len(), 1);
+    assert_eq!(processes_with(&format!("sleep {child}")).len(), 1);
+
+    // Human output: the container and the program side by side.
+    let (code, table, _) = run(&world, world.devrig_engine().arg("status"));
+    assert_eq!(code, 0);
+    assert!(table.contains(&format!("{project}-db-1")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("worker") && l.contains("running") && l.contains("pid")),
+        "{table}"
+    );
+
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("down"));
+    assert_eq!(code, 0, "{stderr}");
+    let stopped_program = stderr.find("Stopped worker").expect(&stderr);
+    let stopped_container = stderr.find(&format!("{project}-db-1")).expect(&stderr);
+    assert!(
+        stopped_program < stopped_container,
+        "programs go first:\n{stderr}"
+    );
+    assert_eq!(
+        processes_with(&format!("sleep {lead}")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        processes_with(&format!("sleep {child}")),
+        Vec::<String>::new()
+    );
+    let after = self::status(&world);
+    assert_eq!(after["supervisor_pid"], Value::Null, "{after}");
+    assert_eq!(program(&after, "worker")["state"], "stopped");
+}
+
+#[test]
+fn a_crashing_program_is_restarted_with_backoff_then_marked_fatal() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("crash");
+    let _down = Down(&world);
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[
+            (
+                "crasher",
+                "command: sh -c 'echo boom; exit 3'\nstartretries: 2",
+            ),
+            ("steady", "command: sleep 600"),
+        ],
+    ));
+    let began = Instant::now();
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    // Three starts, 1 s then 2 s apart, before it is given up on.
+    assert!(
+        began.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("crasher ended (exit 3) on every start"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("devrig logs crasher"), "{stderr}");
+    assert!(stderr.contains("Running steady"), "{stderr}");
+
+    let status = status(&world);
+    let crasher = program(&status, "crasher");
+    assert_eq!(crasher["state"], "fatal", "{status}");
+    assert_eq!(crasher["restarts"], 2, "{status}");
+    assert_eq!(crasher["last_exit"], "exit 3", "{status}");
+    assert_eq!(program(&status, "steady")["state"], "running");
+
+    let log = log_of(&world, &project, "crasher");
+    let booms = |log: &str| log.lines().filter(|l| *l == "boom").count();
+    assert_eq!(booms(&log), 3, "{log}");
+    assert!(log.contains("retrying in 1s (attempt 2 of 3)"), "{log}");
+    assert!(log.contains("retrying in 2s (attempt 3 of 3)"), "{log}");
+    assert!(log.contains("gave up"), "{log}");
+
+    // `up` again starts a fatal program afresh.
+    let (_, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert!(stderr.contains("crasher ended (exit 3)"), "{stderr}");
+    assert_eq!(booms(&log_of(&world, &project, "crasher")), 6);
+}
+
+#[test]
+fn a_program_that_crashes_after_starting_is_restarted_with_growing_delays() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("flaky");
+    let _down = Down(&world);
+    // Counts as started at once (startsecs 0), then dies: every exit is a
+    // crash of a running program, restarted 1 s, 2 s, 4 s… later.
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[(
+            "flaky",
+            "command: sh -c 'echo up; sleep 0.2; exit 1'\nstartsecs: 0",
+        )],
+    ));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    wait_for("two restarts", Duration::from_secs(10), || {
+        program(&status(&world), "flaky")["restarts"].as_u64() >= Some(2)
+    });
+    let log = log_of(&world, &project, "flaky");
+    assert!(
+        log.contains("exited (exit 1) after 0.2s; restarting in 1s"),
+        "{log}"
+    );
+    assert!(log.contains("restarting in 2s"), "{log}");
+    // Crashes after a successful start never make a program fatal.
+    let now = status(&world);
+    assert_ne!(program(&now, "flaky")["state"], "fatal", "{now}");
+}
+
+#[test]
+fn logs_are_captured_with_colors_rotated_by_size_and_followed() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("logs");
+    let _down = Down(&world);
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[(
+            "chatty",
+            "command: python3 chatty.py\nstdout_logfile_maxbytes: 4KB\nstdout_logfile_backups: 2",
+        )],
+    ));
+    // 300 lines of 60 bytes (18 KB: more than the three files keep), then
+    // one line every 100 ms.
+    world.file(
+        "chatty.py",
+        "import os, sys, time\nprint('FORCE_COLOR=%s CLICOLOR_FORCE=%s' % (os.environ.get('FORCE_COLOR'), os.environ.get('CLICOLOR_FORCE')))\nfor i in range(300):\n    print('line %03d ' % i + 'x' * 50)\nsys.stdout.flush()\ni = 0\nwhile True:\n    time.sleep(0.1)\n    i += 1\n    print('tick %d' % i, flush=True)\n",
+    );
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    let dir = world
+        .root()
+        .join(format!("home/.local/state/devrig/logs/{project}"));
+    wait_for("rotated logs", Duration::from_secs(10), || {
+        log_of(&world, &project, "chatty").contains("tick")
+    });
+    for name in ["chatty.log", "chatty.log.1", "chatty.log.2"] {
+        let size = std::fs::metadata(dir.join(name)).expect(name).len();
+        assert!(size <= 4096, "{name} is {size} bytes");
+    }
+    assert!(!dir.join("chatty.log.3").exists());
+    // The first lines rotated away; colors were forced on for the capture.
+    let all = std::fs::read_to_string(dir.join("chatty.log.2")).unwrap()
+        + &std::fs::read_to_string(dir.join("chatty.log.1")).unwrap();
+    assert!(!all.contains("line 000"), "oldest lines are gone");
+    assert!(all.contains("line 299") || log_of(&world, &project, "chatty").contains("line 299"));
+
+    let (code, stdout, stderr) = run(
+        &world,
+        world
+            .devrig_engine()
+            .args(["logs", "chatty", "--tail", "3"]),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines.iter().all(|l| l.starts_with("chatty | ")), "{stdout}");
+
+    // Following: new ticks keep arriving until devrig is stopped.
+    let mut follow = world
+        .devrig_engine_std()
+        .args(["logs", "chatty", "-f", "--tail", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("logs -f");
+    std::thread::sleep(Duration::from_millis(1500));
+    follow.kill().unwrap();
+    let out = follow.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ticks: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.split("tick ").nth(1)?.trim().parse().ok())
+        .collect();
+    assert!(ticks.len() >= 5, "{text}");
+    assert!(ticks.windows(2).all(|w| w[1] == w[0] + 1), "{ticks:?}");
+}
+
+#[test]
+fn forced_colors_reach_the_program() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("color");
+    let _down = Down(&world);
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[
+            ("plain", "command: sh -c 'echo \"F=$FORCE_COLOR C=$CLICOLOR_FORCE P=$PYTHONUNBUFFERED\"; exec sleep 600'"),
+            ("mono", "command: sh -c 'echo \"F=$FORCE_COLOR\"; exec sleep 600'\nenvironment:\n  NO_COLOR: \"1\""),
+        ],
+    ));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    wait_for("output", Duration::from_secs(5), || {
+        log_of(&world, &project, "plain").contains("F=")
+            && log_of(&world, &project, "mono").contains("F=")
+    });
+    assert!(log_of(&world, &project, "plain").contains("F=1 C=1 P=1"));
+    assert!(
+        log_of(&world, &project, "mono").contains("F=\n"),
+        "NO_COLOR wins"
+    );
+}
+
+#[test]
+fn programs_stop_when_the_supervisor_is_killed() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("orphan");
+    let _down = Down(&world);
+    let (lead, child) = (marker(3), marker(4));
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[(
+            "server",
+            &format!("command: sh -c '(sleep {child} &); exec sleep {lead}'\nstopwaitsecs: 2"),
+        )],
+    ));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(processes_with(&format!("sleep {child}")).len(), 1);
+    let pid = status(&world)["supervisor_pid"]
+        .as_i64()
+        .expect("a supervisor runs");
+    // SAFETY: kill takes no pointers; the pid is the supervisor's.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    wait_for(
+        "the program and its child to go",
+        Duration::from_secs(5),
+        || {
+            processes_with(&format!("sleep {lead}")).is_empty()
+                && processes_with(&format!("sleep {child}")).is_empty()
+        },
+    );
+    let after = status(&world);
+    assert_eq!(after["supervisor_pid"], Value::Null, "{after}");
+    // A new `up` brings them back under a new supervisor.
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(processes_with(&format!("sleep {lead}")).len(), 1);
+}
+
+#[test]
+fn stop_escalates_to_sigkill_for_the_whole_group_after_the_grace_period() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("stubborn");
+    let _down = Down(&world);
+    let (lead, child) = (marker(5), marker(6));
+    // Everything in the group ignores SIGTERM.
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[(
+            "stubborn",
+            &format!(
+                "command: sh -c \"trap '' TERM; (sleep {child} &); exec sleep {lead}\"\nstop_grace_period: 1s"
+            ),
+        )],
+    ));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    let began = Instant::now();
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("down"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(began.elapsed() >= Duration::from_secs(1));
+    assert_eq!(
+        processes_with(&format!("sleep {lead}")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        processes_with(&format!("sleep {child}")),
+        Vec::<String>::new()
+    );
+    assert!(log_of(&world, &project, "stubborn").contains("sending SIGKILL to its process group"));
+}
+
+#[test]
+fn foreground_takes_a_program_over_and_hands_it_back() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("fg");
+    let _down = Down(&world);
+    let lead = marker(7);
+    // Supervised, its output is a pipe and it keeps running; in the
+    // foreground it has a terminal, says so and exits 7.
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[(
+            "worker",
+            "command: sh worker.sh\nenvironment:\n  GREETING: hi",
+        )],
+    ));
+    world.file(
+        "worker.sh",
+        &format!(
+            "if [ -t 1 ]; then echo \"in a terminal: $GREETING\"; exit 7; fi\nexec sleep {lead}\n"
+        ),
+    );
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    let before = program(&status(&world), "worker")["pid"].clone();
+
+    let (code, stdout, stderr) = run(&world, world.devrig_engine().args(["foreground", "worker"]));
+    assert_eq!(code, 7, "{stdout}\n{stderr}");
+    assert!(stdout.contains("in a terminal: hi"), "{stdout}");
+    assert!(
+        stderr.contains("Stopped worker in the supervisor"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Handed back worker to the supervisor"),
+        "{stderr}"
+    );
+
+    wait_for(
+        "the supervised worker to run again",
+        Duration::from_secs(5),
+        || program(&status(&world), "worker")["state"] == "running",
+    );
+    assert_ne!(program(&status(&world), "worker")["pid"], before);
+    assert_eq!(processes_with(&format!("sleep {lead}")).len(), 1);
+
+    let (code, _, stderr) = run(&world, world.devrig_engine().args(["foreground", "nope"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("programs: worker"), "{stderr}");
+}
+
+#[test]
+fn foreground_refuses_a_program_nothing_supervises() {
+    let world = World::new();
+    world.config(&config(
+        "fg-none",
+        &[],
+        "  {}\n",
+        &[("worker", "command: sleep 600")],
+    ));
+    let (code, _, stderr) = run(&world, world.devrig().args(["foreground", "worker"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("worker is not running under devrig's supervisor"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("devrig up"), "{stderr}");
+}
