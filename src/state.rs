@@ -20,6 +20,18 @@ pub struct State {
     /// Container → the start time it had when devrig last saw it ready.
     #[serde(default)]
     pub ready: BTreeMap<String, String>,
+    /// Services toggled to run locally (`devrig toggle`); absent means
+    /// containerized, as in devservices.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub local: BTreeMap<String, LocalRuntime>,
+}
+
+/// A service that runs from its own checkout instead of as another
+/// service's containers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalRuntime {
+    /// The checkout it runs from (where its `devservices/config.yml` is).
+    pub checkout: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,9 +40,26 @@ pub struct Active {
     pub config_file: PathBuf,
     /// Compose projects this service's plan uses, itself included.
     pub projects: Vec<String>,
+    /// Services it relies on that run locally, from their own checkouts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local: Vec<String>,
 }
 
 impl State {
+    /// Active services other than `except` that rely on `service` running
+    /// locally.
+    pub fn local_users(&self, service: &str, except: &str) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|(name, active)| {
+                name.as_str() != except
+                    && name.as_str() != service
+                    && active.local.iter().any(|l| l == service)
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// Projects used by any active service other than `except`.
     pub fn used_by_others(&self, except: &str) -> BTreeMap<String, Vec<String>> {
         let mut used: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -94,6 +123,18 @@ impl Store {
         })
     }
 
+    /// Reads the state in `dir` without the lock: the file is only ever
+    /// replaced whole (by rename), so a reader sees one version or the other.
+    pub fn peek(dir: &Path) -> Loaded {
+        match std::fs::read_to_string(dir.join("state.json")) {
+            Ok(text) => match serde_json::from_str(&text) {
+                Ok(state) => Loaded::Found(state),
+                Err(e) => Loaded::Corrupt(e.to_string()),
+            },
+            Err(_) => Loaded::Missing,
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -140,6 +181,7 @@ mod tests {
                 mode: "default".into(),
                 config_file: "/src/sentry/devservices/config.yml".into(),
                 projects: vec!["sentry".into(), "kafka".into()],
+                local: Vec::new(),
             },
         );
         state.services.insert(
@@ -148,6 +190,7 @@ mod tests {
                 mode: "default".into(),
                 config_file: "/src/snuba/devservices/config.yml".into(),
                 projects: vec!["snuba".into(), "kafka".into()],
+                local: Vec::new(),
             },
         );
         store.save(&state).unwrap();

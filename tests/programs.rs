@@ -515,3 +515,141 @@ fn foreground_refuses_a_program_nothing_supervises() {
     );
     assert!(stderr.contains("devrig up"), "{stderr}");
 }
+
+/// `docker exec` redis-cli in a container, on the port the tests use.
+fn redis(container: &str, args: &[&str]) -> String {
+    let mut all = vec!["exec", container, "redis-cli", "-p", "7777"];
+    all.extend(args);
+    common::docker(&all)
+}
+
+#[test]
+fn toggle_moves_a_running_dependency_to_its_checkout_and_back_keeping_its_data() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("app");
+    let store = unique_project("store");
+    let _cleanup = Cleanup(vec![project.clone(), store.clone()]);
+    let _down = Down(&world);
+    let lead = marker(8);
+    let port = free_port();
+    // The dependency: a redis with its data in a volume; run locally (its
+    // default mode) it also has a program.
+    let store_config = format!(
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: {store}\n  dependencies:\n    kv: {{description: kv}}\n    indexer: {{description: indexer}}\n  modes:\n    default: [kv, indexer]\n    containerized: [kv]\nx-programs:\n  indexer:\n    command: sleep {lead}\nservices:\n  kv:\n    image: redis:7\n    command: [redis-server, --port, \"7777\", --appendonly, \"yes\"]\n    ports: [\"127.0.0.1:{port}:7777\"]\n    volumes: [data:/data]\n    healthcheck:\n      test: redis-cli -p 7777 ping | grep -q PONG\n      interval: 30s\nvolumes:\n  data:\n"
+    );
+    world.remote_from("store", |w| {
+        std::fs::create_dir_all(w.join("devservices")).expect("mkdir");
+        std::fs::write(w.join("devservices/config.yml"), &store_config).expect("write");
+    });
+    // Its checkout beside the app's repo, as devenv lays repos out.
+    common::git(
+        world.root(),
+        &[
+            "clone",
+            "-q",
+            &world.root().join("work/store").display().to_string(),
+            "store",
+        ],
+    );
+    // A local edit: the checkout's kv differs from the remote's, so each
+    // move recreates the container and only the volume carries the data.
+    std::fs::write(
+        world.root().join("store/devservices/config.yml"),
+        store_config.replace(
+            "    volumes: [data:/data]\n",
+            "    volumes: [data:/data]\n    environment: {RUNNING_FROM: checkout}\n",
+        ),
+    )
+    .expect("edit the checkout");
+    world.config(&format!(
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: {project}\n  dependencies:\n    store:\n      description: the store\n      remote: {{repo_name: store, branch: main, repo_link: \"file://{{remotes}}/store.git\", mode: containerized}}\n  modes:\n    default: [store]\n"
+    ));
+    let kv = format!("{store}-kv-1");
+
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(redis(&kv, &["set", "answer", "42"]), "OK");
+    assert!(
+        processes_with(&format!("sleep {lead}")).is_empty(),
+        "containerized: no program"
+    );
+
+    // To local: its containers stop, and it starts from the checkout, its
+    // program included, on the same volume.
+    let (code, _, stderr) = run(&world, world.devrig_engine().args(["toggle", &store]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!("Toggled {store} to local")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("Stopped {kv}")), "{stderr}");
+    let env = || common::docker(&["inspect", "--format", "{{json .Config.Env}}", &kv]);
+    assert!(
+        env().contains("RUNNING_FROM=checkout"),
+        "runs from the checkout"
+    );
+    assert_eq!(redis(&kv, &["get", "answer"]), "42");
+    assert_eq!(processes_with(&format!("sleep {lead}")).len(), 1);
+    let status = status(&world);
+    assert_eq!(status["local"][0]["service"], store.as_str(), "{status}");
+    assert_eq!(status["local"][0]["running"], true, "{status}");
+    assert!(
+        status["containers"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+
+    // The choice persists: `up` again leaves it local.
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!("{store} already runs from")),
+        "{stderr}"
+    );
+
+    // Back to containers: the local run stops (program too), the app's
+    // plan starts the containers again, data intact.
+    let (code, _, stderr) = run(
+        &world,
+        world
+            .devrig_engine()
+            .args(["toggle", &store, "containerized"]),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!("Toggled {store} to containerized")),
+        "{stderr}"
+    );
+    assert!(
+        processes_with(&format!("sleep {lead}")).is_empty(),
+        "{stderr}"
+    );
+    assert_eq!(
+        common::docker(&["inspect", "--format", "{{.State.Status}}", &kv]),
+        "running"
+    );
+    assert!(
+        !env().contains("RUNNING_FROM"),
+        "runs from the remote's config again"
+    );
+    assert_eq!(redis(&kv, &["get", "answer"]), "42");
+    let (code, _, stderr) = run(
+        &world,
+        world
+            .devrig_engine()
+            .args(["toggle", &store, "containerized"]),
+    );
+    assert_eq!(code, 0);
+    assert!(stderr.contains("already runs containerized"), "{stderr}");
+
+    // A service with no checkout around cannot go local.
+    let (code, _, stderr) = run(
+        &world,
+        world.devrig_engine().args(["toggle", "nowhere", "local"]),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot find a checkout of nowhere"),
+        "{stderr}"
+    );
+}

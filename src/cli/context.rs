@@ -90,7 +90,8 @@ pub fn resolve(
         "remote dependencies cached in {}",
         cache.root.display()
     ));
-    let plan = plan::resolve(config, mode, &cache, &Variables::from_process())
+    let local: std::collections::BTreeSet<String> = local_runtimes()?.into_keys().collect();
+    let plan = plan::resolve_with_local(config, mode, &cache, &Variables::from_process(), &local)
         .map_err(|e| report::plan_error(&e))?;
     for warning in &plan.warnings {
         printer.warn(warning);
@@ -104,6 +105,18 @@ pub fn resolve(
         }
     }
     Ok(plan)
+}
+
+/// Services toggled to run locally, from the state file (read without its
+/// lock, so commands that hold it may resolve plans). A missing or
+/// unreadable state means none: every service containerized.
+pub fn local_runtimes()
+-> Result<std::collections::BTreeMap<String, crate::state::LocalRuntime>, Diagnostic> {
+    use crate::state::{Loaded, Store};
+    Ok(match Store::peek(&Store::default_dir()) {
+        Loaded::Found(state) => state.local,
+        Loaded::Missing | Loaded::Corrupt(_) => Default::default(),
+    })
 }
 
 /// What names a plan on the engine: the mode, how remotes may be fetched,

@@ -27,7 +27,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: DownArgs) -> CmdResult 
         printer.status("Stopped", &program.name);
     }
     let rt = context::runtime()?;
-    rt.block_on(async {
+    let (local, state) = rt.block_on(async {
         let engine = context::engine(printer).await?;
         let store =
             Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))?;
@@ -64,6 +64,47 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: DownArgs) -> CmdResult 
             .save(&state)
             .map_err(|e| report::stack_error(&e.into()))?;
         printer.status("Down", &format!("{root} (mode {mode})"));
-        Ok(())
-    })
+        Ok::<_, crate::ui::Diagnostic>((plan.local, state))
+    })?;
+    stop_local_services(printer, global, &args, &root, &local, &state)
+}
+
+/// Local services this one relied on go down with it, unless another
+/// active service still relies on them.
+fn stop_local_services(
+    printer: &Printer,
+    global: &GlobalArgs,
+    args: &DownArgs,
+    root: &str,
+    local: &[String],
+    state: &crate::state::State,
+) -> CmdResult {
+    let runtimes = context::local_runtimes()?;
+    for service in local {
+        let (Some(runtime), true) = (runtimes.get(service), state.services.contains_key(service))
+        else {
+            continue;
+        };
+        let users = state.local_users(service, root);
+        if !users.is_empty() {
+            printer.status(
+                "Kept",
+                &format!("{service} running locally (used by {})", users.join(", ")),
+            );
+            continue;
+        }
+        let nested = GlobalArgs {
+            config: Some(runtime.checkout.join("devservices").join("config.yml")),
+            ..global.clone()
+        };
+        run(
+            printer,
+            &nested,
+            DownArgs {
+                mode: None,
+                remote: args.remote.clone(),
+            },
+        )?;
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@ mod reset;
 mod serve;
 mod status;
 mod sync;
+mod toggle;
 mod up;
 
 use crate::ui::{Diagnostic, Printer, Verbosity};
@@ -98,6 +99,8 @@ pub enum Command {
     Purge(purge::PurgeArgs),
     /// Take a supervised program into this terminal; hand it back when it exits
     Foreground(foreground::ForegroundArgs),
+    /// Switch a dependency between running as containers and from its own checkout
+    Toggle(toggle::ToggleArgs),
     /// Run the repo's dev server (`x-programs.devserver`) in the foreground, in a terminal
     Serve(serve::ServeArgs),
     /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
@@ -186,6 +189,7 @@ pub fn run() -> ExitCode {
         // The dev server's exit code is devrig's.
         Command::Serve(args) => return serve::run(&printer, &cli.global, args),
         Command::Foreground(args) => return foreground::run(&printer, &cli.global, args),
+        Command::Toggle(args) => toggle::run(&printer, &cli.global, args),
         Command::Doctor(args) => doctor::run(&printer, &cli.global, args),
         Command::Sync(args) => sync::run(&printer, &cli.global, args),
         Command::Supervise { project } => {

@@ -23,6 +23,17 @@ struct Status {
     programs: Vec<ProgramStatus>,
     /// The pid of the repo's supervisor, when one runs.
     supervisor_pid: Option<u32>,
+    /// Dependencies toggled to run from their own checkouts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    local: Vec<LocalService>,
+}
+
+#[derive(Serialize)]
+struct LocalService {
+    service: String,
+    checkout: std::path::PathBuf,
+    /// Whether it is up (started from its checkout).
+    running: bool,
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResult {
@@ -40,10 +51,27 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
                 .map_err(|e| report::engine_error(&e))
         })?
     };
+    let runtimes = context::local_runtimes()?;
+    let active = match crate::state::Store::peek(&crate::state::Store::default_dir()) {
+        crate::state::Loaded::Found(state) => state.services,
+        _ => Default::default(),
+    };
+    let local = plan
+        .local
+        .iter()
+        .filter_map(|service| {
+            Some(LocalService {
+                service: service.clone(),
+                checkout: runtimes.get(service)?.checkout.clone(),
+                running: active.contains_key(service),
+            })
+        })
+        .collect();
     let status = Status {
         containers,
         programs,
         supervisor_pid,
+        local,
     };
     if printer.json {
         printer.json(&status);
@@ -54,6 +82,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
         .iter()
         .map(|r| r.container.len())
         .chain(status.programs.iter().map(|p| p.name.len()))
+        .chain(status.local.iter().map(|l| l.service.len()))
         .max()
         .unwrap_or(0);
     for row in &status.containers {
@@ -67,6 +96,19 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
             row.container,
             row.status,
             row.ports.join(", ")
+        ));
+    }
+    for local in &status.local {
+        let (style, state) = if local.running {
+            (Style::Green, "running")
+        } else {
+            (Style::Red, "stopped")
+        };
+        printer.line(&format!(
+            "{:<width$}  {:<9}  local, from {}",
+            local.service,
+            printer.paint(style, state),
+            local.checkout.display()
         ));
     }
     for program in &status.programs {

@@ -34,6 +34,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
         }
         return Err(report::conflict(last));
     }
+    start_local_services(printer, global, &args, &plan)?;
     let rt = context::runtime()?;
     let started = rt.block_on(async {
         let engine = context::engine(printer).await?;
@@ -68,7 +69,15 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
             Active {
                 mode: plan.mode.clone(),
                 config_file: root.config.file.clone(),
-                projects: plan.projects.keys().cloned().collect(),
+                // Local services are not run by this plan; their own
+                // entries say what they use.
+                projects: plan
+                    .projects
+                    .keys()
+                    .filter(|p| !plan.local.contains(p))
+                    .cloned()
+                    .collect(),
+                local: plan.local.clone(),
             },
         );
         state.ready.extend(outcome.ready);
@@ -97,3 +106,61 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
     );
     Ok(())
 }
+
+/// Services toggled to run locally start from their own checkouts, in
+/// their default mode, before this plan (as devservices does), unless they
+/// already run.
+fn start_local_services(
+    printer: &Printer,
+    global: &GlobalArgs,
+    args: &UpArgs,
+    plan: &crate::plan::Plan,
+) -> CmdResult {
+    if plan.local.is_empty() {
+        return Ok(());
+    }
+    let local = context::local_runtimes()?;
+    let active = match Store::peek(&Store::default_dir()) {
+        crate::state::Loaded::Found(state) => state.services,
+        _ => Default::default(),
+    };
+    for service in &plan.local {
+        let Some(runtime) = local.get(service) else {
+            continue;
+        };
+        if active.contains_key(service) {
+            printer.status(
+                "Local",
+                &format!("{service} already runs from {}", runtime.checkout.display()),
+            );
+            continue;
+        }
+        printer.status(
+            "Local",
+            &format!(
+                "starting {service} from {} (toggled to local)",
+                runtime.checkout.display()
+            ),
+        );
+        let nested = GlobalArgs {
+            config: Some(runtime.checkout.join("devservices").join("config.yml")),
+            ..global.clone()
+        };
+        run(
+            printer,
+            &nested,
+            UpArgs {
+                plan: context::PlanArgs {
+                    mode: DEFAULT_MODE.to_owned(),
+                    remote: args.plan.remote.clone(),
+                    mirror: args.plan.mirror.clone(),
+                },
+                skip_programs: Vec::new(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The mode a local service runs in when another service needs it.
+const DEFAULT_MODE: &str = "default";

@@ -23,6 +23,7 @@ use crate::graph;
 use indexmap::IndexMap;
 use remote::{RemoteCache, RemoteError};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,10 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Claims two services cannot both have; `up` refuses to start while any.
     pub conflicts: Vec<conflicts::Conflict>,
+    /// Remote projects toggled to run locally (`devrig toggle`): reached,
+    /// but started from their own checkout rather than by this plan, so
+    /// they have no units here.
+    pub local: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +146,19 @@ pub fn resolve(
     mode: &str,
     cache: &RemoteCache,
     vars: &Variables,
+) -> Result<Plan, PlanError> {
+    resolve_with_local(root, mode, cache, vars, &BTreeSet::new())
+}
+
+/// [`resolve`], with the projects in `local` toggled to run from their own
+/// checkouts: their remote modes are not applied, so neither their
+/// containers nor the remotes only they need are in the plan.
+pub fn resolve_with_local(
+    root: Config,
+    mode: &str,
+    cache: &RemoteCache,
+    vars: &Variables,
+    local: &BTreeSet<String>,
 ) -> Result<Plan, PlanError> {
     let root_name = root.project().to_owned();
     let mut projects: IndexMap<String, Project> = IndexMap::new();
@@ -343,6 +361,9 @@ pub fn resolve(
             if !list.contains(&target) {
                 list.push(target.clone());
             }
+            if local.contains(&target) {
+                continue;
+            }
             frontier.push(Request {
                 project_key: target,
                 mode: remote.mode.clone(),
@@ -365,9 +386,15 @@ pub fn resolve(
             .collect();
     }
     let levels = order(&projects)?;
+    let local_reached: Vec<String> = projects
+        .keys()
+        .filter(|p| local.contains(*p) && **p != root_name)
+        .cloned()
+        .collect();
     Ok(Plan {
         root: root_name,
         mode: mode.to_owned(),
+        local: local_reached,
         conflicts: conflicts::find(&projects),
         projects,
         levels,

@@ -56,6 +56,7 @@ pub async fn load(
                 mode,
                 config_file: file,
                 projects,
+                local: Vec::new(),
             },
         );
     }
