@@ -62,6 +62,26 @@ fn fragment(name: &str) -> Result<Fragment<'static>, TemplateError> {
     })
 }
 
+/// Programs run on the host. `devserver` is what `devservices serve` runs
+/// (a placeholder to replace); it is in no mode, as in Sentry's config.
+const PROGRAMS_HEADER: &str = "
+# Programs run on the host, supervised by devrig: started by `up` after the
+# containers are ready, restarted when they crash, stopped by `down`.
+# `devservices serve` runs `devserver` in the foreground.
+x-programs:
+  devserver:
+    # Replace with your dev server.
+    command: python3 -m http.server 8000 --bind 127.0.0.1
+";
+
+/// A stand-in worker for the demo stack: asks redis for PONG every five
+/// seconds (its output: `devservices logs worker`).
+const WORKER: &str = "  worker:
+    command: >-
+      python3 -u -c \"while 1: s = __import__('socket').create_connection(('127.0.0.1', 6379)); s.sendall(b'PING\\r\\n'); print('redis says', s.recv(64).decode().strip()); s.close(); __import__('time').sleep(5)\"
+    stopsignal: INT
+";
+
 /// What `init` wrote beyond what was asked, for the user to see.
 pub struct Rendered {
     pub text: String,
@@ -115,9 +135,24 @@ pub fn render(service_name: &str, chosen: &[String]) -> Result<Rendered, Templat
         ));
     }
     let names: Vec<&str> = fragments.iter().map(|f| f.name).collect();
-    text.push_str(&format!("  modes:\n    default: [{}]\n", names.join(", ")));
+    let worker = names.contains(&"redis");
+    if worker {
+        text.push_str("    worker:\n      description: Example worker on the host (pings redis)\n");
+    }
+    let mut default_mode = names.clone();
+    if worker {
+        default_mode.push("worker");
+    }
+    text.push_str(&format!(
+        "  modes:\n    default: [{}]\n",
+        default_mode.join(", ")
+    ));
     if names.contains(&"postgres") && names.contains(&"redis") && names.len() > 2 {
         text.push_str("    minimal: [postgres, redis]\n");
+    }
+    text.push_str(PROGRAMS_HEADER);
+    if worker {
+        text.push_str(WORKER);
     }
     text.push_str("\nservices:\n");
     for (i, f) in fragments.iter().enumerate() {
@@ -190,10 +225,31 @@ mod tests {
             config.meta.modes["minimal"].dependencies,
             ["postgres", "redis"]
         );
+        // Every template, and the example worker.
         assert_eq!(
             config.meta.modes["default"].dependencies.len(),
-            TEMPLATES.len()
+            TEMPLATES.len() + 1
         );
+    }
+
+    #[test]
+    fn redis_brings_an_example_worker_and_every_config_a_devserver() {
+        let config = load(&render("demo", &["redis".to_owned()]).unwrap().text);
+        assert_eq!(
+            config.meta.modes["default"].dependencies,
+            ["redis", "worker"]
+        );
+        let worker = &config.programs["worker"];
+        assert_eq!(worker.argv[0], "python3");
+        assert!(
+            worker.argv[3].contains("b'PING\\r\\n'"),
+            "{:?}",
+            worker.argv
+        );
+        assert!(config.programs.contains_key("devserver"));
+        let config = load(&render("demo", &["postgres".to_owned()]).unwrap().text);
+        assert!(!config.programs.contains_key("worker"));
+        assert_eq!(config.meta.modes["default"].dependencies, ["postgres"]);
     }
 
     #[test]

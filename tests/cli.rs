@@ -112,7 +112,8 @@ fn init_writes_a_config_that_resolves_and_refuses_to_overwrite() {
         plan["start_order"],
         serde_json::json!([
             ["demo/redis", "demo/kafka", "demo/clickhouse"],
-            ["demo/snuba"]
+            ["demo/snuba"],
+            ["demo/worker"]
         ])
     );
 

@@ -35,12 +35,40 @@ fn init_output_comes_up_healthy_with_snuba_last() {
     }
     let (code, stdout, _) = run(&world, world.devrig_engine().args(["status", "--json"]));
     assert_eq!(code, 0);
-    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    let rows = rows.as_array().expect("rows");
+    let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let rows = status["containers"].as_array().expect("containers");
     assert_eq!(rows.len(), 5);
     for row in rows {
         assert_eq!(row["state"], "running", "{row}");
     }
+    // The example worker runs beside them, on the host, talking to redis.
+    let programs = status["programs"].as_array().expect("programs");
+    assert_eq!(programs.len(), 1, "{status}");
+    assert_eq!(programs[0]["name"], "worker");
+    assert_eq!(programs[0]["state"], "running", "{status}");
+    let log = world.root().join(format!(
+        "home/.local/state/devrig/logs/{project}/worker.log"
+    ));
+    let began = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("redis says +PONG")
+    {
+        assert!(
+            began.elapsed().as_secs() < 10,
+            "the worker never reached redis"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (code, table, _) = run(&world, world.devrig_engine().arg("status"));
+    assert_eq!(code, 0);
+    assert!(table.contains(&format!("{project}-snuba-1")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("worker") && l.contains("running")),
+        "{table}"
+    );
     // snuba's stand-in answers /health only when clickhouse and kafka do.
     let health = std::process::Command::new("curl")
         .args(["-sf", "http://127.0.0.1:1218/health"])
@@ -54,6 +82,7 @@ fn init_output_comes_up_healthy_with_snuba_last() {
 
     let (code, _, stderr) = run(&world, world.devrig_engine().arg("down"));
     assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Stopped worker"), "{stderr}");
     assert_eq!(
         docker(&[
             "inspect",

@@ -94,7 +94,8 @@ fn up_pulls_starts_and_waits_then_down_keeps_containers() {
 
     let (code, stdout, _) = run(&world, world.devrig_engine().args(["status", "--json"]));
     assert_eq!(code, 0);
-    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let rows = &status["containers"];
     assert_eq!(rows[0]["state"], "running");
     assert_eq!(rows[0]["ports"][0], format!("127.0.0.1:{port}->7777"));
 
@@ -588,7 +589,8 @@ fn a_remote_engine_over_tcp_through_docker_host_and_a_context() {
     cmd.env("DOCKER_CONFIG", &config_dir);
     let (code, stdout, stderr) = run(&world, cmd.args(["status", "--json"]));
     assert_eq!(code, 0, "{stderr}");
-    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let rows = &status["containers"];
     assert_eq!(
         rows[0]["state"], "running",
         "status read the context's engine: {stdout}"
@@ -840,7 +842,8 @@ fn concurrent_ups_are_serialized_and_status_works_before_anything_runs() {
     ));
     let (code, stdout, stderr) = run(&world, world.devrig_engine().args(["status", "--json"]));
     assert_eq!(code, 0, "{stderr}");
-    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let rows = &status["containers"];
     assert_eq!(rows[0]["state"], "missing");
     assert_eq!(rows[0]["status"], "not created");
 
