@@ -1,7 +1,8 @@
-//! `devrig purge`: remove everything devrig started, its networks, caches
-//! and state. Volumes only with `--volumes`.
+//! `devrig purge`: stop every supervised program and remove everything
+//! devrig started, its networks, caches and state. Volumes only with
+//! `--volumes`.
 
-use super::{CmdResult, GlobalArgs, context, exit, report};
+use super::{CmdResult, GlobalArgs, context, exit, programs, report};
 use crate::plan::remote::RemoteCache;
 use crate::stack;
 use crate::state::Store;
@@ -16,6 +17,12 @@ pub struct PurgeArgs {
 }
 
 pub fn run(printer: &Printer, _global: &GlobalArgs, args: PurgeArgs) -> CmdResult {
+    // Every repo's programs first, as `down` does for one.
+    for project in crate::supervisor::client::supervised_projects() {
+        for program in programs::shutdown(&project)? {
+            printer.status("Stopped", &format!("{} ({project})", program.name));
+        }
+    }
     let rt = context::runtime()?;
     let purged = rt.block_on(async {
         let engine = context::engine(printer).await?;

@@ -80,6 +80,24 @@ pub fn request(project: &str, request: &Request) -> Result<Option<Report>, Clien
     }
 }
 
+/// Projects with a supervisor socket in the runtime dir (some may be stale:
+/// [`request`] tells).
+pub fn supervised_projects() -> Vec<String> {
+    let mut projects: Vec<String> = std::fs::read_dir(paths::runtime_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".sock")
+                .map(str::to_owned)
+        })
+        .collect();
+    projects.sort();
+    projects
+}
+
 /// How long a new supervisor may take to answer on its socket.
 const STARTUP: Duration = Duration::from_secs(10);
 
