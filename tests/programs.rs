@@ -653,3 +653,84 @@ fn toggle_moves_a_running_dependency_to_its_checkout_and_back_keeping_its_data()
         "{stderr}"
     );
 }
+
+#[test]
+fn a_program_that_narrows_its_dependencies_starts_before_unrelated_containers_are_ready() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("narrow");
+    let _cleanup = Cleanup(vec![project.clone()]);
+    let _down = Down(&world);
+    let (fast_port, slow_port) = (free_port(), free_port());
+    let redis = |port: u16, delay: &str| {
+        format!(
+            "    image: redis:7\n    command: [sh, -c, \"{delay}exec redis-server --port 7777 --protected-mode no --save ''\"]\n    ports: [\"127.0.0.1:{port}:7777\"]\n    healthcheck:\n      test: redis-cli -p 7777 ping | grep -q PONG\n      interval: 30s\n"
+        )
+    };
+    let probe = |extra: &str| {
+        format!("command: python3 probe.py\nenvironment:\n  SLOW_PORT: \"{slow_port}\"\n{extra}")
+    };
+    world.config(&config(
+        &project,
+        &["fast", "slow"],
+        &format!(
+            "  fast:\n{}  slow:\n{}",
+            redis(fast_port, ""),
+            redis(slow_port, "sleep 3; ")
+        ),
+        &[
+            ("early", &probe("depends_on: [fast]")),
+            ("late", &probe("")),
+        ],
+    ));
+    // Says whether the slow redis answered when the program started (a
+    // bare connect would not tell: docker-proxy accepts on the published
+    // port before redis listens).
+    world.file(
+        "probe.py",
+        "import os, socket, time\nup = False\ntry:\n    s = socket.create_connection(('127.0.0.1', int(os.environ['SLOW_PORT'])), timeout=1)\n    s.sendall(b'PING\\r\\n')\n    got = s.recv(16)\n    up = got.startswith(b'+PONG')\nexcept OSError as e:\n    got = e\nprint('slow was up' if up else 'slow was not up', got, flush=True)\ntime.sleep(600)\n",
+    );
+    let (code, stdout, _) = run(&world, world.devrig().args(["config", "--json"]));
+    assert_eq!(code, 0);
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    let order = plan["start_order"].to_string();
+    assert!(
+        order.find("/early").unwrap() < order.find("/late").unwrap(),
+        "{order}"
+    );
+
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Running early"), "{stderr}");
+    wait_for("both probes", Duration::from_secs(10), || {
+        log_of(&world, &project, "early").contains("slow was")
+            && log_of(&world, &project, "late").contains("slow was")
+    });
+    let (early, late) = (
+        log_of(&world, &project, "early"),
+        log_of(&world, &project, "late"),
+    );
+    assert!(early.contains("slow was not up"), "{early}");
+    assert!(late.contains("slow was up"), "{late}");
+}
+
+#[test]
+fn a_program_may_only_wait_for_container_dependencies() {
+    let world = World::new();
+    world.config(&config(
+        "narrow-bad",
+        &[],
+        "  {}\n",
+        &[
+            ("a", "command: sleep 1\ndepends_on: [b]"),
+            ("b", "command: sleep 1"),
+        ],
+    ));
+    let (code, _, stderr) = run(&world, world.devrig().arg("config"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("program `a` depends on `b`, which is not a container dependency"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("config.yml:"), "{stderr}");
+}

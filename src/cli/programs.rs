@@ -6,7 +6,7 @@ use super::{CmdResult, exit};
 use crate::plan::Plan;
 use crate::supervisor::client::{self, ClientError, Report};
 use crate::supervisor::daemon;
-use crate::supervisor::protocol::{ProgramState, ProgramStatus, Request};
+use crate::supervisor::protocol::{ProgramSpec, ProgramState, ProgramStatus, Request};
 use crate::ui::{Diagnostic, Printer};
 use std::time::{Duration, Instant};
 
@@ -25,23 +25,20 @@ pub fn client_error(e: &ClientError) -> Diagnostic {
 /// except `skip`, and waits until each has either lasted its `startsecs` or
 /// failed. A program that gave up is an error; one still retrying is a
 /// warning pointing at its log.
-pub fn start(printer: &Printer, plan: &Plan, skip: &[String]) -> CmdResult {
-    let root = &plan.projects[&plan.root];
-    let specs: Vec<_> = root
-        .programs
-        .iter()
-        .filter(|name| !skip.contains(name))
-        .filter_map(|name| {
-            root.config
-                .programs
-                .get(name)
-                .map(|p| client::spec(name, p))
-        })
-        .collect();
+///
+/// Programs in `already` were started earlier (as soon as what they need
+/// was ready): they are waited for and reported, not started again.
+pub fn start(printer: &Printer, plan: &Plan, skip: &[String], already: &[String]) -> CmdResult {
+    let specs = specs(plan, skip);
     if specs.is_empty() {
         return Ok(());
     }
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let to_apply: Vec<_> = specs
+        .iter()
+        .filter(|s| !already.contains(&s.name))
+        .cloned()
+        .collect();
     // Long enough for every start attempt and the backoffs between them,
     // so `up` can say whether a crashing program recovered or gave up.
     let longest = specs
@@ -55,14 +52,7 @@ pub fn start(printer: &Printer, plan: &Plan, skip: &[String]) -> CmdResult {
         })
         .max()
         .unwrap_or_default();
-    client::ensure(&plan.root).map_err(|e| client_error(&e))?;
-    client::request(
-        &plan.root,
-        &Request::Apply {
-            programs: specs.clone(),
-        },
-    )
-    .map_err(|e| client_error(&e))?;
+    apply(&plan.root, to_apply)?;
     let deadline = Instant::now() + longest + Duration::from_secs(2);
     let report = loop {
         let report = ask(&plan.root, &Request::Status)?;
@@ -112,6 +102,32 @@ pub fn start(printer: &Printer, plan: &Plan, skip: &[String]) -> CmdResult {
         }
         return Err(gave_up(last));
     }
+    Ok(())
+}
+
+/// The supervisor's specs of the plan's programs (the top-level repo's),
+/// except `skip`.
+pub fn specs(plan: &Plan, skip: &[String]) -> Vec<ProgramSpec> {
+    let root = &plan.projects[&plan.root];
+    root.programs
+        .iter()
+        .filter(|name| !skip.contains(name))
+        .filter_map(|name| {
+            root.config
+                .programs
+                .get(name)
+                .map(|p| client::spec(name, p))
+        })
+        .collect()
+}
+
+/// Hands programs to the project's supervisor, starting one if needed.
+pub fn apply(project: &str, programs: Vec<ProgramSpec>) -> CmdResult {
+    if programs.is_empty() {
+        return Ok(());
+    }
+    client::ensure(project).map_err(|e| client_error(&e))?;
+    client::request(project, &Request::Apply { programs }).map_err(|e| client_error(&e))?;
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 use super::{CmdResult, GlobalArgs, exit, report};
 use super::{context, programs};
 use crate::plan::remote::RemoteCache;
-use crate::stack::{self, registry, up::UpOptions};
+use crate::plan::{Unit, UnitKind};
+use crate::stack::{self, Event, Observer, registry, up::UpOptions};
 use crate::state::{Active, Store};
 use crate::ui::{Diagnostic, Printer, progress::Progress};
 use clap::Args;
@@ -36,7 +37,10 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
     }
     start_local_services(printer, global, &args, &plan)?;
     let rt = context::runtime()?;
-    let started = rt.block_on(async {
+    let (available, early) = std::sync::mpsc::channel();
+    let early_starts = std::thread::scope(|scope| {
+        let starter = scope.spawn(|| start_early(printer, &plan, &args.skip_programs, early));
+        let containers = rt.block_on(async {
         let engine = context::engine(printer).await?;
         // Held until the state is saved: two `up`s at once are serialized.
         let store = Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))?;
@@ -46,7 +50,10 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
         if let Some(note) = rebuilt {
             printer.debug(&note);
         }
-        let progress = Progress::new(printer);
+        let progress = EarlyStarts {
+            progress: Progress::new(printer),
+            available,
+        };
         let opts = UpOptions {
             mirror: args.plan.mirror.registry_mirror.clone(),
             timeout,
@@ -91,10 +98,29 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
                 Err(report::stack_error(last))
             }
         }
-    })?;
-    // Programs come after every container is ready, as devservices starts
-    // supervisord after `docker compose up --wait`.
-    programs::start(printer, &plan, &args.skip_programs)?;
+        });
+        // The observer (and its sender) is gone with the future: the
+        // starter has heard everything.
+        let early = starter.join().expect("the early starter does not panic");
+        (containers, early)
+    });
+    let (containers, early) = early_starts;
+    let early = early?;
+    let started = match containers {
+        Ok(started) => started,
+        Err(e) => {
+            if !early.is_empty() {
+                printer.warn(&format!(
+                    "started before the failure, as what they need was ready: {}",
+                    early.join(", ")
+                ));
+            }
+            return Err(e);
+        }
+    };
+    // The other programs come after every container is ready, as
+    // devservices starts supervisord after `docker compose up --wait`.
+    programs::start(printer, &plan, &args.skip_programs, &early)?;
     printer.status(
         "Up",
         &format!(
@@ -164,3 +190,65 @@ fn start_local_services(
 
 /// The mode a local service runs in when another service needs it.
 const DEFAULT_MODE: &str = "default";
+
+/// Shows progress, and tells the early starter which containers are
+/// available.
+struct EarlyStarts {
+    progress: Progress,
+    available: std::sync::mpsc::Sender<Unit>,
+}
+
+impl Observer for EarlyStarts {
+    fn event(&self, event: Event) {
+        if let Event::Available { project, service } = &event {
+            // The starter is gone only if it failed; it reports that itself.
+            let _ = self.available.send(Unit {
+                project: project.clone(),
+                name: service.clone(),
+                kind: UnitKind::Container,
+            });
+        }
+        self.progress.event(event);
+    }
+}
+
+/// Starts each program whose `depends_on` narrows what it needs as soon as
+/// those containers are available, while the rest of the plan comes up.
+/// Returns the programs it started.
+fn start_early(
+    printer: &Printer,
+    plan: &crate::plan::Plan,
+    skip: &[String],
+    available: std::sync::mpsc::Receiver<Unit>,
+) -> Result<Vec<String>, Diagnostic> {
+    let mut waiting: Vec<_> = programs::specs(plan, skip)
+        .into_iter()
+        .filter_map(|spec| Some((plan.needs.get(&spec.name)?.clone(), spec)))
+        .collect();
+    let mut seen: Vec<Unit> = Vec::new();
+    let mut started = Vec::new();
+    loop {
+        let (ready, rest): (Vec<_>, Vec<_>) = waiting
+            .into_iter()
+            .partition(|(needs, _)| needs.iter().all(|u| seen.contains(u)));
+        waiting = rest;
+        if !ready.is_empty() {
+            let specs: Vec<_> = ready.into_iter().map(|(_, spec)| spec).collect();
+            for spec in &specs {
+                printer.debug(&format!(
+                    "{}: what it needs is ready; starting it",
+                    spec.name
+                ));
+                started.push(spec.name.clone());
+            }
+            programs::apply(&plan.root, specs)?;
+        }
+        if waiting.is_empty() {
+            return Ok(started);
+        }
+        match available.recv() {
+            Ok(unit) => seen.push(unit),
+            Err(_) => return Ok(started),
+        }
+    }
+}

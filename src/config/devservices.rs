@@ -75,10 +75,23 @@ pub struct Program {
     /// Rotated logs kept (`stdout_logfile_backups`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_backups: Option<u32>,
+    /// The mode dependencies it needs ready before it starts (devrig's
+    /// addition): it then starts as soon as those are, instead of after
+    /// every container of the mode.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ProgramDependency>,
     /// Host ports the program listens on (devrig's addition, which
     /// supervisord ignores): checked against the containers' ports.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ProgramPort>,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct ProgramDependency {
+    pub name: String,
     #[serde(skip)]
     pub pos: Pos,
 }
@@ -289,6 +302,7 @@ const PROGRAM_KEYS: &[&str] = &[
     "stdout_logfile_maxbytes",
     "stdout_logfile_backups",
     "ports",
+    "depends_on",
 ];
 
 /// supervisord options that devrig's supervisor makes unnecessary: accepted
@@ -447,6 +461,18 @@ pub fn programs(
                 start_retries,
                 log_max_bytes,
                 log_backups,
+                depends_on: match v.get("depends_on") {
+                    Some(list) => value::seq(r, list, &format!("{what}.depends_on"))?
+                        .iter()
+                        .map(|item| {
+                            Ok(ProgramDependency {
+                                name: value::string(r, item, &format!("{what}.depends_on"))?,
+                                pos: item.pos,
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                    None => Vec::new(),
+                },
                 ports: match v.get("ports") {
                     Some(list) => program_ports(r, list, &format!("{what}.ports"))?,
                     None => Vec::new(),

@@ -16,6 +16,24 @@ pub fn config(r: &Reporter, config: &Config) -> Result<(), ConfigError> {
                 .with_hint(format!("add `{name}` under `services:` or `x-programs:`, or give the dependency a `remote:` block")));
         }
     }
+    for (name, program) in &config.programs {
+        for dep in &program.depends_on {
+            if !config.meta.dependencies.contains_key(&dep.name)
+                || config.programs.contains_key(&dep.name)
+            {
+                let containers: Vec<&str> = config
+                    .meta
+                    .dependencies
+                    .keys()
+                    .filter(|d| !config.programs.contains_key(*d))
+                    .map(String::as_str)
+                    .collect();
+                return Err(r
+                    .error_at(dep.pos, format!("program `{name}` depends on `{}`, which is not a container dependency of this service", dep.name))
+                    .with_hint(format!("a program can wait for these dependencies: {}", containers.join(", "))));
+            }
+        }
+    }
     for (name, svc) in &config.services {
         for (target, dep) in &svc.depends_on {
             if !config.services.contains_key(target) {

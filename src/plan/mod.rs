@@ -41,6 +41,10 @@ pub struct Plan {
     /// but started from their own checkout rather than by this plan, so
     /// they have no units here.
     pub local: Vec<String>,
+    /// Programs whose `depends_on` narrows what they wait for: program →
+    /// the containers it needs ready. Other programs wait for every
+    /// container of the plan.
+    pub needs: IndexMap<String, Vec<Unit>>,
 }
 
 #[derive(Debug, Clone)]
@@ -385,7 +389,8 @@ pub fn resolve_with_local(
             .filter_map(|repo| repo_projects.get(repo).cloned())
             .collect();
     }
-    let levels = order(&projects)?;
+    let needs = program_needs(&projects[&root_name], &projects, &repo_projects);
+    let levels = order(&projects, &needs)?;
     let local_reached: Vec<String> = projects
         .keys()
         .filter(|p| local.contains(*p) && **p != root_name)
@@ -395,6 +400,7 @@ pub fn resolve_with_local(
         root: root_name,
         mode: mode.to_owned(),
         local: local_reached,
+        needs,
         conflicts: conflicts::find(&projects),
         projects,
         levels,
@@ -425,7 +431,67 @@ fn with_depends_on(config: &Config, services: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn order(projects: &IndexMap<String, Project>) -> Result<Vec<Vec<Unit>>, PlanError> {
+/// The containers each narrowed program of the top-level repo waits for:
+/// a service of its own repo, or every container of a remote dependency's
+/// project (none when that one runs locally).
+fn program_needs(
+    root: &Project,
+    projects: &IndexMap<String, Project>,
+    repo_projects: &IndexMap<String, String>,
+) -> IndexMap<String, Vec<Unit>> {
+    let root_name = root.config.project();
+    let mut needs = IndexMap::new();
+    for program in &root.programs {
+        let Some(def) = root.config.programs.get(program) else {
+            continue;
+        };
+        if def.depends_on.is_empty() {
+            continue;
+        }
+        let mut units = Vec::new();
+        for dep in &def.depends_on {
+            let remote = root
+                .config
+                .meta
+                .dependencies
+                .get(&dep.name)
+                .and_then(|d| d.remote.as_ref());
+            let (project, services): (&str, Vec<String>) = match remote {
+                Some(remote) => match repo_projects
+                    .get(&remote.repo_name)
+                    .and_then(|p| projects.get_key_value(p))
+                {
+                    Some((name, p)) => (name.as_str(), p.services.clone()),
+                    None => continue,
+                },
+                None => (
+                    root_name,
+                    with_depends_on(&root.config, std::slice::from_ref(&dep.name))
+                        .into_iter()
+                        .filter(|s| root.services.contains(s))
+                        .collect(),
+                ),
+            };
+            for service in services {
+                let unit = Unit {
+                    project: project.to_owned(),
+                    name: service,
+                    kind: UnitKind::Container,
+                };
+                if !units.contains(&unit) {
+                    units.push(unit);
+                }
+            }
+        }
+        needs.insert(program.clone(), units);
+    }
+    needs
+}
+
+fn order(
+    projects: &IndexMap<String, Project>,
+    needs: &IndexMap<String, Vec<Unit>>,
+) -> Result<Vec<Vec<Unit>>, PlanError> {
     let mut units = Vec::new();
     for (name, project) in projects {
         for service in &project.services {
@@ -448,7 +514,16 @@ fn order(projects: &IndexMap<String, Project>) -> Result<Vec<Vec<Unit>>, PlanErr
     }
     let deps = |unit: &Unit| -> Vec<Unit> {
         match unit.kind {
-            UnitKind::Program => containers.clone(),
+            UnitKind::Program => match needs.get(&unit.name) {
+                // Only what the plan starts: a service outside the mode is
+                // not waited for.
+                Some(needed) => needed
+                    .iter()
+                    .filter(|u| containers.contains(u))
+                    .cloned()
+                    .collect(),
+                None => containers.clone(),
+            },
             UnitKind::Container => projects[&unit.project].config.services[&unit.name]
                 .depends_on
                 .keys()

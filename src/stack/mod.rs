@@ -60,6 +60,12 @@ pub enum Event {
     Completed {
         container: String,
     },
+    /// A container is what its dependents need (ready, or a one-shot that
+    /// finished), whether this `up` did anything to it or not.
+    Available {
+        project: String,
+        service: String,
+    },
     Stopping {
         container: String,
     },

@@ -143,6 +143,15 @@ async fn run(
             Ok(state) => *state,
             Err(_) => UnitState::Failed,
         };
+        if matches!(
+            state,
+            UnitState::Ready | UnitState::Completed | UnitState::Started
+        ) {
+            ctx.observer.event(Event::Available {
+                project: spec.project.clone(),
+                service: spec.service.clone(),
+            });
+        }
         ctx.states[&key(spec)].send_replace(state);
         result
     }))

@@ -142,6 +142,8 @@ impl Observer for Progress {
                     &format!("{container} ({:.1}s)", after.as_secs_f32()),
                 );
             }
+            // Shown as Ready or Completed already; it is for program starts.
+            Event::Available { .. } => {}
             Event::Completed { container } => {
                 self.finish_wait(&container);
                 self.line("Completed", &container);
