@@ -163,6 +163,21 @@ fn programs_start_after_a_healthy_container_and_down_leaves_no_process() {
         "{table}"
     );
 
+    // `logs` without names: the container's and the program's lines, each
+    // with its prefix.
+    let (code, stdout, stderr) = run(&world, world.devrig_engine().args(["logs", "--tail", "5"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{project}-db-1 |"))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.contains("| redis says +PONG")),
+        "{stdout}"
+    );
+
     let (code, _, stderr) = run(&world, world.devrig_engine().arg("down"));
     assert_eq!(code, 0, "{stderr}");
     let stopped_program = stderr.find("Stopped worker").expect(&stderr);
@@ -733,4 +748,40 @@ fn a_program_may_only_wait_for_container_dependencies() {
         "{stderr}"
     );
     assert!(stderr.contains("config.yml:"), "{stderr}");
+}
+
+#[test]
+fn serve_takes_over_a_supervised_dev_server_and_hands_it_back() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("serve");
+    let _down = Down(&world);
+    let lead = marker(9);
+    // Supervised it sleeps; served (on a terminal) it prints its arguments
+    // and exits 3.
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[("devserver", "command: sh devserver.sh")],
+    ));
+    world.file(
+        "devserver.sh",
+        &format!("if [ -t 1 ]; then echo \"serving with $*\"; exit 3; fi\nexec sleep {lead}\n"),
+    );
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(processes_with(&format!("sleep {lead}")).len(), 1);
+
+    let (code, stdout, stderr) = run(&world, world.devrig_engine().args(["serve", "--noreload"]));
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(stdout.contains("serving with --noreload"), "{stdout}");
+    assert!(
+        stderr.contains("Stopped devserver in the supervisor"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Handed back devserver"), "{stderr}");
+    wait_for("the supervised dev server", Duration::from_secs(5), || {
+        processes_with(&format!("sleep {lead}")).len() == 1
+    });
 }

@@ -121,6 +121,9 @@ pub fn ensure(project: &str) -> Result<(), ClientError> {
     let mut command = Command::new(exe);
     command
         .args(["__supervise", project])
+        // Not the repo: a supervisor must not keep a directory busy (or
+        // vanish with it); programs get their own directory explicitly.
+        .current_dir("/")
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(ClientError::Spawn)?)
         .stderr(log);
