@@ -40,67 +40,13 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
     let (available, early) = std::sync::mpsc::channel();
     let early_starts = std::thread::scope(|scope| {
         let starter = scope.spawn(|| start_early(printer, &plan, &args.skip_programs, early));
-        let containers = rt.block_on(async {
-        let engine = context::engine(printer).await?;
-        // Held until the state is saved: two `up`s at once are serialized.
-        let store = Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))?;
-        let (mut state, rebuilt) = registry::load(&engine, &store, &RemoteCache::default_root(), &context::plan_projects)
-            .await
-            .map_err(|e| report::engine_error(&e))?;
-        if let Some(note) = rebuilt {
-            printer.debug(&note);
-        }
-        let progress = EarlyStarts {
+        let observer = EarlyStarts {
             progress: Progress::new(printer),
             available,
         };
-        let opts = UpOptions {
-            mirror: args.plan.mirror.registry_mirror.clone(),
-            timeout,
-            probe_interval: Duration::from_millis(100),
-            seen_ready: state.ready.clone().into_iter().collect(),
-        };
-        let started = Instant::now();
-        let outcome = tokio::select! {
-            outcome = stack::up::up(&engine, &plan, &opts, &progress) => outcome,
-            _ = tokio::signal::ctrl_c() => {
-                return Err(Diagnostic::new("interrupted", exit::INTERRUPTED).hint(Some(
-                    "containers made so far are complete and kept; run `up` again to finish".to_owned(),
-                )));
-            }
-        };
-        // Recorded even after a failure: what started is running and is ours.
-        let root = &plan.projects[&plan.root];
-        state.services.insert(
-            plan.root.clone(),
-            Active {
-                mode: plan.mode.clone(),
-                config_file: root.config.file.clone(),
-                // Local services are not run by this plan; their own
-                // entries say what they use.
-                projects: plan
-                    .projects
-                    .keys()
-                    .filter(|p| !plan.local.contains(p))
-                    .cloned()
-                    .collect(),
-                local: plan.local.clone(),
-            },
-        );
-        state.ready.extend(outcome.ready);
-        store.save(&state).map_err(|e| report::stack_error(&e.into()))?;
-        match outcome.errors.split_last() {
-            None => Ok(started),
-            Some((last, rest)) => {
-                for e in rest {
-                    printer.error(&report::stack_error(e));
-                }
-                Err(report::stack_error(last))
-            }
-        }
-        });
-        // The observer (and its sender) is gone with the future: the
-        // starter has heard everything.
+        let containers = rt.block_on(containers(printer, &args, &plan, timeout, &observer));
+        // With the observer goes the sender: the starter has heard everything.
+        drop(observer);
         let early = starter.join().expect("the early starter does not panic");
         (containers, early)
     });
@@ -131,6 +77,77 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
         ),
     );
     Ok(())
+}
+
+/// Brings the plan's containers up and records them in the state. Returns
+/// when the last one is ready (the time it started counting from).
+async fn containers(
+    printer: &Printer,
+    args: &UpArgs,
+    plan: &crate::plan::Plan,
+    timeout: Duration,
+    observer: &EarlyStarts,
+) -> Result<Instant, Diagnostic> {
+    let engine = context::engine(printer).await?;
+    // Held until the state is saved: two `up`s at once are serialized.
+    let store = Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))?;
+    let (mut state, rebuilt) = registry::load(
+        &engine,
+        &store,
+        &RemoteCache::default_root(),
+        &context::plan_projects,
+    )
+    .await
+    .map_err(|e| report::engine_error(&e))?;
+    if let Some(note) = rebuilt {
+        printer.debug(&note);
+    }
+    let opts = UpOptions {
+        mirror: args.plan.mirror.registry_mirror.clone(),
+        timeout,
+        probe_interval: Duration::from_millis(100),
+        seen_ready: state.ready.clone().into_iter().collect(),
+    };
+    let started = Instant::now();
+    let outcome = tokio::select! {
+        outcome = stack::up::up(&engine, plan, &opts, observer) => outcome,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(Diagnostic::new("interrupted", exit::INTERRUPTED).hint(Some(
+                "containers made so far are complete and kept; run `up` again to finish".to_owned(),
+            )));
+        }
+    };
+    // Recorded even after a failure: what started is running and is ours.
+    let root = &plan.projects[&plan.root];
+    state.services.insert(
+        plan.root.clone(),
+        Active {
+            mode: plan.mode.clone(),
+            config_file: root.config.file.clone(),
+            // Local services are not run by this plan; their own
+            // entries say what they use.
+            projects: plan
+                .projects
+                .keys()
+                .filter(|p| !plan.local.contains(p))
+                .cloned()
+                .collect(),
+            local: plan.local.clone(),
+        },
+    );
+    state.ready.extend(outcome.ready);
+    store
+        .save(&state)
+        .map_err(|e| report::stack_error(&e.into()))?;
+    match outcome.errors.split_last() {
+        None => Ok(started),
+        Some((last, rest)) => {
+            for e in rest {
+                printer.error(&report::stack_error(e));
+            }
+            Err(report::stack_error(last))
+        }
+    }
 }
 
 /// Services toggled to run locally start from their own checkouts, in

@@ -442,9 +442,18 @@ impl Supervisor {
                 slot.pid = None;
                 let ran = slot.started.map(|s| s.elapsed()).unwrap_or_default();
                 slot.pending_exit = Some((status, ran, Instant::now() + OUTPUT_DRAIN));
+                if slot.state == ProgramState::Starting {
+                    // It ended before startsecs, however long its output
+                    // takes to drain: no promotion to running meanwhile.
+                    slot.deadline = None;
+                }
+            } else if u32::try_from(pid).ok() == Some(self.guardian_pid) {
+                eprintln!(
+                    "devrig supervisor: the guardian exited; programs are no longer stopped if this supervisor is killed"
+                );
             }
-            // Anything else is an orphan this subreaper inherited, or the
-            // guardian; reaping it is all there is to do.
+            // Anything else is an orphan this subreaper inherited; reaping
+            // it is all there is to do.
         }
     }
 
@@ -888,4 +897,64 @@ async fn connection(
 /// Logs to stderr, which the spawner points at the supervisor's log file.
 pub fn report(error: &DaemonError) {
     let _ = writeln!(io::stderr(), "devrig supervisor: {error}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let secs: Vec<u64> = (1..=7).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    fn spec(environment: &[(&str, &str)], inherited: &[(&str, &str)]) -> ProgramSpec {
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        ProgramSpec {
+            name: "worker".into(),
+            argv: vec!["true".into()],
+            environment: pairs(environment),
+            inherited: pairs(inherited),
+            directory: "/".into(),
+            autostart: true,
+            autorestart: Autorestart::Always,
+            stop_signal: libc::SIGTERM,
+            stop_grace_ms: 1000,
+            start_secs: 1,
+            start_retries: 3,
+            log_max_bytes: 0,
+            log_backups: 0,
+        }
+    }
+
+    #[test]
+    fn colors_are_forced_unless_the_developer_says_otherwise() {
+        let env =
+            |s: &ProgramSpec| -> IndexMap<String, String> { environment(s).into_iter().collect() };
+        let plain = env(&spec(&[("A", "1")], &[("PATH", "/bin"), ("A", "0")]));
+        assert_eq!(plain["A"], "1", "the program's own value wins");
+        assert_eq!(plain["PATH"], "/bin");
+        assert_eq!(plain["FORCE_COLOR"], "1");
+        assert_eq!(plain["CLICOLOR_FORCE"], "1");
+        assert_eq!(plain["PYTHONUNBUFFERED"], "1");
+        let mono = env(&spec(&[], &[("NO_COLOR", "1")]));
+        assert!(!mono.contains_key("FORCE_COLOR") && !mono.contains_key("CLICOLOR_FORCE"));
+        assert_eq!(mono["PYTHONUNBUFFERED"], "1");
+        let own = env(&spec(&[("FORCE_COLOR", "0")], &[]));
+        assert_eq!(own["FORCE_COLOR"], "0");
+    }
+
+    #[test]
+    fn a_new_shell_alone_does_not_restart_a_program() {
+        let a = spec(&[("A", "1")], &[("SHLVL", "1")]);
+        let b = spec(&[("A", "1")], &[("SHLVL", "2")]);
+        assert!(!a.differs_from(&b));
+        assert!(a.differs_from(&spec(&[("A", "2")], &[("SHLVL", "1")])));
+    }
 }
