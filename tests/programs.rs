@@ -785,3 +785,44 @@ fn serve_takes_over_a_supervised_dev_server_and_hands_it_back() {
         processes_with(&format!("sleep {lead}")).len() == 1
     });
 }
+
+#[test]
+fn up_restarts_a_program_whose_command_changed_and_leaves_the_others_alone() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("change");
+    let _down = Down(&world);
+    let (old, new, other) = (marker(10), marker(11), marker(12));
+    let write = |command: &str| {
+        world.config(&config(
+            &project,
+            &[],
+            "  {}\n",
+            &[
+                ("worker", &format!("command: {command}")),
+                ("other", &format!("command: sleep {other}")),
+            ],
+        ));
+    };
+    write(&format!("sleep {old}"));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    let before = status(&world);
+
+    write(&format!("sleep {new}"));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Running worker"), "{stderr}");
+    assert!(processes_with(&format!("sleep {old}")).is_empty());
+    assert_eq!(processes_with(&format!("sleep {new}")).len(), 1);
+    let after = status(&world);
+    assert_ne!(
+        program(&after, "worker")["pid"],
+        program(&before, "worker")["pid"]
+    );
+    assert_eq!(
+        program(&after, "other")["pid"],
+        program(&before, "other")["pid"]
+    );
+    assert!(log_of(&world, &project, "worker").contains("changed: restarting"));
+}

@@ -60,7 +60,13 @@ pub fn start(printer: &Printer, plan: &Plan, skip: &[String], already: &[String]
             .programs
             .iter()
             .filter(|p| names.contains(&p.name))
-            .all(|p| !matches!(p.state, ProgramState::Starting | ProgramState::Backoff));
+            // Stopping, in an `up`, is a restart for a changed command.
+            .all(|p| {
+                !matches!(
+                    p.state,
+                    ProgramState::Starting | ProgramState::Backoff | ProgramState::Stopping
+                )
+            });
         if settled || Instant::now() >= deadline {
             break report;
         }
