@@ -826,3 +826,72 @@ fn up_restarts_a_program_whose_command_changed_and_leaves_the_others_alone() {
     );
     assert!(log_of(&world, &project, "worker").contains("changed: restarting"));
 }
+
+#[test]
+fn sigterm_to_the_supervisor_stops_its_programs_and_it() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("term");
+    let _down = Down(&world);
+    let lead = marker(13);
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[("server", &format!("command: sleep {lead}"))],
+    ));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    let pid = status(&world)["supervisor_pid"]
+        .as_i64()
+        .expect("a supervisor");
+    // SAFETY: kill takes no pointers; the pid is the supervisor's.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    wait_for("the supervisor to finish", Duration::from_secs(5), || {
+        status(&world)["supervisor_pid"].is_null()
+    });
+    assert!(processes_with(&format!("sleep {lead}")).is_empty());
+    assert!(log_of(&world, &project, "server").contains("stopped (signal 15)"));
+    assert!(
+        !world
+            .root()
+            .join(format!("run/devrig/{project}.sock"))
+            .exists(),
+        "the socket is removed"
+    );
+}
+
+#[test]
+fn up_right_after_down_gets_a_new_supervisor_every_time() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("again");
+    let _down = Down(&world);
+    let lead = marker(14);
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[("server", &format!("command: sleep {lead}\nstartsecs: 0"))],
+    ));
+    let mut supervisors = Vec::new();
+    for round in 0..4 {
+        let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+        assert_eq!(code, 0, "round {round}: {stderr}");
+        supervisors.push(
+            status(&world)["supervisor_pid"]
+                .as_i64()
+                .expect("a supervisor"),
+        );
+        assert_eq!(
+            processes_with(&format!("sleep {lead}")).len(),
+            1,
+            "round {round}"
+        );
+        let (code, _, stderr) = run(&world, world.devrig_engine().arg("down"));
+        assert_eq!(code, 0, "round {round}: {stderr}");
+    }
+    supervisors.dedup();
+    assert_eq!(supervisors.len(), 4, "{supervisors:?}");
+    assert!(processes_with(&format!("sleep {lead}")).is_empty());
+}

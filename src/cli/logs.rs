@@ -65,7 +65,11 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: LogsArgs) -> CmdResult 
         .iter()
         .map(|p| (p.clone(), paths::program_log(&plan.root, p)))
         .collect();
-    if !args.services.is_empty() && names.is_empty() && logs.iter().all(|(_, path)| !path.exists())
+    // Following waits for a log to appear; a one-off read says there is none.
+    if !args.follow
+        && !args.services.is_empty()
+        && names.is_empty()
+        && logs.iter().all(|(_, path)| !path.exists())
     {
         return Err(Diagnostic::new(
             format!("no output recorded yet for {}", programs.join(", ")),

@@ -77,7 +77,10 @@ pub fn start(printer: &Printer, plan: &Plan, skip: &[String], already: &[String]
         match program.state {
             ProgramState::Running | ProgramState::Starting => printer.status(
                 "Running",
-                &format!("{} (pid {})", program.name, program.pid.unwrap_or_default()),
+                &match program.pid {
+                    Some(pid) => format!("{} (pid {pid})", program.name),
+                    None => program.name.clone(),
+                },
             ),
             ProgramState::Exited => printer.status(
                 "Exited",

@@ -135,12 +135,12 @@ fn to_containerized(printer: &Printer, global: &GlobalArgs, args: &ToggleArgs) -
         .map_err(|e| report::stack_error(&e.into()))?;
     drop(store);
     printer.status("Toggled", &format!("{service} to containerized"));
-    if dependents.is_empty() || !standalone {
+    if dependents.is_empty() {
         return Ok(());
     }
     // Running from its checkout for its dependents: stop it there, then
     // let each dependent's plan start it as containers again.
-    if let Some(runtime) = runtime {
+    if let (true, Some(runtime)) = (standalone, runtime) {
         down::run(
             printer,
             &nested(

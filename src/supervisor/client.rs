@@ -59,14 +59,22 @@ pub fn request(project: &str, request: &Request) -> Result<Option<Report>, Clien
     stream.write_all(line.as_bytes()).map_err(io_error)?;
     let mut answer = String::new();
     // No read timeout: a stop waits for the programs' grace periods.
-    BufReader::new(&stream)
-        .read_line(&mut answer)
-        .map_err(io_error)?;
-    if answer.is_empty() {
-        return Err(ClientError::Protocol(
-            "the connection closed without an answer".to_owned(),
-        ));
+    let read = BufReader::new(&stream).read_line(&mut answer);
+    let hung_up = match &read {
+        Ok(_) => answer.is_empty(),
+        Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
+    };
+    if hung_up {
+        // A supervisor that hangs up unanswered is on its way out.
+        return match request {
+            Request::Status | Request::Shutdown => Ok(None),
+            _ => Err(ClientError::Protocol(
+                "the supervisor closed the connection without an answer (it is shutting down; try again)"
+                    .to_owned(),
+            )),
+        };
     }
+    read.map_err(io_error)?;
     match serde_json::from_str::<Response>(&answer) {
         Ok(Response::Programs {
             supervisor_pid,
@@ -143,12 +151,11 @@ pub fn ensure(project: &str) -> Result<(), ClientError> {
         if request(project, &Request::Status)?.is_some() {
             return Ok(());
         }
-        if let Ok(Some(_)) = child.try_wait() {
-            // It exited: another one won the lock (and answers next
-            // round), or it failed (and the wait ends with its log).
-            if request(project, &Request::Status)?.is_some() {
-                return Ok(());
-            }
+        // Exited with success: another supervisor won the lock and is about
+        // to answer. With failure: its log says why.
+        if let Ok(Some(status)) = child.try_wait()
+            && !status.success()
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -49,6 +49,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const STABLE_RUN: Duration = Duration::from_secs(60);
 /// How often a stopping group is checked for remaining processes.
 const GROUP_POLL: Duration = Duration::from_millis(50);
+/// How long a new supervisor waits for an exiting one's lock.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How long an exit waits for the rest of the program's output.
 const OUTPUT_DRAIN: Duration = Duration::from_millis(200);
 
@@ -65,14 +67,27 @@ pub fn run(project: &str) -> Result<(), DaemonError> {
         path: lock_path.clone(),
         source,
     })?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Ok(()),
-        Err(std::fs::TryLockError::Error(source)) => {
-            return Err(DaemonError::Path {
-                path: lock_path,
-                source,
-            });
+    // Busy: another supervisor runs (then it serves), or one is on its way
+    // out after a `down` (then this one takes over once it is gone).
+    let waiting = Instant::now();
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let socket = paths::socket(project);
+                if std::os::unix::net::UnixStream::connect(&socket).is_ok()
+                    || waiting.elapsed() > LOCK_WAIT
+                {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(DaemonError::Path {
+                    path: lock_path,
+                    source,
+                });
+            }
         }
     }
     // SAFETY: prctl with integer arguments only.
@@ -113,7 +128,7 @@ pub fn run(project: &str) -> Result<(), DaemonError> {
             waiters: Vec::new(),
             shutting_down: false,
         };
-        supervisor.serve(listener, closed).await
+        supervisor.serve(listener, &socket, closed).await
     });
     let _ = std::fs::remove_file(&socket);
     drop(lock);
@@ -182,6 +197,7 @@ impl Supervisor {
     async fn serve(
         &mut self,
         listener: UnixListener,
+        socket: &std::path::Path,
         mut closed: mpsc::UnboundedReceiver<(String, u64)>,
     ) -> Result<(), DaemonError> {
         let setup = DaemonError::Setup;
@@ -216,6 +232,10 @@ impl Supervisor {
             }
             self.tick();
             if self.settle_waiters() {
+                // From here on a client finds no supervisor rather than one
+                // that accepts and never answers.
+                drop(listener);
+                let _ = std::fs::remove_file(socket);
                 // Give the shutdown answer a moment to reach its client.
                 let _ = tokio::time::timeout(Duration::from_secs(1), answered.recv()).await;
                 self.sweep_leftovers();
