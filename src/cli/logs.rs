@@ -127,9 +127,14 @@ fn program_stream(
     follow: bool,
     tail: Option<usize>,
 ) -> BoxStream<'static, Line> {
-    // Positioned before reading the tail, so no line falls between the two.
-    let follower = follow.then(|| logfile::Follower::from_end(&path));
-    let past = logfile::tail(&path, tail).unwrap_or_default();
+    let (past, follower) = if follow {
+        match logfile::tail_then_follow(&path, tail) {
+            Ok((past, follower)) => (past, Some(follower)),
+            Err(_) => (Vec::new(), None),
+        }
+    } else {
+        (logfile::tail(&path, tail).unwrap_or_default(), None)
+    };
     let label = name.clone();
     let past = stream::iter(past.into_iter().map(move |text| Line {
         container: label.clone(),

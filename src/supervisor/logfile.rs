@@ -2,7 +2,7 @@
 //! (`name.log` → `name.log.1` → … → `name.log.N`), read by `logs`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -122,7 +122,50 @@ pub fn utc_timestamp(at: SystemTime) -> String {
 /// The last `n` lines of the log (all when `None`), reaching into the
 /// rotated files when the current one holds fewer.
 pub fn tail(path: &Path, n: Option<usize>) -> io::Result<Vec<String>> {
-    let mut files = vec![path.to_owned()];
+    let current = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    with_backups(path, &current, n)
+}
+
+/// [`tail`], and a [`Follower`] that goes on exactly where those lines end:
+/// both come from one read of the open file, so no line is shown twice or
+/// skipped. A last line still being written is left to the follower.
+pub fn tail_then_follow(path: &Path, n: Option<usize>) -> io::Result<(Vec<String>, Follower)> {
+    let mut follower = Follower {
+        path: path.to_owned(),
+        file: None,
+        ino: 0,
+        pending: Vec::new(),
+    };
+    let mut current = Vec::new();
+    match File::open(path) {
+        Ok(mut file) => {
+            follower.ino = file.metadata()?.ino();
+            file.read_to_end(&mut current)?;
+            follower.file = Some(file);
+            let whole = current
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            follower.pending = current.split_off(whole);
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok((with_backups(path, &current, n)?, follower))
+}
+
+/// The last `n` lines of `current` (the log's content) and, when it holds
+/// fewer, of the rotated files before it.
+fn with_backups(path: &Path, current: &[u8], n: Option<usize>) -> io::Result<Vec<String>> {
+    let mut lines: Vec<String> = String::from_utf8_lossy(current)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut files = Vec::new();
     for i in 1.. {
         let b = backup(path, i);
         if !b.exists() {
@@ -130,8 +173,10 @@ pub fn tail(path: &Path, n: Option<usize>) -> io::Result<Vec<String>> {
         }
         files.push(b);
     }
-    let mut lines: Vec<String> = Vec::new();
     for file in &files {
+        if n.is_some_and(|n| lines.len() >= n) {
+            break;
+        }
         let text = match std::fs::read(file) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -140,9 +185,6 @@ pub fn tail(path: &Path, n: Option<usize>) -> io::Result<Vec<String>> {
         let mut these: Vec<String> = text.lines().map(str::to_owned).collect();
         these.append(&mut lines);
         lines = these;
-        if n.is_some_and(|n| lines.len() >= n) {
-            break;
-        }
     }
     if let Some(n) = n {
         let skip = lines.len().saturating_sub(n);
@@ -161,23 +203,6 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Starts at the current end of the log.
-    pub fn from_end(path: &Path) -> Follower {
-        let mut follower = Follower {
-            path: path.to_owned(),
-            file: None,
-            ino: 0,
-            pending: Vec::new(),
-        };
-        if let Ok(mut file) = File::open(path)
-            && let (Ok(meta), Ok(_)) = (file.metadata(), file.seek(SeekFrom::End(0)))
-        {
-            follower.ino = meta.ino();
-            follower.file = Some(file);
-        }
-        follower
-    }
-
     /// Whole lines written since the last call.
     pub fn poll(&mut self) -> io::Result<Vec<String>> {
         let mut lines = Vec::new();
@@ -266,12 +291,29 @@ mod tests {
     }
 
     #[test]
+    fn tail_then_follow_neither_repeats_nor_skips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("worker.log");
+        let mut log = RotatingLog::open(&path, 0, 0).unwrap();
+        log.write(b"one\ntwo\nthr").unwrap();
+        let (past, mut follower) = tail_then_follow(&path, Some(5)).unwrap();
+        assert_eq!(past, ["one", "two"]);
+        log.write(b"ee\nfour\n").unwrap();
+        assert_eq!(follower.poll().unwrap(), ["three", "four"]);
+        let missing = dir.path().join("later.log");
+        let (past, mut follower) = tail_then_follow(&missing, None).unwrap();
+        assert!(past.is_empty());
+        std::fs::write(&missing, "born\n").unwrap();
+        assert_eq!(follower.poll().unwrap(), ["born"]);
+    }
+
+    #[test]
     fn follower_reads_across_a_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("worker.log");
         let mut log = RotatingLog::open(&path, 25, 1).unwrap();
         log.write(b"before\n").unwrap();
-        let mut follower = Follower::from_end(&path);
+        let (_, mut follower) = tail_then_follow(&path, Some(0)).unwrap();
         assert!(follower.poll().unwrap().is_empty());
         log.write(b"first half ").unwrap();
         assert!(follower.poll().unwrap().is_empty(), "no partial lines");
