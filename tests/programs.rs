@@ -691,7 +691,7 @@ fn a_program_that_narrows_its_dependencies_starts_before_unrelated_containers_ar
         &format!(
             "  fast:\n{}  slow:\n{}",
             redis(fast_port, ""),
-            redis(slow_port, "sleep 3; ")
+            redis(slow_port, "sleep 5; ")
         ),
         &[
             ("early", &probe("depends_on: [fast]")),
