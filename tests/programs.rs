@@ -473,10 +473,13 @@ fn foreground_takes_a_program_over_and_hands_it_back() {
         &project,
         &[],
         "  {}\n",
-        &[(
-            "worker",
-            "command: sh worker.sh\nenvironment:\n  GREETING: hi",
-        )],
+        &[
+            (
+                "worker",
+                "command: sh worker.sh\nenvironment:\n  GREETING: hi",
+            ),
+            ("manual", "command: sh worker.sh\nautostart: false"),
+        ],
     ));
     world.file(
         "worker.sh",
@@ -508,9 +511,16 @@ fn foreground_takes_a_program_over_and_hands_it_back() {
     assert_ne!(program(&status(&world), "worker")["pid"], before);
     assert_eq!(processes_with(&format!("sleep {lead}")).len(), 1);
 
+    // One that `up` does not start is run, then left stopped.
+    assert_eq!(program(&status(&world), "manual")["state"], "stopped");
+    let (code, _, stderr) = run(&world, world.devrig_engine().args(["foreground", "manual"]));
+    assert_eq!(code, 7, "{stderr}");
+    assert!(stderr.contains("Left manual stopped"), "{stderr}");
+    assert_eq!(program(&status(&world), "manual")["state"], "stopped");
+
     let (code, _, stderr) = run(&world, world.devrig_engine().args(["foreground", "nope"]));
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("programs: worker"), "{stderr}");
+    assert!(stderr.contains("programs: worker, manual"), "{stderr}");
 }
 
 #[test]

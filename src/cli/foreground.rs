@@ -50,7 +50,7 @@ fn foreground(
     let supervised = client::request(&project, &Request::Status)
         .map_err(|e| programs::client_error(&e))?
         .and_then(|r| r.programs.into_iter().find(|p| p.name == args.program));
-    if supervised.is_none() {
+    let Some(supervised) = supervised else {
         return Err(Diagnostic::new(
             format!("{} is not running under devrig's supervisor", args.program),
             exit::FAILURE,
@@ -59,24 +59,29 @@ fn foreground(
             "start it with `devrig up` (a mode that lists {}), then take it over",
             args.program
         ))));
-    }
+    };
+    // A program the supervisor holds stopped (autostart off) stays so.
+    let hand_back = supervised.state != ProgramState::Stopped;
     hand_off(
         printer,
         &project,
         &args.program,
         &program,
         program.argv.clone(),
+        hand_back,
     )
 }
 
-/// Stops the supervised `name`, runs `argv` in this terminal, and starts the
-/// supervised one again afterwards, whatever the foreground run's outcome.
+/// Stops the supervised `name`, runs `argv` in this terminal, and (when
+/// `hand_back`) starts the supervised one again afterwards, whatever the
+/// foreground run's outcome.
 pub fn hand_off(
     printer: &Printer,
     project: &str,
     name: &str,
     program: &Program,
     argv: Vec<String>,
+    hand_back: bool,
 ) -> Result<i32, Diagnostic> {
     programs::ask(
         project,
@@ -95,6 +100,18 @@ pub fn hand_off(
         env: program.environment.clone().into_iter().collect(),
         dir: program.directory.clone(),
     });
+    if !hand_back {
+        // Off the foreground mark: stopped, as it was.
+        programs::ask(
+            project,
+            &Request::Stop {
+                names: vec![name.to_owned()],
+                foreground: false,
+            },
+        )?;
+        printer.status("Left", &format!("{name} stopped, as it was before"));
+        return outcome.map_err(|e| Diagnostic::new(e.to_string(), exit::FAILURE));
+    }
     let back = programs::ask(
         project,
         &Request::Start {

@@ -103,7 +103,7 @@ fn serve(printer: &Printer, global: &GlobalArgs, args: ServeArgs) -> Result<i32,
     if supervised {
         // Two dev servers would fight over one port: take the supervised
         // one over, as `devrig foreground devserver` does.
-        return foreground::hand_off(printer, &project, DEVSERVER, &program, argv);
+        return foreground::hand_off(printer, &project, DEVSERVER, &program, argv, true);
     }
     printer.debug(&format!(
         "running {} in {}",
