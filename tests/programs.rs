@@ -905,3 +905,43 @@ fn up_right_after_down_gets_a_new_supervisor_every_time() {
     assert_eq!(supervisors.len(), 4, "{supervisors:?}");
     assert!(processes_with(&format!("sleep {lead}")).is_empty());
 }
+
+#[test]
+fn a_program_port_held_by_another_process_stops_up_before_anything_starts() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("busy");
+    let _down = Down(&world);
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().unwrap().port();
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[(
+            "web",
+            &format!("command: python3 -m http.server {port} --bind 127.0.0.1\nports: [\"127.0.0.1:{port}\"]"),
+        )],
+    ));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "port 127.0.0.1:{port}/tcp is already in use by process {}",
+            std::process::id()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("config.yml:"), "names the line: {stderr}");
+    assert!(
+        status(&world)["supervisor_pid"].is_null(),
+        "nothing started"
+    );
+
+    // Free, it starts; running, a second `up` does not trip over its own port.
+    drop(holder);
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -114,6 +114,34 @@ pub fn start(printer: &Printer, plan: &Plan, skip: &[String], already: &[String]
     Ok(())
 }
 
+/// Refuses, before anything starts, when a program that is not running yet
+/// declares a host port something else holds.
+pub fn check_ports(plan: &Plan, skip: &[String]) -> CmdResult {
+    let live: Vec<String> = client::request(&plan.root, &Request::Status)
+        .map_err(|e| client_error(&e))?
+        .map(|r| {
+            r.programs
+                .into_iter()
+                .filter(|p| {
+                    matches!(
+                        p.state,
+                        ProgramState::Starting | ProgramState::Running | ProgramState::Stopping
+                    )
+                })
+                .map(|p| p.name)
+                .collect()
+        })
+        .unwrap_or_default();
+    let to_check: Vec<String> = plan.projects[&plan.root]
+        .programs
+        .iter()
+        .filter(|p| !skip.contains(p) && !live.contains(p))
+        .cloned()
+        .collect();
+    crate::stack::ports::programs_preflight(plan, &to_check)
+        .map_err(|e| super::report::stack_error(&e))
+}
+
 /// The supervisor's specs of the plan's programs (the top-level repo's),
 /// except `skip`.
 pub fn specs(plan: &Plan, skip: &[String]) -> Vec<ProgramSpec> {

@@ -93,7 +93,7 @@ pub fn stack_error(e: &crate::stack::StackError) -> Diagnostic {
         } => Diagnostic::new(format!("{e} (needed by {service})"), exit::FAILURE)
             .at(config_file.clone(), Some(*pos))
             .hint(Some(
-                "stop what holds the port, or publish the service on another host port".to_owned(),
+                "stop what holds the port, or give the service another host port".to_owned(),
             )),
         StackError::Timeout {
             last_output, logs, ..

@@ -35,6 +35,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
         }
         return Err(report::conflict(last));
     }
+    programs::check_ports(&plan, &args.skip_programs)?;
     start_local_services(printer, global, &args, &plan)?;
     let rt = context::runtime()?;
     let (available, early) = std::sync::mpsc::channel();

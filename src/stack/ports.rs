@@ -10,6 +10,38 @@ use crate::plan::Plan;
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum, PortSummaryTypeEnum};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 
+/// The host ports `programs` (of the plan's top-level repo) declare, checked
+/// the same way for each one the supervisor does not already run: a program
+/// that cannot listen would only crash into `fatal`.
+pub fn programs_preflight(plan: &Plan, programs: &[String]) -> Result<(), StackError> {
+    let root = &plan.projects[&plan.root];
+    for name in programs {
+        let Some(program) = root.config.programs.get(name) else {
+            continue;
+        };
+        for port in &program.ports {
+            let ip: IpAddr = port
+                .host_ip
+                .as_deref()
+                .and_then(|ip| ip.parse().ok())
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            if let Err(e) = try_bind(ip, port.port, "tcp")
+                && e.kind() == std::io::ErrorKind::AddrInUse
+            {
+                return Err(StackError::PortTaken {
+                    port: format!("{ip}:{}/tcp", port.port),
+                    holder: process_holding(port.port, "tcp")
+                        .unwrap_or_else(|| "another process".to_owned()),
+                    service: format!("{}/{name}", plan.root),
+                    config_file: root.config.file.clone(),
+                    pos: port.pos,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn preflight(
     plan: &Plan,
     specs: &[ContainerSpec],
@@ -103,7 +135,7 @@ fn container_holding(
         })
 }
 
-fn try_bind(ip: IpAddr, port: u16, protocol: &str) -> std::io::Result<()> {
+pub(crate) fn try_bind(ip: IpAddr, port: u16, protocol: &str) -> std::io::Result<()> {
     let addr = SocketAddr::new(ip, port);
     match protocol {
         "udp" => UdpSocket::bind(addr).map(drop),
@@ -113,7 +145,7 @@ fn try_bind(ip: IpAddr, port: u16, protocol: &str) -> std::io::Result<()> {
 
 /// The process listening on `port`, found through /proc (Linux): the
 /// socket's inode in /proc/net/{tcp,udp}[6], then the fd that points to it.
-fn process_holding(port: u16, protocol: &str) -> Option<String> {
+pub(crate) fn process_holding(port: u16, protocol: &str) -> Option<String> {
     let tables: &[&str] = if protocol == "udp" {
         &["udp", "udp6"]
     } else {
