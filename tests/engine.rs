@@ -410,8 +410,8 @@ fn logs_are_multiplexed_with_prefixes() {
         )
     };
     world.config(&format!(
-        "{}  left:\n{}  right:\n{}",
-        header(&project, &["left", "right"], ""),
+        "{}  left:\n{}    depends_on:\n      partial: {{condition: service_completed_successfully}}\n  right:\n{}  partial:\n    image: redis:7\n    entrypoint: [/bin/sh, -c]\n    command: [\"printf 'no newline at the end'\"]\n",
+        header(&project, &["left", "right", "partial"], ""),
         talker("alpha"),
         talker("beta")
     ));
@@ -429,7 +429,7 @@ fn logs_are_multiplexed_with_prefixes() {
         "only the service asked for: {stdout}"
     );
     let (_, stdout, _) = run(&world, world.devrig_engine().arg("logs"));
-    let width = format!("{project}-right-1").len();
+    let width = format!("{project}-partial-1").len();
     assert!(
         stdout.contains(&format!(
             "{:<width$} | alpha three",
@@ -438,8 +438,19 @@ fn logs_are_multiplexed_with_prefixes() {
         "{stdout}"
     );
     assert!(
-        stdout.contains(&format!("{project}-right-1 | beta one")),
+        stdout.contains(&format!(
+            "{:<width$} | beta one",
+            format!("{project}-right-1")
+        )),
         "{stdout}"
+    );
+    // A last line without a newline is still a line (the engine gives it
+    // out once the one-shot's output ends).
+    let (code, stdout, _) = run(&world, world.devrig_engine().args(["logs", "partial"]));
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout.trim_end(),
+        format!("{project}-partial-1 | no newline at the end")
     );
     let (code, _, stderr) = run(&world, world.devrig_engine().args(["logs", "nope"]));
     assert_eq!(code, 2);

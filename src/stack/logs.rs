@@ -2,7 +2,6 @@
 //! tagged with its container.
 
 use crate::engine::Engine;
-use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptions;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
@@ -27,27 +26,41 @@ pub fn stream<'a>(
             ..Default::default()
         };
         let container = name.clone();
-        // A chunk may hold several lines, or the end of one: split and
-        // carry the remainder so every yielded item is one whole line.
-        engine
+        let chunks = engine
             .docker
             .logs(name, Some(options))
             .filter_map(|item| async move { item.ok() })
-            .scan(String::new(), move |pending, chunk: LogOutput| {
-                pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-                let mut lines = Vec::new();
-                while let Some(i) = pending.find('\n') {
-                    lines.push(pending[..i].trim_end_matches('\r').to_owned());
-                    pending.drain(..=i);
+            .boxed();
+        // A chunk may hold several lines, or the end of one: split and
+        // carry the remainder so every item is one whole line, and give
+        // out a last line that has no newline when the stream ends.
+        stream::unfold(
+            (chunks, String::new(), false),
+            |(mut chunks, mut pending, ended)| async move {
+                if ended {
+                    return None;
                 }
-                std::future::ready(Some(stream::iter(lines)))
-            })
-            .flatten()
-            .map(move |text| Line {
-                container: container.clone(),
-                text,
-            })
-            .boxed()
+                match chunks.next().await {
+                    Some(chunk) => {
+                        pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                        let mut lines = Vec::new();
+                        while let Some(i) = pending.find('\n') {
+                            lines.push(pending[..i].trim_end_matches('\r').to_owned());
+                            pending.drain(..=i);
+                        }
+                        Some((lines, (chunks, pending, false)))
+                    }
+                    None if pending.is_empty() => None,
+                    None => Some((vec![std::mem::take(&mut pending)], (chunks, pending, true))),
+                }
+            },
+        )
+        .flat_map(stream::iter)
+        .map(move |text| Line {
+            container: container.clone(),
+            text,
+        })
+        .boxed()
     });
     stream::select_all(streams).boxed()
 }
