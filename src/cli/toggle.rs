@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct ToggleArgs {
-    /// The service (its `service_name`)
-    pub service: String,
+    /// The service (its `service_name`; default: this repo's)
+    pub service: Option<String>,
     /// Where it should run (default: the other one)
     #[arg(value_enum)]
     pub runtime: Option<Runtime>,
@@ -41,7 +41,10 @@ impl Runtime {
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: ToggleArgs) -> CmdResult {
-    let service = args.service.clone();
+    let service = match &args.service {
+        Some(service) => service.clone(),
+        None => context::load(printer, global)?.project().to_owned(),
+    };
     let current = if context::local_runtimes()?.contains_key(&service) {
         Runtime::Local
     } else {
@@ -59,13 +62,13 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: ToggleArgs) -> CmdResul
         return Ok(());
     }
     match wanted {
-        Runtime::Local => to_local(printer, global, &args),
-        Runtime::Containerized => to_containerized(printer, global, &args),
+        Runtime::Local => to_local(printer, global, &args, &service),
+        Runtime::Containerized => to_containerized(printer, global, &args, &service),
     }
 }
 
-fn to_local(printer: &Printer, global: &GlobalArgs, args: &ToggleArgs) -> CmdResult {
-    let service = &args.service;
+fn to_local(printer: &Printer, global: &GlobalArgs, args: &ToggleArgs, service: &str) -> CmdResult {
+    let service = &service.to_owned();
     let checkout = find_checkout(global, service)?;
     let store = open_store()?;
     let mut state = load(&store)?;
@@ -118,8 +121,13 @@ fn to_local(printer: &Printer, global: &GlobalArgs, args: &ToggleArgs) -> CmdRes
     )
 }
 
-fn to_containerized(printer: &Printer, global: &GlobalArgs, args: &ToggleArgs) -> CmdResult {
-    let service = &args.service;
+fn to_containerized(
+    printer: &Printer,
+    global: &GlobalArgs,
+    args: &ToggleArgs,
+    service: &str,
+) -> CmdResult {
+    let service = &service.to_owned();
     let store = open_store()?;
     let mut state = load(&store)?;
     let runtime = state.local.remove(service);
