@@ -85,17 +85,17 @@ pub enum Command {
     ListDependencies(list::ListDependenciesArgs),
     /// Write a starter devservices/config.yml
     Init(init::InitArgs),
-    /// Start a mode's containers and wait until they are ready
+    /// Start a mode's containers, wait until they are ready, then its programs
     Up(up::UpArgs),
-    /// Stop a mode's containers (kept, with their volumes, for the next `up`)
+    /// Stop the repo's programs, then a mode's containers (kept, with their volumes)
     Down(down::DownArgs),
-    /// Show the state, health and ports of a mode's containers
+    /// Show a mode's containers (state, health, ports) and the repo's programs
     Status(status::StatusArgs),
-    /// Show containers' output, one color per container
+    /// Show containers' and programs' output, one color per source
     Logs(logs::LogsArgs),
     /// Stop a service and delete its data volumes
     Reset(reset::ResetArgs),
-    /// Remove every container devrig started, its networks, cache and state
+    /// Stop every program and remove every container devrig started, its networks, cache and state
     Purge(purge::PurgeArgs),
     /// Take a supervised program into this terminal; hand it back when it exits
     Foreground(foreground::ForegroundArgs),
