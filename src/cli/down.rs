@@ -1,4 +1,5 @@
-//! `devrig down`: stop a mode's containers, keeping what others still use.
+//! `devrig down`: stop the repo's programs, then a mode's containers, keeping
+//! what others still use; local dependencies go with their last user.
 
 use super::context::{self, RemoteArgs};
 use super::programs;

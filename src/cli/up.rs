@@ -1,4 +1,5 @@
-//! `devrig up`: start a mode's containers and wait until they are ready.
+//! `devrig up`: start a mode's containers, wait until they are ready, then
+//! hand its programs to the repo's supervisor (local dependencies first).
 
 use super::{CmdResult, GlobalArgs, exit, report};
 use super::{context, programs};
