@@ -945,3 +945,63 @@ fn a_program_port_held_by_another_process_stops_up_before_anything_starts() {
     let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// Processes whose parent is `parent`, from /proc.
+fn children_of(parent: i64) -> Vec<i64> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i64>().ok());
+        if ppid == Some(parent) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_program_leader_stops_even_when_the_supervisor_and_its_guardian_are_killed() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("both");
+    let _down = Down(&world);
+    let lead = marker(15);
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[("server", &format!("command: sleep {lead}"))],
+    ));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    let supervisor = status(&world)["supervisor_pid"]
+        .as_i64()
+        .expect("a supervisor");
+    let guardian = children_of(supervisor)
+        .into_iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("__guard"))
+        })
+        .expect("the guardian");
+    // SAFETY: kill takes no pointers; both pids were just read.
+    unsafe {
+        assert_eq!(libc::kill(guardian as i32, libc::SIGKILL), 0);
+        assert_eq!(libc::kill(supervisor as i32, libc::SIGKILL), 0);
+    }
+    wait_for("the program to go", Duration::from_secs(5), || {
+        processes_with(&format!("sleep {lead}")).is_empty()
+    });
+}

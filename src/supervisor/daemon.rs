@@ -829,6 +829,34 @@ fn start_process(
         .stdout(writer.try_clone()?)
         .stderr(writer);
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let stop_signal = spec.stop_signal;
+    // SAFETY: getpid before the fork; in the child, prctl and getppid are
+    // async-signal-safe.
+    let supervisor = unsafe { libc::getpid() };
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            // Last line of defence, should the guardian die with the
+            // supervisor (`pkill -9 devrig`): the kernel itself sends the
+            // leader its stop signal. (The guardian, when alive, stops the
+            // whole group, with a grace period.) Only this one thread ever
+            // spawns, so the signal comes when the process dies.
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                stop_signal as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) == -1
+            {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != supervisor {
+                // The supervisor died before the line above took effect.
+                return Err(io::Error::other("the supervisor is gone"));
+            }
+            Ok(())
+        });
+    }
     let child = command.spawn()?;
     // The command holds the pipe's write ends; only the program may keep
     // them, or the copy below would never see the end of its output.
