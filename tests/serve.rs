@@ -4,16 +4,9 @@
 
 mod common;
 
+use common::terminal::Terminal;
 use common::{World, run};
-use std::fs::File;
-use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-const TIMEOUT: Duration = Duration::from_secs(20);
+use std::time::Instant;
 
 /// A config whose dev server is `sh ./serve.sh` in the repo, with no
 /// containers: these tests must not depend on the engine.
@@ -24,140 +17,6 @@ fn world_with(script: &str) -> World {
     );
     world.file("serve.sh", script);
     world
-}
-
-/// devrig started on a pseudo-terminal (its controlling terminal, as in a
-/// shell); everything it writes is collected.
-struct Terminal {
-    child: Child,
-    master: OwnedFd,
-    /// Kept until devrig exits, to compare its modes before and after.
-    slave: Option<OwnedFd>,
-    output: Arc<Mutex<Vec<u8>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-    name: String,
-}
-
-impl Terminal {
-    fn spawn(world: &World, args: &[&str]) -> Terminal {
-        let (mut master, mut slave) = (-1, -1);
-        // SAFETY: valid out-pointers; the other arguments may be null.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: openpty opened both.
-        let (master, slave) =
-            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-        // SAFETY: ttyname returns a static buffer, copied at once.
-        let name = unsafe { std::ffi::CStr::from_ptr(libc::ttyname(slave.as_raw_fd())) }
-            .to_string_lossy()
-            .into_owned();
-        let mut cmd = world.std_command(&assert_cmd::cargo::cargo_bin("devrig"));
-        cmd.args(args)
-            .stdin(Stdio::from(slave.try_clone().expect("dup")))
-            .stdout(Stdio::from(slave.try_clone().expect("dup")))
-            .stderr(Stdio::from(slave.try_clone().expect("dup")));
-        // SAFETY: async-signal-safe calls only; makes the pty devrig's
-        // controlling terminal, as a login shell's would be.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() == -1 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("devrig starts");
-        drop(cmd);
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let mut from = File::from(master.try_clone().expect("dup"));
-        let sink = Arc::clone(&output);
-        let reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            // Ends with EIO once no one holds the slave end.
-            while let Ok(n) = from.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().expect("lock").extend_from_slice(&buf[..n]);
-            }
-        });
-        Terminal {
-            child,
-            master,
-            slave: Some(slave),
-            output,
-            reader: Some(reader),
-            name,
-        }
-    }
-
-    fn output(&self) -> String {
-        String::from_utf8_lossy(&self.output.lock().expect("lock")).replace('\r', "")
-    }
-
-    fn wait_for(&self, text: &str) {
-        let start = Instant::now();
-        while !self.output().contains(text) {
-            assert!(
-                start.elapsed() < TIMEOUT,
-                "no {text:?} within {TIMEOUT:?}; output:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn termios(&self) -> libc::termios {
-        // SAFETY: plain data filled in by tcgetattr.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        let fd = self.slave.as_ref().expect("slave kept").as_raw_fd();
-        assert_eq!(unsafe { libc::tcgetattr(fd, &mut t) }, 0);
-        t
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
-        // SAFETY: no pointers.
-        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
-    }
-
-    fn type_bytes(&self, bytes: &[u8]) {
-        use std::io::Write;
-        let mut to = File::from(self.master.try_clone().expect("dup"));
-        to.write_all(bytes).expect("write to the terminal");
-    }
-
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            if start.elapsed() > TIMEOUT {
-                let _ = self.child.kill();
-                panic!("devrig did not exit; output:\n{}", self.output());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits for devrig to exit; returns its exit code and all its output.
-    fn finish(mut self) -> (i32, String) {
-        let status = self.wait_exit();
-        self.slave = None;
-        if let Some(reader) = self.reader.take() {
-            reader.join().expect("reader");
-        }
-        (status.code().unwrap_or(-1), self.output())
-    }
 }
 
 fn same_modes(a: &libc::termios, b: &libc::termios) -> bool {
