@@ -1005,3 +1005,43 @@ fn a_program_leader_stops_even_when_the_supervisor_and_its_guardian_are_killed()
         processes_with(&format!("sleep {lead}")).is_empty()
     });
 }
+
+#[test]
+fn the_supervisor_takes_a_program_back_when_its_foreground_run_is_killed() {
+    require_testbed();
+    let world = World::new();
+    let project = unique_project("fgkill");
+    let _down = Down(&world);
+    let lead = marker(16);
+    world.config(&config(
+        &project,
+        &[],
+        "  {}\n",
+        &[("looper", &format!("command: sleep {lead}"))],
+    ));
+    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    let mut foreground = world
+        .devrig_engine_std()
+        .args(["foreground", "looper"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("devrig foreground");
+    wait_for("the hand-over", Duration::from_secs(5), || {
+        program(&status(&world), "looper")["state"] == "foreground"
+    });
+    // devrig dies without handing it back; its terminal closes, which
+    // ends the foreground run, and the supervisor notices its holder gone.
+    foreground.kill().expect("kill -9");
+    foreground.wait().expect("reaped");
+    wait_for(
+        "the supervisor to take it back",
+        Duration::from_secs(5),
+        || program(&status(&world), "looper")["state"] == "running",
+    );
+    assert!(log_of(&world, &project, "looper").contains("without handing it back"));
+    wait_for("one copy running", Duration::from_secs(5), || {
+        processes_with(&format!("sleep {lead}")).len() == 1
+    });
+}

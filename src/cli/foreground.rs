@@ -87,7 +87,7 @@ pub fn hand_off(
         project,
         &Request::Stop {
             names: vec![name.to_owned()],
-            foreground: true,
+            foreground: Some(std::process::id()),
         },
     )?;
     printer.status("Stopped", &format!("{name} in the supervisor"));
@@ -106,7 +106,7 @@ pub fn hand_off(
             project,
             &Request::Stop {
                 names: vec![name.to_owned()],
-                foreground: false,
+                foreground: None,
             },
         )?;
         printer.status("Left", &format!("{name} stopped, as it was before"));

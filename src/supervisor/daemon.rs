@@ -49,6 +49,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const STABLE_RUN: Duration = Duration::from_secs(60);
 /// How often a stopping group is checked for remaining processes.
 const GROUP_POLL: Duration = Duration::from_millis(50);
+/// How often a program's `devrig foreground` is checked for still running.
+const HOLDER_POLL: Duration = Duration::from_millis(500);
 /// How long a new supervisor waits for an exiting one's lock.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How long an exit waits for the rest of the program's output.
@@ -161,12 +163,18 @@ struct Slot {
     /// process ran, and when to handle it anyway (a background child may
     /// hold the pipe open indefinitely).
     pending_exit: Option<(i32, Duration, Instant)>,
+    /// In state `foreground`: the pid of the `devrig foreground` running it.
+    holder: Option<i32>,
+    /// Whether it ran before `devrig foreground` took it, so it is started
+    /// again if that one dies without handing it back.
+    resume: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum AfterStop {
     Stopped,
-    Foreground,
+    /// Run by the `devrig foreground` with this pid.
+    Foreground(i32),
     Restart,
 }
 
@@ -283,12 +291,15 @@ impl Supervisor {
                 if let Some(unknown) = self.unknown(&names) {
                     return refused(reply, unknown);
                 }
-                let target = if foreground {
-                    AfterStop::Foreground
-                } else {
-                    AfterStop::Stopped
+                let target = match foreground.and_then(|pid| i32::try_from(pid).ok()) {
+                    Some(pid) => AfterStop::Foreground(pid),
+                    None => AfterStop::Stopped,
                 };
                 for name in &names {
+                    let slot = &mut self.slots[name];
+                    if matches!(target, AfterStop::Foreground(_)) {
+                        slot.resume = slot.state != ProgramState::Stopped;
+                    }
                     self.stop(name, target);
                 }
                 self.waiters.push(Waiter::Stop { names, reply });
@@ -340,6 +351,8 @@ impl Supervisor {
                             generation: 0,
                             output_open: false,
                             pending_exit: None,
+                            holder: None,
+                            resume: false,
                         },
                     );
                     if autostart {
@@ -398,6 +411,7 @@ impl Supervisor {
 
     fn start_fresh(&mut self, name: &str) {
         let slot = &mut self.slots[name];
+        slot.holder = None;
         slot.fast_failures = 0;
         slot.crashes = 0;
         self.spawn(name);
@@ -623,9 +637,13 @@ impl Supervisor {
         slot.kill_sent = false;
         match slot.after_stop {
             AfterStop::Stopped => slot.state = ProgramState::Stopped,
-            AfterStop::Foreground => {
-                note(slot, "handed to `devrig foreground`");
+            AfterStop::Foreground(holder) => {
+                note(
+                    slot,
+                    &format!("handed to `devrig foreground` (pid {holder})"),
+                );
                 slot.state = ProgramState::Foreground;
+                slot.holder = Some(holder);
             }
             AfterStop::Restart => {
                 slot.after_stop = AfterStop::Stopped;
@@ -659,6 +677,24 @@ impl Supervisor {
                     slot.restarts += 1;
                     self.spawn(&name);
                 }
+                ProgramState::Foreground => {
+                    if let Some(holder) = slot.holder
+                        && !group::running(holder)
+                    {
+                        note(
+                            slot,
+                            &format!(
+                                "`devrig foreground` (pid {holder}) is gone without handing it back: taking it back"
+                            ),
+                        );
+                        slot.holder = None;
+                        if slot.resume {
+                            self.start_fresh(&name);
+                        } else {
+                            slot.state = ProgramState::Stopped;
+                        }
+                    }
+                }
                 ProgramState::Stopping => {
                     let Some(pgid) = slot.pgid else {
                         self.finish_stop(&name);
@@ -689,7 +725,13 @@ impl Supervisor {
             .slots
             .values()
             .any(|s| s.state == ProgramState::Stopping);
-        let poll = stopping.then(|| Instant::now() + GROUP_POLL);
+        let held = self
+            .slots
+            .values()
+            .any(|s| s.state == ProgramState::Foreground && s.holder.is_some());
+        let poll = stopping
+            .then(|| Instant::now() + GROUP_POLL)
+            .or_else(|| held.then(|| Instant::now() + HOLDER_POLL));
         self.slots
             .values()
             .filter_map(|s| s.deadline)

@@ -35,6 +35,17 @@ pub fn running_members(pgid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Whether process `pid` exists and is not a zombie.
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|text| {
+            let after = &text[text.rfind(')')? + 1..];
+            after.split_whitespace().next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
+}
+
 struct Stat {
     state: char,
     ppid: u32,

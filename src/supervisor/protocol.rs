@@ -51,11 +51,13 @@ pub enum Request {
     },
     Status,
     /// Stop programs and answer once every process of theirs is gone.
-    /// `foreground` marks them as run by `devrig foreground` meanwhile.
+    /// `foreground`: the pid of the `devrig foreground` that runs them
+    /// meanwhile; should it die without handing them back, the supervisor
+    /// takes them back itself.
     Stop {
         names: Vec<String>,
         #[serde(default)]
-        foreground: bool,
+        foreground: Option<u32>,
     },
     /// Start stopped, exited or fatal programs afresh.
     Start {
