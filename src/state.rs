@@ -34,6 +34,12 @@ pub struct LocalRuntime {
     pub checkout: PathBuf,
 }
 
+impl LocalRuntime {
+    pub fn config_file(&self) -> PathBuf {
+        self.checkout.join("devservices").join("config.yml")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Active {
     pub mode: String,

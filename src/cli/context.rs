@@ -5,6 +5,7 @@ use super::report;
 use crate::config::{self, Config, Variables};
 use crate::plan::remote::{FetchPolicy, RemoteCache};
 use crate::plan::{self, Plan};
+use crate::state::{Loaded, State, Store};
 use crate::ui::{Diagnostic, Printer};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -90,7 +91,7 @@ pub fn resolve(
         "remote dependencies cached in {}",
         cache.root.display()
     ));
-    let local: std::collections::BTreeSet<String> = local_runtimes()?.into_keys().collect();
+    let local: std::collections::BTreeSet<String> = peek_state().local.into_keys().collect();
     let plan = plan::resolve_with_local(config, mode, &cache, &Variables::from_process(), &local)
         .map_err(|e| report::plan_error(&e))?;
     for warning in &plan.warnings {
@@ -107,16 +108,46 @@ pub fn resolve(
     Ok(plan)
 }
 
-/// Services toggled to run locally, from the state file (read without its
-/// lock, so commands that hold it may resolve plans). A missing or
-/// unreadable state means none: every service containerized.
-pub fn local_runtimes()
--> Result<std::collections::BTreeMap<String, crate::state::LocalRuntime>, Diagnostic> {
-    use crate::state::{Loaded, Store};
-    Ok(match Store::peek(&Store::default_dir()) {
-        Loaded::Found(state) => state.local,
-        Loaded::Missing | Loaded::Corrupt(_) => Default::default(),
-    })
+/// The state as it is now, read without its lock (so commands that hold it
+/// may still resolve plans). A missing or unreadable state reads as empty:
+/// nothing active, every service containerized.
+pub fn peek_state() -> State {
+    match Store::peek(&Store::default_dir()) {
+        Loaded::Found(state) => state,
+        Loaded::Missing | Loaded::Corrupt(_) => State::default(),
+    }
+}
+
+/// Opens the state, waiting for (then holding) its lock.
+pub fn open_store() -> Result<Store, Diagnostic> {
+    Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))
+}
+
+/// Opens the state and loads it, rebuilt from the engine's labels when it
+/// is lost or corrupt. The lock is held while the store lives: two `up`s
+/// (or an `up` and a `down`) at once are serialized.
+pub async fn locked_state(
+    printer: &Printer,
+    engine: &crate::engine::Engine,
+) -> Result<(Store, State), Diagnostic> {
+    let store = open_store()?;
+    let (state, rebuilt) =
+        crate::stack::registry::load(engine, &store, &RemoteCache::default_root(), &plan_projects)
+            .await
+            .map_err(|e| report::engine_error(&e))?;
+    if let Some(note) = rebuilt {
+        printer.debug(&note);
+    }
+    Ok((store, state))
+}
+
+/// `global` with another config file: for running a command on another
+/// repo (a local dependency's checkout, a dependent service).
+pub fn with_config(global: &GlobalArgs, config: &Path) -> GlobalArgs {
+    GlobalArgs {
+        config: Some(config.to_owned()),
+        ..global.clone()
+    }
 }
 
 /// What names a plan on the engine: the mode, how remotes may be fetched,

@@ -4,9 +4,8 @@
 use super::context::{self, RemoteArgs};
 use super::programs;
 use super::{CmdResult, GlobalArgs, report};
-use crate::plan::remote::{FetchPolicy, RemoteCache};
-use crate::stack::{self, registry};
-use crate::state::Store;
+use crate::plan::remote::FetchPolicy;
+use crate::stack;
 use crate::ui::{Printer, progress::Progress};
 use clap::Args;
 
@@ -30,19 +29,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: DownArgs) -> CmdResult 
     let rt = context::runtime()?;
     let (local, state) = rt.block_on(async {
         let engine = context::engine(printer).await?;
-        let store =
-            Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))?;
-        let (mut state, rebuilt) = registry::load(
-            &engine,
-            &store,
-            &RemoteCache::default_root(),
-            &context::plan_projects,
-        )
-        .await
-        .map_err(|e| report::engine_error(&e))?;
-        if let Some(note) = rebuilt {
-            printer.debug(&note);
-        }
+        let (store, mut state) = context::locked_state(printer, &engine).await?;
         let mode = args
             .mode
             .clone()
@@ -80,10 +67,11 @@ fn stop_local_services(
     local: &[String],
     state: &crate::state::State,
 ) -> CmdResult {
-    let runtimes = context::local_runtimes()?;
     for service in local {
-        let (Some(runtime), true) = (runtimes.get(service), state.services.contains_key(service))
-        else {
+        let (Some(runtime), true) = (
+            state.local.get(service),
+            state.services.contains_key(service),
+        ) else {
             continue;
         };
         let users = state.local_users(service, root);
@@ -94,13 +82,9 @@ fn stop_local_services(
             );
             continue;
         }
-        let nested = GlobalArgs {
-            config: Some(runtime.checkout.join("devservices").join("config.yml")),
-            ..global.clone()
-        };
         run(
             printer,
-            &nested,
+            &context::with_config(global, &runtime.config_file()),
             DownArgs {
                 mode: None,
                 remote: args.remote.clone(),

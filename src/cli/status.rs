@@ -51,19 +51,15 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
                 .map_err(|e| report::engine_error(&e))
         })?
     };
-    let runtimes = context::local_runtimes()?;
-    let active = match crate::state::Store::peek(&crate::state::Store::default_dir()) {
-        crate::state::Loaded::Found(state) => state.services,
-        _ => Default::default(),
-    };
+    let state = context::peek_state();
     let local = plan
         .local
         .iter()
         .filter_map(|service| {
             Some(LocalService {
                 service: service.clone(),
-                checkout: runtimes.get(service)?.checkout.clone(),
-                running: active.contains_key(service),
+                checkout: state.local.get(service)?.checkout.clone(),
+                running: state.services.contains_key(service),
             })
         })
         .collect();

@@ -45,7 +45,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: ToggleArgs) -> CmdResul
         Some(service) => service.clone(),
         None => context::load(printer, global)?.project().to_owned(),
     };
-    let current = if context::local_runtimes()?.contains_key(&service) {
+    let current = if context::peek_state().local.contains_key(&service) {
         Runtime::Local
     } else {
         Runtime::Containerized
@@ -70,7 +70,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: ToggleArgs) -> CmdResul
 fn to_local(printer: &Printer, global: &GlobalArgs, args: &ToggleArgs, service: &str) -> CmdResult {
     let service = &service.to_owned();
     let checkout = find_checkout(global, service)?;
-    let store = open_store()?;
+    let store = context::open_store()?;
     let mut state = load(&store)?;
     let dependents: Vec<String> = state
         .services
@@ -79,12 +79,10 @@ fn to_local(printer: &Printer, global: &GlobalArgs, args: &ToggleArgs, service: 
         .map(|(name, _)| name.clone())
         .collect();
     let standalone = state.services.contains_key(service);
-    state.local.insert(
-        service.clone(),
-        LocalRuntime {
-            checkout: checkout.clone(),
-        },
-    );
+    let runtime = LocalRuntime {
+        checkout: checkout.clone(),
+    };
+    state.local.insert(service.clone(), runtime.clone());
     // The dependents no longer run its containers; they rely on it.
     for name in &dependents {
         let active = state.services.get_mut(name).expect("listed above");
@@ -109,7 +107,7 @@ fn to_local(printer: &Printer, global: &GlobalArgs, args: &ToggleArgs, service: 
     stop_project_containers(printer, service)?;
     up::run(
         printer,
-        &nested(global, &checkout.join("devservices").join("config.yml")),
+        &context::with_config(global, &runtime.config_file()),
         up::UpArgs {
             plan: context::PlanArgs {
                 mode: "default".to_owned(),
@@ -128,7 +126,7 @@ fn to_containerized(
     service: &str,
 ) -> CmdResult {
     let service = &service.to_owned();
-    let store = open_store()?;
+    let store = context::open_store()?;
     let mut state = load(&store)?;
     let runtime = state.local.remove(service);
     let dependents: Vec<(String, PathBuf, String)> = state
@@ -151,10 +149,7 @@ fn to_containerized(
     if let (true, Some(runtime)) = (standalone, runtime) {
         down::run(
             printer,
-            &nested(
-                global,
-                &runtime.checkout.join("devservices").join("config.yml"),
-            ),
+            &context::with_config(global, &runtime.config_file()),
             down::DownArgs {
                 mode: None,
                 remote: args.remote.clone(),
@@ -168,7 +163,7 @@ fn to_containerized(
         );
         up::run(
             printer,
-            &nested(global, &config_file),
+            &context::with_config(global, &config_file),
             up::UpArgs {
                 plan: context::PlanArgs {
                     mode,
@@ -180,17 +175,6 @@ fn to_containerized(
         )?;
     }
     Ok(())
-}
-
-fn nested(global: &GlobalArgs, config: &Path) -> GlobalArgs {
-    GlobalArgs {
-        config: Some(config.to_owned()),
-        ..global.clone()
-    }
-}
-
-fn open_store() -> Result<Store, Diagnostic> {
-    Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))
 }
 
 fn load(store: &Store) -> Result<crate::state::State, Diagnostic> {

@@ -3,10 +3,9 @@
 
 use super::{CmdResult, GlobalArgs, exit, report};
 use super::{context, programs};
-use crate::plan::remote::RemoteCache;
 use crate::plan::{Unit, UnitKind};
-use crate::stack::{self, Event, Observer, registry, up::UpOptions};
-use crate::state::{Active, Store};
+use crate::stack::{self, Event, Observer, up::UpOptions};
+use crate::state::Active;
 use crate::ui::{Diagnostic, Printer, progress::Progress};
 use clap::Args;
 use std::time::{Duration, Instant};
@@ -91,19 +90,8 @@ async fn containers(
     observer: &EarlyStarts,
 ) -> Result<Instant, Diagnostic> {
     let engine = context::engine(printer).await?;
-    // Held until the state is saved: two `up`s at once are serialized.
-    let store = Store::open(&Store::default_dir()).map_err(|e| report::stack_error(&e.into()))?;
-    let (mut state, rebuilt) = registry::load(
-        &engine,
-        &store,
-        &RemoteCache::default_root(),
-        &context::plan_projects,
-    )
-    .await
-    .map_err(|e| report::engine_error(&e))?;
-    if let Some(note) = rebuilt {
-        printer.debug(&note);
-    }
+    // Held until the state is saved.
+    let (store, mut state) = context::locked_state(printer, &engine).await?;
     let opts = UpOptions {
         mirror: args.plan.mirror.registry_mirror.clone(),
         timeout,
@@ -164,16 +152,12 @@ fn start_local_services(
     if plan.local.is_empty() {
         return Ok(());
     }
-    let local = context::local_runtimes()?;
-    let active = match Store::peek(&Store::default_dir()) {
-        crate::state::Loaded::Found(state) => state.services,
-        _ => Default::default(),
-    };
+    let state = context::peek_state();
     for service in &plan.local {
-        let Some(runtime) = local.get(service) else {
+        let Some(runtime) = state.local.get(service) else {
             continue;
         };
-        if active.contains_key(service) {
+        if state.services.contains_key(service) {
             printer.status(
                 "Local",
                 &format!("{service} already runs from {}", runtime.checkout.display()),
@@ -187,13 +171,9 @@ fn start_local_services(
                 runtime.checkout.display()
             ),
         );
-        let nested = GlobalArgs {
-            config: Some(runtime.checkout.join("devservices").join("config.yml")),
-            ..global.clone()
-        };
         run(
             printer,
-            &nested,
+            &context::with_config(global, &runtime.config_file()),
             UpArgs {
                 plan: context::PlanArgs {
                     mode: DEFAULT_MODE.to_owned(),
