@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{Cleanup, World, docker, require_testbed, run, unique_project};
+use common::{Cleanup, World, docker, require_testbed, run, unique_project, wait_for};
+use std::time::Duration;
 
 #[test]
 fn init_output_comes_up_healthy_with_snuba_last() {
@@ -46,20 +47,11 @@ fn init_output_comes_up_healthy_with_snuba_last() {
     assert_eq!(programs.len(), 1, "{status}");
     assert_eq!(programs[0]["name"], "worker");
     assert_eq!(programs[0]["state"], "running", "{status}");
-    let log = world.root().join(format!(
-        "home/.local/state/devrig/logs/{project}/worker.log"
-    ));
-    let began = std::time::Instant::now();
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("redis says +PONG")
-    {
-        assert!(
-            began.elapsed().as_secs() < 10,
-            "the worker never reached redis"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for("the worker to reach redis", Duration::from_secs(10), || {
+        world
+            .program_log(&project, "worker")
+            .contains("redis says +PONG")
+    });
     let (code, table, _) = run(&world, world.devrig_engine().arg("status"));
     assert_eq!(code, 0);
     assert!(table.contains(&format!("{project}-snuba-1")), "{table}");

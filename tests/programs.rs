@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Cleanup, World, free_port, require_testbed, run, unique_project};
+use common::{Cleanup, World, free_port, require_testbed, run, unique_project, wait_for};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,23 @@ fn config(project: &str, containers: &[&str], services: &str, programs: &[(&str,
     text.push_str("services:\n");
     text.push_str(services);
     text
+}
+
+/// For [`config`]: a repo with programs only.
+const NO_CONTAINERS: &str = "  {}\n";
+
+/// Runs `up` and returns what it printed; it must succeed.
+fn up(world: &World) -> String {
+    let (code, _, stderr) = run(world, world.devrig_engine().arg("up"));
+    assert_eq!(code, 0, "{stderr}");
+    stderr
+}
+
+/// The pid of the running supervisor, from `status`.
+fn supervisor_pid(world: &World) -> i64 {
+    status(world)["supervisor_pid"]
+        .as_i64()
+        .expect("a supervisor runs")
 }
 
 /// Runs `down` when dropped, so a failing test leaves no supervisor or
@@ -82,25 +99,10 @@ fn processes_with(marker: &str) -> Vec<String> {
     found
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let began = Instant::now();
-    while !done() {
-        assert!(began.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Sleep durations no other process on the machine uses, to find a test's
 /// processes in the process table.
 fn marker(salt: u32) -> String {
     format!("{}", 200_000 + (std::process::id() % 50_000) * 10 + salt)
-}
-
-fn log_of(world: &World, project: &str, program: &str) -> String {
-    std::fs::read_to_string(world.root().join(format!(
-        "home/.local/state/devrig/logs/{project}/{program}.log"
-    )))
-    .unwrap_or_default()
 }
 
 #[test]
@@ -133,15 +135,16 @@ fn programs_start_after_a_healthy_container_and_down_leaves_no_process() {
         "import os, socket\ns = socket.create_connection(('127.0.0.1', int(os.environ['REDIS_PORT'])))\ns.sendall(b'PING\\r\\n')\nprint('redis says', s.recv(16).decode().strip(), 'color', os.environ.get('FORCE_COLOR'))\n",
     );
 
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    let stderr = up(&world);
     let ready = stderr
         .find(&format!("Ready {project}-db-1"))
         .expect(&stderr);
     let running = stderr.find("Running worker").expect(&stderr);
     assert!(ready < running, "{stderr}");
     wait_for("the worker's output", Duration::from_secs(10), || {
-        log_of(&world, &project, "worker").contains("redis says +PONG color 1")
+        world
+            .program_log(&project, "worker")
+            .contains("redis says +PONG color 1")
     });
 
     let status = status(&world);
@@ -208,7 +211,7 @@ fn a_crashing_program_is_restarted_with_backoff_then_marked_fatal() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[
             (
                 "crasher",
@@ -240,7 +243,7 @@ fn a_crashing_program_is_restarted_with_backoff_then_marked_fatal() {
     assert_eq!(crasher["last_exit"], "exit 3", "{status}");
     assert_eq!(program(&status, "steady")["state"], "running");
 
-    let log = log_of(&world, &project, "crasher");
+    let log = world.program_log(&project, "crasher");
     let booms = |log: &str| log.lines().filter(|l| *l == "boom").count();
     assert_eq!(booms(&log), 3, "{log}");
     assert!(log.contains("retrying in 1s (attempt 2 of 3)"), "{log}");
@@ -250,7 +253,7 @@ fn a_crashing_program_is_restarted_with_backoff_then_marked_fatal() {
     // `up` again starts a fatal program afresh.
     let (_, _, stderr) = run(&world, world.devrig_engine().arg("up"));
     assert!(stderr.contains("crasher ended (exit 3)"), "{stderr}");
-    assert_eq!(booms(&log_of(&world, &project, "crasher")), 6);
+    assert_eq!(booms(&world.program_log(&project, "crasher")), 6);
 }
 
 #[test]
@@ -264,18 +267,17 @@ fn a_program_that_crashes_after_starting_is_restarted_with_growing_delays() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[(
             "flaky",
             "command: sh -c 'echo up; sleep 0.2; exit 1'\nstartsecs: 0",
         )],
     ));
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
     wait_for("two restarts", Duration::from_secs(10), || {
         program(&status(&world), "flaky")["restarts"].as_u64() >= Some(2)
     });
-    let log = log_of(&world, &project, "flaky");
+    let log = world.program_log(&project, "flaky");
     assert!(
         log.contains("exited (exit 1) after 0.2s; restarting in 1s"),
         "{log}"
@@ -295,7 +297,7 @@ fn logs_are_captured_with_colors_rotated_by_size_and_followed() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[(
             "chatty",
             "command: python3 chatty.py\nstdout_logfile_maxbytes: 4KB\nstdout_logfile_backups: 2",
@@ -307,13 +309,12 @@ fn logs_are_captured_with_colors_rotated_by_size_and_followed() {
         "chatty.py",
         "import os, sys, time\nprint('FORCE_COLOR=%s CLICOLOR_FORCE=%s' % (os.environ.get('FORCE_COLOR'), os.environ.get('CLICOLOR_FORCE')))\nfor i in range(300):\n    print('line %03d ' % i + 'x' * 50)\nsys.stdout.flush()\ni = 0\nwhile True:\n    time.sleep(0.1)\n    i += 1\n    print('tick %d' % i, flush=True)\n",
     );
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
     let dir = world
         .root()
         .join(format!("home/.local/state/devrig/logs/{project}"));
     wait_for("rotated logs", Duration::from_secs(10), || {
-        log_of(&world, &project, "chatty").contains("tick")
+        world.program_log(&project, "chatty").contains("tick")
     });
     for name in ["chatty.log", "chatty.log.1", "chatty.log.2"] {
         let size = std::fs::metadata(dir.join(name)).expect(name).len();
@@ -324,7 +325,7 @@ fn logs_are_captured_with_colors_rotated_by_size_and_followed() {
     let all = std::fs::read_to_string(dir.join("chatty.log.2")).unwrap()
         + &std::fs::read_to_string(dir.join("chatty.log.1")).unwrap();
     assert!(!all.contains("line 000"), "oldest lines are gone");
-    assert!(all.contains("line 299") || log_of(&world, &project, "chatty").contains("line 299"));
+    assert!(all.contains("line 299") || world.program_log(&project, "chatty").contains("line 299"));
 
     let (code, stdout, stderr) = run(
         &world,
@@ -365,21 +366,20 @@ fn forced_colors_reach_the_program() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[
             ("plain", "command: sh -c 'echo \"F=$FORCE_COLOR C=$CLICOLOR_FORCE P=$PYTHONUNBUFFERED\"; exec sleep 600'"),
             ("mono", "command: sh -c 'echo \"F=$FORCE_COLOR\"; exec sleep 600'\nenvironment:\n  NO_COLOR: \"1\""),
         ],
     ));
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
     wait_for("output", Duration::from_secs(5), || {
-        log_of(&world, &project, "plain").contains("F=")
-            && log_of(&world, &project, "mono").contains("F=")
+        world.program_log(&project, "plain").contains("F=")
+            && world.program_log(&project, "mono").contains("F=")
     });
-    assert!(log_of(&world, &project, "plain").contains("F=1 C=1 P=1"));
+    assert!(world.program_log(&project, "plain").contains("F=1 C=1 P=1"));
     assert!(
-        log_of(&world, &project, "mono").contains("F=\n"),
+        world.program_log(&project, "mono").contains("F=\n"),
         "NO_COLOR wins"
     );
 }
@@ -394,14 +394,13 @@ fn programs_stop_when_the_supervisor_is_killed() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[(
             "server",
             &format!("command: sh -c '(sleep {child} &); exec sleep {lead}'\nstopwaitsecs: 2"),
         )],
     ));
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
     assert_eq!(processes_with(&format!("sleep {child}")).len(), 1);
     let pid = status(&world)["supervisor_pid"]
         .as_i64()
@@ -419,8 +418,7 @@ fn programs_stop_when_the_supervisor_is_killed() {
     let after = status(&world);
     assert_eq!(after["supervisor_pid"], Value::Null, "{after}");
     // A new `up` brings them back under a new supervisor.
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
     assert_eq!(processes_with(&format!("sleep {lead}")).len(), 1);
 }
 
@@ -435,7 +433,7 @@ fn stop_escalates_to_sigkill_for_the_whole_group_after_the_grace_period() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[(
             "stubborn",
             &format!(
@@ -443,8 +441,7 @@ fn stop_escalates_to_sigkill_for_the_whole_group_after_the_grace_period() {
             ),
         )],
     ));
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
     let began = Instant::now();
     let (code, _, stderr) = run(&world, world.devrig_engine().arg("down"));
     assert_eq!(code, 0, "{stderr}");
@@ -457,7 +454,11 @@ fn stop_escalates_to_sigkill_for_the_whole_group_after_the_grace_period() {
         processes_with(&format!("sleep {child}")),
         Vec::<String>::new()
     );
-    assert!(log_of(&world, &project, "stubborn").contains("sending SIGKILL to its process group"));
+    assert!(
+        world
+            .program_log(&project, "stubborn")
+            .contains("sending SIGKILL to its process group")
+    );
 }
 
 #[test]
@@ -472,7 +473,7 @@ fn foreground_takes_a_program_over_and_hands_it_back() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[
             (
                 "worker",
@@ -487,8 +488,7 @@ fn foreground_takes_a_program_over_and_hands_it_back() {
             "if [ -t 1 ]; then echo \"in a terminal: $GREETING\"; exit 7; fi\nexec sleep {lead}\n"
         ),
     );
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
     let before = program(&status(&world), "worker")["pid"].clone();
 
     let (code, stdout, stderr) = run(&world, world.devrig_engine().args(["foreground", "worker"]));
@@ -529,7 +529,7 @@ fn foreground_refuses_a_program_nothing_supervises() {
     world.config(&config(
         "fg-none",
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[("worker", "command: sleep 600")],
     ));
     let (code, _, stderr) = run(&world, world.devrig().args(["foreground", "worker"]));
@@ -592,8 +592,7 @@ fn toggle_moves_a_running_dependency_to_its_checkout_and_back_keeping_its_data()
     ));
     let kv = format!("{store}-kv-1");
 
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
     assert_eq!(redis(&kv, &["set", "answer", "42"]), "OK");
     assert!(
         processes_with(&format!("sleep {lead}")).is_empty(),
@@ -625,8 +624,7 @@ fn toggle_moves_a_running_dependency_to_its_checkout_and_back_keeping_its_data()
     );
 
     // The choice persists: `up` again leaves it local.
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    let stderr = up(&world);
     assert!(
         stderr.contains(&format!("{store} already runs from")),
         "{stderr}"
@@ -724,16 +722,15 @@ fn a_program_that_narrows_its_dependencies_starts_before_unrelated_containers_ar
         "{order}"
     );
 
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    let stderr = up(&world);
     assert!(stderr.contains("Running early"), "{stderr}");
     wait_for("both probes", Duration::from_secs(10), || {
-        log_of(&world, &project, "early").contains("slow was")
-            && log_of(&world, &project, "late").contains("slow was")
+        world.program_log(&project, "early").contains("slow was")
+            && world.program_log(&project, "late").contains("slow was")
     });
     let (early, late) = (
-        log_of(&world, &project, "early"),
-        log_of(&world, &project, "late"),
+        world.program_log(&project, "early"),
+        world.program_log(&project, "late"),
     );
     assert!(early.contains("slow was not up"), "{early}");
     assert!(late.contains("slow was up"), "{late}");
@@ -745,7 +742,7 @@ fn a_program_may_only_wait_for_container_dependencies() {
     world.config(&config(
         "narrow-bad",
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[
             ("a", "command: sleep 1\ndepends_on: [b]"),
             ("b", "command: sleep 1"),
@@ -772,15 +769,14 @@ fn serve_takes_over_a_supervised_dev_server_and_hands_it_back() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[("devserver", "command: sh devserver.sh")],
     ));
     world.file(
         "devserver.sh",
         &format!("if [ -t 1 ]; then echo \"serving with $*\"; exit 3; fi\nexec sleep {lead}\n"),
     );
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
     assert_eq!(processes_with(&format!("sleep {lead}")).len(), 1);
 
     let (code, stdout, stderr) = run(&world, world.devrig_engine().args(["serve", "--noreload"]));
@@ -807,7 +803,7 @@ fn up_restarts_a_program_whose_command_changed_and_leaves_the_others_alone() {
         world.config(&config(
             &project,
             &[],
-            "  {}\n",
+            NO_CONTAINERS,
             &[
                 ("worker", &format!("command: {command}")),
                 ("other", &format!("command: sleep {other}")),
@@ -815,13 +811,11 @@ fn up_restarts_a_program_whose_command_changed_and_leaves_the_others_alone() {
         ));
     };
     write(&format!("sleep {old}"));
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
     let before = status(&world);
 
     write(&format!("sleep {new}"));
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    let stderr = up(&world);
     assert!(stderr.contains("Running worker"), "{stderr}");
     assert!(processes_with(&format!("sleep {old}")).is_empty());
     assert_eq!(processes_with(&format!("sleep {new}")).len(), 1);
@@ -834,7 +828,11 @@ fn up_restarts_a_program_whose_command_changed_and_leaves_the_others_alone() {
         program(&after, "other")["pid"],
         program(&before, "other")["pid"]
     );
-    assert!(log_of(&world, &project, "worker").contains("changed: restarting"));
+    assert!(
+        world
+            .program_log(&project, "worker")
+            .contains("changed: restarting")
+    );
 }
 
 #[test]
@@ -847,21 +845,22 @@ fn sigterm_to_the_supervisor_stops_its_programs_and_it() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[("server", &format!("command: sleep {lead}"))],
     ));
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
-    let pid = status(&world)["supervisor_pid"]
-        .as_i64()
-        .expect("a supervisor");
+    up(&world);
+    let pid = supervisor_pid(&world);
     // SAFETY: kill takes no pointers; the pid is the supervisor's.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
     wait_for("the supervisor to finish", Duration::from_secs(5), || {
         status(&world)["supervisor_pid"].is_null()
     });
     assert!(processes_with(&format!("sleep {lead}")).is_empty());
-    assert!(log_of(&world, &project, "server").contains("stopped (signal 15)"));
+    assert!(
+        world
+            .program_log(&project, "server")
+            .contains("stopped (signal 15)")
+    );
     assert!(
         !world
             .root()
@@ -881,7 +880,7 @@ fn up_right_after_down_gets_a_new_supervisor_every_time() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[("server", &format!("command: sleep {lead}\nstartsecs: 0"))],
     ));
     let mut supervisors = Vec::new();
@@ -917,7 +916,7 @@ fn a_program_port_held_by_another_process_stops_up_before_anything_starts() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[(
             "web",
             &format!("command: python3 -m http.server {port} --bind 127.0.0.1\nports: [\"127.0.0.1:{port}\"]"),
@@ -940,10 +939,8 @@ fn a_program_port_held_by_another_process_stops_up_before_anything_starts() {
 
     // Free, it starts; running, a second `up` does not trip over its own port.
     drop(holder);
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
+    up(&world);
 }
 
 /// Processes whose parent is `parent`, from /proc.
@@ -981,14 +978,11 @@ fn a_program_leader_stops_even_when_the_supervisor_and_its_guardian_are_killed()
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[("server", &format!("command: sleep {lead}"))],
     ));
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
-    let supervisor = status(&world)["supervisor_pid"]
-        .as_i64()
-        .expect("a supervisor");
+    up(&world);
+    let supervisor = supervisor_pid(&world);
     let guardian = children_of(supervisor)
         .into_iter()
         .find(|pid| {
@@ -1016,11 +1010,10 @@ fn the_supervisor_takes_a_program_back_when_its_foreground_run_is_killed() {
     world.config(&config(
         &project,
         &[],
-        "  {}\n",
+        NO_CONTAINERS,
         &[("looper", &format!("command: sleep {lead}"))],
     ));
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
+    up(&world);
     let mut foreground = world
         .devrig_engine_std()
         .args(["foreground", "looper"])
@@ -1040,7 +1033,11 @@ fn the_supervisor_takes_a_program_back_when_its_foreground_run_is_killed() {
         Duration::from_secs(5),
         || program(&status(&world), "looper")["state"] == "running",
     );
-    assert!(log_of(&world, &project, "looper").contains("without handing it back"));
+    assert!(
+        world
+            .program_log(&project, "looper")
+            .contains("without handing it back")
+    );
     wait_for("one copy running", Duration::from_secs(5), || {
         processes_with(&format!("sleep {lead}")).len() == 1
     });

@@ -220,6 +220,15 @@ pub fn run(world: &World, cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// Polls `done` every 100 ms; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let began = std::time::Instant::now();
+    while !done() {
+        assert!(began.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// The registry mirror the testbed serves images from (tests/testbed/up.sh).
 pub const MIRROR: &str = "127.0.0.1:5000";
 
@@ -293,6 +302,15 @@ impl Drop for Cleanup {
 }
 
 impl World {
+    /// What a supervised program of `project` has written to its log so
+    /// far (empty before it exists).
+    pub fn program_log(&self, project: &str, program: &str) -> String {
+        std::fs::read_to_string(self.root().join(format!(
+            "home/.local/state/devrig/logs/{project}/{program}.log"
+        )))
+        .unwrap_or_default()
+    }
+
     /// devrig with the registry mirror and a state dir of this world's own.
     pub fn devrig_engine(&self) -> Command {
         Command::from_std(self.devrig_engine_std())
