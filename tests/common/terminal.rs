@@ -23,6 +23,8 @@ pub struct Terminal {
     output: Arc<Mutex<Vec<u8>>>,
     reader: Option<std::thread::JoinHandle<()>>,
     pub name: String,
+    /// The terminal's modes before the command started.
+    pub initial: libc::termios,
 }
 
 impl Terminal {
@@ -68,6 +70,7 @@ impl Terminal {
                 Ok(())
             });
         }
+        let initial = modes(&slave);
         let child = cmd.spawn().expect("devrig starts");
         drop(cmd);
         let output = Arc::new(Mutex::new(Vec::new()));
@@ -90,6 +93,7 @@ impl Terminal {
             output,
             reader: Some(reader),
             name,
+            initial,
         }
     }
 
@@ -109,12 +113,9 @@ impl Terminal {
         }
     }
 
+    /// The terminal's modes now.
     pub fn termios(&self) -> libc::termios {
-        // SAFETY: plain data filled in by tcgetattr.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        let fd = self.slave.as_ref().expect("slave kept").as_raw_fd();
-        assert_eq!(unsafe { libc::tcgetattr(fd, &mut t) }, 0);
-        t
+        modes(self.slave.as_ref().expect("slave kept"))
     }
 
     pub fn signal(&self, sig: libc::c_int) {
@@ -152,4 +153,11 @@ impl Terminal {
         }
         (status.code().unwrap_or(-1), self.output())
     }
+}
+
+fn modes(tty: &OwnedFd) -> libc::termios {
+    // SAFETY: plain data filled in by tcgetattr.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::tcgetattr(tty.as_raw_fd(), &mut t) }, 0);
+    t
 }
