@@ -116,8 +116,7 @@ async fn disk_check(engine: &Engine) -> Option<Check> {
     ) {
         return None;
     }
-    let info = engine.docker.info().await.ok()?;
-    let root = info.docker_root_dir?;
+    let root = engine.data_root().await.ok()??;
     let free = available_space(std::path::Path::new(&root))?;
     let gib = free as f64 / f64::from(1u32 << 30);
     let finding = format!("{gib:.1} GiB free in {root}");

@@ -155,9 +155,10 @@ fn mark_running(services: &mut [KnownService]) {
         Some(
             containers
                 .iter()
-                .filter(|c| c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING))
+                .filter(|c| c.is_running())
                 .filter_map(|c| {
-                    crate::engine::label(c, crate::engine::spec::LABEL_PROJECT).map(str::to_owned)
+                    c.label(crate::engine::spec::LABEL_PROJECT)
+                        .map(str::to_owned)
                 })
                 .collect(),
         )

@@ -245,26 +245,15 @@ fn stop_project_containers(printer: &Printer, project: &str) -> CmdResult {
             .containers(&[project.to_owned()])
             .await
             .map_err(|e| report::engine_error(&e))?;
-        for c in containers {
-            let running = c
-                .state
-                .is_some_and(|s| format!("{s:?}").eq_ignore_ascii_case("running"));
-            let Some(name) = c
-                .names
-                .iter()
-                .flatten()
-                .next()
-                .map(|n| n.trim_start_matches('/').to_owned())
-            else {
-                continue;
-            };
-            if running {
-                engine
-                    .stop(&name, Some(std::time::Duration::from_secs(10)))
-                    .await
-                    .map_err(|e| report::engine_error(&e))?;
-                printer.status("Stopped", &format!("{name} (moving {project} to local)"));
-            }
+        for c in containers.iter().filter(|c| c.is_running()) {
+            engine
+                .stop(&c.name, Some(std::time::Duration::from_secs(10)))
+                .await
+                .map_err(|e| report::engine_error(&e))?;
+            printer.status(
+                "Stopped",
+                &format!("{} (moving {project} to local)", c.name),
+            );
         }
         Ok(())
     })

@@ -2,18 +2,23 @@
 //! operations `up`, `down` and `status` are made of. Nothing here knows about
 //! modes or repos; it works on container specs built from the plan.
 
+mod container;
 pub mod endpoint;
 pub mod probe;
 pub mod pull;
 pub mod spec;
 
+pub use container::{Container, Health, Protocol, PublishedPort, RunState, State};
+
 use bollard::Docker;
-use bollard::models::{ContainerSummary, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StartContainerOptions,
+    CreateContainerOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
+    LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions,
     StopContainerOptions,
 };
 use endpoint::{Address, Endpoint, EndpointError};
+use futures_util::stream::{BoxStream, StreamExt};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -32,7 +37,7 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    pub fn api(action: impl Into<String>, err: bollard::errors::Error) -> Self {
+    fn api(action: impl Into<String>, err: bollard::errors::Error) -> Self {
         EngineError::Api {
             action: action.into(),
             message: api_message(&err),
@@ -64,7 +69,7 @@ fn api_message(err: &bollard::errors::Error) -> String {
     }
 }
 
-pub fn is_not_found(err: &bollard::errors::Error) -> bool {
+fn is_not_found(err: &bollard::errors::Error) -> bool {
     matches!(
         err,
         bollard::errors::Error::DockerResponseServerError {
@@ -74,8 +79,10 @@ pub fn is_not_found(err: &bollard::errors::Error) -> bool {
     )
 }
 
+/// A connected engine. The client is private: the layers above use these
+/// methods and devrig's own types ([`Container`], [`RunState`]).
 pub struct Engine {
-    pub docker: Docker,
+    docker: Docker,
     pub endpoint: Endpoint,
     pub server_version: String,
     pub api_version: String,
@@ -138,10 +145,7 @@ impl Engine {
 
     /// Every container with a compose project label among `projects` (all
     /// devservices-labelled containers when empty), in one request.
-    pub async fn containers(
-        &self,
-        projects: &[String],
-    ) -> Result<Vec<ContainerSummary>, EngineError> {
+    pub async fn containers(&self, projects: &[String]) -> Result<Vec<Container>, EngineError> {
         let mut filters: HashMap<String, Vec<String>> = HashMap::new();
         filters.insert(
             "label".to_owned(),
@@ -162,9 +166,10 @@ impl Engine {
             .map_err(|e| EngineError::api("listing containers", e))?;
         Ok(list
             .into_iter()
+            .filter_map(Container::from_summary)
             .filter(|c| {
                 projects.is_empty()
-                    || label(c, spec::LABEL_PROJECT)
+                    || c.label(spec::LABEL_PROJECT)
                         .is_some_and(|p| projects.iter().any(|x| x == p))
             })
             .collect())
@@ -298,28 +303,133 @@ impl Engine {
         }
     }
 
-    /// The last `lines` lines of a container's output, for error reports.
-    pub async fn tail(&self, name: &str, lines: usize) -> Vec<String> {
-        use futures_util::StreamExt;
-        let options = bollard::query_parameters::LogsOptions {
+    /// What the engine says about `name`'s current run.
+    pub async fn run_state(&self, name: &str) -> Result<RunState, EngineError> {
+        let inspect = self
+            .docker
+            .inspect_container(name, None)
+            .await
+            .map_err(|e| EngineError::api(format!("inspecting {name}"), e))?;
+        Ok(RunState::from_api(inspect.state.unwrap_or_default()))
+    }
+
+    /// A container's output (stdout and stderr) as it comes, in chunks that
+    /// need not end at a line's end: its last `tail` lines (all when
+    /// `None`), then, when `follow`, whatever it writes next. A stream that
+    /// breaks simply ends.
+    pub fn output(&self, name: &str, follow: bool, tail: Option<usize>) -> BoxStream<'_, String> {
+        let options = LogsOptions {
+            follow,
             stdout: true,
             stderr: true,
-            tail: lines.to_string(),
+            tail: tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
             ..Default::default()
         };
-        let mut stream = self.docker.logs(name, Some(options));
-        let mut out = Vec::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            out.extend(
-                String::from_utf8_lossy(&chunk.into_bytes())
-                    .lines()
-                    .map(str::to_owned),
-            );
+        self.docker
+            .logs(name, Some(options))
+            .take_while(|item| std::future::ready(item.is_ok()))
+            .filter_map(|item| async move {
+                item.ok()
+                    .map(|chunk| String::from_utf8_lossy(&chunk.into_bytes()).into_owned())
+            })
+            .boxed()
+    }
+
+    /// The last `lines` lines of a container's output, for error reports.
+    pub async fn tail(&self, name: &str, lines: usize) -> Vec<String> {
+        let chunks: Vec<String> = self.output(name, false, Some(lines)).collect().await;
+        chunks.concat().lines().map(str::to_owned).collect()
+    }
+
+    /// Networks carrying label `key` (any value).
+    pub async fn networks_labelled(&self, key: &str) -> Result<Vec<Resource>, EngineError> {
+        self.networks(HashMap::from([("label".to_owned(), vec![key.to_owned()])]))
+            .await
+    }
+
+    /// The networks called `name` (the API matches names by substring;
+    /// callers compare the names they get).
+    pub async fn networks_named(&self, name: &str) -> Result<Vec<Resource>, EngineError> {
+        self.networks(HashMap::from([("name".to_owned(), vec![name.to_owned()])]))
+            .await
+    }
+
+    async fn networks(
+        &self,
+        filters: HashMap<String, Vec<String>>,
+    ) -> Result<Vec<Resource>, EngineError> {
+        let list = self
+            .docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(filters),
+            }))
+            .await
+            .map_err(|e| EngineError::api("listing networks", e))?;
+        Ok(list
+            .into_iter()
+            .map(|n| Resource {
+                name: n.name.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Removes network `name`; `false` when there was none.
+    pub async fn remove_network(&self, name: &str) -> Result<bool, EngineError> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(EngineError::api(format!("removing network {name}"), e)),
         }
-        out
+    }
+
+    /// Volumes carrying label `key` (any value).
+    pub async fn volumes_labelled(&self, key: &str) -> Result<Vec<Resource>, EngineError> {
+        let list = self
+            .docker
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(HashMap::from([("label".to_owned(), vec![key.to_owned()])])),
+            }))
+            .await
+            .map_err(|e| EngineError::api("listing volumes", e))?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| Resource {
+                name: v.name,
+                labels: v.labels,
+            })
+            .collect())
+    }
+
+    /// Removes volume `name`; `false` when there was none.
+    pub async fn remove_volume(&self, name: &str) -> Result<bool, EngineError> {
+        match self
+            .docker
+            .remove_volume(name, None::<RemoveVolumeOptions>)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(EngineError::api(format!("removing volume {name}"), e)),
+        }
+    }
+
+    /// Where the engine keeps images and volumes (`/var/lib/docker`).
+    pub async fn data_root(&self) -> Result<Option<String>, EngineError> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| EngineError::api("asking the engine about itself", e))?;
+        Ok(info.docker_root_dir)
     }
 }
 
-pub fn label<'a>(c: &'a ContainerSummary, key: &str) -> Option<&'a str> {
-    c.labels.as_ref()?.get(key).map(String::as_str)
+/// A network or volume: its name and labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub name: String,
+    pub labels: HashMap<String, String>,
 }

@@ -35,7 +35,9 @@ pub struct ContainerSpec {
     pub name: String,
     pub image: String,
     pub config_hash: String,
-    pub body: ContainerCreateBody,
+    /// What the engine is asked to create; the layers above change it only
+    /// through [`ContainerSpec::add_label`].
+    pub(super) body: ContainerCreateBody,
     /// The engine names of the networks and volumes it needs.
     pub networks: Vec<NetworkSpec>,
     pub volumes: Vec<VolumeSpec>,
@@ -56,6 +58,17 @@ pub struct VolumeSpec {
     pub external: bool,
     pub project: String,
     pub key: String,
+}
+
+impl ContainerSpec {
+    /// A label that does not count towards the config hash (so changing it
+    /// alone does not recreate the container).
+    pub fn add_label(&mut self, key: &str, value: &str) {
+        self.body
+            .labels
+            .get_or_insert_with(HashMap::new)
+            .insert(key.to_owned(), value.to_owned());
+    }
 }
 
 /// `<project>-<service>-1`, compose's name, unless `container_name` says otherwise.

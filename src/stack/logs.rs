@@ -2,7 +2,6 @@
 //! tagged with its container.
 
 use crate::engine::Engine;
-use bollard::query_parameters::LogsOptions;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 pub struct Line {
@@ -18,19 +17,8 @@ pub fn stream<'a>(
     tail: Option<usize>,
 ) -> BoxStream<'a, Line> {
     let streams = names.iter().map(|name| {
-        let options = LogsOptions {
-            follow,
-            stdout: true,
-            stderr: true,
-            tail: tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
-            ..Default::default()
-        };
         let container = name.clone();
-        let chunks = engine
-            .docker
-            .logs(name, Some(options))
-            .filter_map(|item| async move { item.ok() })
-            .boxed();
+        let chunks = engine.output(name, follow, tail);
         // A chunk may hold several lines, or the end of one: split and
         // carry the remainder so every item is one whole line, and give
         // out a last line that has no newline when the stream ends.
@@ -42,7 +30,7 @@ pub fn stream<'a>(
                 }
                 match chunks.next().await {
                     Some(chunk) => {
-                        pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                        pending.push_str(&chunk);
                         let mut lines = Vec::new();
                         while let Some(i) = pending.find('\n') {
                             lines.push(pending[..i].trim_end_matches('\r').to_owned());

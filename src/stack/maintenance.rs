@@ -1,10 +1,8 @@
 //! `reset` (one service's data) and `purge` (everything devrig made).
 
 use super::{Event, Observer, StackError};
+use crate::engine::Engine;
 use crate::engine::spec::{ContainerSpec, LABEL_PROJECT};
-use crate::engine::{Engine, EngineError, is_not_found, label};
-use bollard::query_parameters::{ListNetworksOptions, ListVolumesOptions, RemoveVolumeOptions};
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// Volumes `target` mounts that no other service in `all` mounts.
@@ -46,25 +44,13 @@ pub async fn reset(
         container: target.name.clone(),
     });
     for volume in volumes {
-        remove_volume(engine, volume).await?;
+        engine.remove_volume(volume).await?;
         observer.event(Event::Resource {
             verb: "Removed",
             what: format!("volume {volume}"),
         });
     }
     Ok(())
-}
-
-async fn remove_volume(engine: &Engine, name: &str) -> Result<(), EngineError> {
-    match engine
-        .docker
-        .remove_volume(name, None::<RemoveVolumeOptions>)
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(EngineError::api(format!("removing volume {name}"), e)),
-    }
 }
 
 /// What `purge` removed.
@@ -86,79 +72,41 @@ pub async fn purge(
     let containers = engine.containers(&[]).await?;
     let mut projects: Vec<String> = Vec::new();
     for c in &containers {
-        let name = c
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map(|n| n.trim_start_matches('/').to_owned());
-        let Some(name) = name else { continue };
-        if let Some(p) = label(c, LABEL_PROJECT)
+        if let Some(p) = c.label(LABEL_PROJECT)
             && !projects.iter().any(|x| x == p)
         {
             projects.push(p.to_owned());
         }
-        engine.stop(&name, Some(Duration::from_secs(10))).await?;
-        engine.remove(&name).await?;
-        observer.event(Event::Stopped { container: name });
+        engine.stop(&c.name, Some(Duration::from_secs(10))).await?;
+        engine.remove(&c.name).await?;
+        observer.event(Event::Stopped {
+            container: c.name.clone(),
+        });
         purged.containers += 1;
     }
-    let mut filters: HashMap<String, Vec<String>> = HashMap::new();
-    filters.insert("label".to_owned(), vec![LABEL_PROJECT.to_owned()]);
-    let networks = engine
-        .docker
-        .list_networks(Some(ListNetworksOptions {
-            filters: Some(filters.clone()),
-        }))
-        .await
-        .map_err(|e| EngineError::api("listing networks", e))?;
-    let shared = engine
-        .docker
-        .list_networks(Some(ListNetworksOptions {
-            filters: Some(HashMap::from([(
-                "name".to_owned(),
-                vec!["devservices".to_owned()],
-            )])),
-        }))
-        .await
-        .map_err(|e| EngineError::api("listing networks", e))?;
+    let networks = engine.networks_labelled(LABEL_PROJECT).await?;
+    let shared = engine.networks_named(SHARED_NETWORK).await?;
     for net in networks.iter().chain(shared.iter()) {
         let ours = net
             .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_PROJECT))
+            .get(LABEL_PROJECT)
             .is_some_and(|p| projects.contains(p));
-        let name = net.name.clone().unwrap_or_default();
-        if ours || name == "devservices" {
-            match engine.docker.remove_network(&name).await {
-                Ok(()) => {
-                    purged.networks += 1;
-                    observer.event(Event::Resource {
-                        verb: "Removed",
-                        what: format!("network {name}"),
-                    });
-                }
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => {
-                    return Err(EngineError::api(format!("removing network {name}"), e).into());
-                }
-            }
+        if (ours || net.name == SHARED_NETWORK) && engine.remove_network(&net.name).await? {
+            purged.networks += 1;
+            observer.event(Event::Resource {
+                verb: "Removed",
+                what: format!("network {}", net.name),
+            });
         }
     }
     if volumes {
-        let list = engine
-            .docker
-            .list_volumes(Some(ListVolumesOptions {
-                filters: Some(filters),
-            }))
-            .await
-            .map_err(|e| EngineError::api("listing volumes", e))?;
-        for vol in list.volumes.unwrap_or_default() {
+        for vol in engine.volumes_labelled(LABEL_PROJECT).await? {
             if vol
                 .labels
                 .get(LABEL_PROJECT)
                 .is_some_and(|p| projects.contains(p))
             {
-                remove_volume(engine, &vol.name).await?;
+                engine.remove_volume(&vol.name).await?;
                 purged.volumes += 1;
                 observer.event(Event::Resource {
                     verb: "Removed",
@@ -169,3 +117,6 @@ pub async fn purge(
     }
     Ok(purged)
 }
+
+/// The external network every devservices project joins.
+const SHARED_NETWORK: &str = "devservices";

@@ -131,9 +131,7 @@ pub fn specs(plan: &Plan, mirror: Option<&str>) -> Vec<ContainerSpec> {
             let project = &plan.projects[&unit.project];
             let service = &project.config.services[&unit.name];
             let mut spec = spec::container(&unit.project, &project.config, service, mirror);
-            if let Some(labels) = spec.body.labels.as_mut() {
-                labels.insert(LABEL_MODE.to_owned(), project.modes.join(","));
-            }
+            spec.add_label(LABEL_MODE, &project.modes.join(","));
             spec
         })
         .collect()

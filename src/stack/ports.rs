@@ -4,10 +4,9 @@
 //! no visible socket), so both are checked, and the holder is named.
 
 use super::StackError;
-use crate::engine::label;
+use crate::engine::Container;
 use crate::engine::spec::{ContainerSpec, LABEL_PROJECT};
 use crate::plan::Plan;
-use bollard::models::{ContainerSummary, ContainerSummaryStateEnum, PortSummaryTypeEnum};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 
 /// The host ports `programs` (of the plan's top-level repo) declare, checked
@@ -45,7 +44,7 @@ pub fn programs_preflight(plan: &Plan, programs: &[String]) -> Result<(), StackE
 pub fn preflight(
     plan: &Plan,
     specs: &[ContainerSpec],
-    containers: &[ContainerSummary],
+    containers: &[Container],
 ) -> Result<(), StackError> {
     for spec in specs {
         let project = &plan.projects[&spec.project];
@@ -78,9 +77,7 @@ pub fn preflight(
             // Our own running container publishing it: the engine holds the
             // port for us, so a bind test would fail for a harmless reason.
             let ours = containers.iter().any(|c| {
-                name_of(c) == spec.name
-                    && c.state == Some(ContainerSummaryStateEnum::RUNNING)
-                    && publishes(c, ip, number, &port.protocol)
+                c.name == spec.name && c.is_running() && publishes(c, ip, number, &port.protocol)
             });
             if ours {
                 continue;
@@ -97,29 +94,15 @@ pub fn preflight(
     Ok(())
 }
 
-fn name_of(c: &ContainerSummary) -> &str {
-    c.names
-        .as_ref()
-        .and_then(|n| n.first())
-        .map(|n| n.trim_start_matches('/'))
-        .unwrap_or_default()
-}
-
-fn publishes(c: &ContainerSummary, ip: IpAddr, number: u16, protocol: &str) -> bool {
-    c.ports.iter().flatten().any(|p| {
-        let proto = match p.typ {
-            Some(PortSummaryTypeEnum::UDP) => "udp",
-            Some(PortSummaryTypeEnum::SCTP) => "sctp",
-            _ => "tcp",
-        };
-        let held = p.ip.as_deref().and_then(|i| i.parse::<IpAddr>().ok());
-        let overlaps = crate::plan::conflicts::overlaps(held, Some(ip));
-        p.public_port == Some(number) && proto == protocol && overlaps
+fn publishes(c: &Container, ip: IpAddr, number: u16, protocol: &str) -> bool {
+    c.ports.iter().any(|p| {
+        let overlaps = crate::plan::conflicts::overlaps(p.host_ip, Some(ip));
+        p.host_port == number && p.protocol.as_str() == protocol && overlaps
     })
 }
 
 fn container_holding(
-    containers: &[ContainerSummary],
+    containers: &[Container],
     ours: &str,
     ip: IpAddr,
     number: u16,
@@ -127,11 +110,11 @@ fn container_holding(
 ) -> Option<String> {
     containers
         .iter()
-        .filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING) && name_of(c) != ours)
+        .filter(|c| c.is_running() && c.name != ours)
         .find(|c| publishes(c, ip, number, protocol))
-        .map(|c| match label(c, LABEL_PROJECT) {
-            Some(project) => format!("container {} (project {project})", name_of(c)),
-            None => format!("container {}", name_of(c)),
+        .map(|c| match c.label(LABEL_PROJECT) {
+            Some(project) => format!("container {} (project {project})", c.name),
+            None => format!("container {}", c.name),
         })
 }
 

@@ -3,9 +3,8 @@
 
 use super::LABEL_MODE;
 use crate::engine::spec::{LABEL_CONFIG_FILES, LABEL_PROJECT};
-use crate::engine::{Engine, EngineError, label};
+use crate::engine::{Engine, EngineError};
 use crate::state::{Active, Loaded, State, Store};
-use bollard::models::ContainerSummaryStateEnum;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -27,14 +26,11 @@ pub async fn load(
     };
     let containers = engine.containers(&[]).await?;
     let mut roots: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
-    for c in containers
-        .iter()
-        .filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING))
-    {
+    for c in containers.iter().filter(|c| c.is_running()) {
         let (Some(project), Some(file), Some(mode)) = (
-            label(c, LABEL_PROJECT),
-            label(c, LABEL_CONFIG_FILES),
-            label(c, LABEL_MODE),
+            c.label(LABEL_PROJECT),
+            c.label(LABEL_CONFIG_FILES),
+            c.label(LABEL_MODE),
         ) else {
             continue;
         };

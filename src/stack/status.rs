@@ -1,8 +1,7 @@
 //! `status`: every container of the plan, from one engine query.
 
 use crate::engine::spec::ContainerSpec;
-use crate::engine::{Engine, EngineError};
-use bollard::models::{ContainerSummary, PortSummaryTypeEnum};
+use crate::engine::{Container, Engine, EngineError, Protocol};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -29,12 +28,7 @@ pub async fn status(
     Ok(specs
         .iter()
         .map(|spec| {
-            let found = containers.iter().find(|c| {
-                c.names
-                    .iter()
-                    .flatten()
-                    .any(|n| n.trim_start_matches('/') == spec.name)
-            });
+            let found = containers.iter().find(|c| c.name == spec.name);
             match found {
                 Some(c) => describe(spec, c),
                 None => ContainerStatus {
@@ -51,42 +45,32 @@ pub async fn status(
         .collect())
 }
 
-fn describe(spec: &ContainerSpec, c: &ContainerSummary) -> ContainerStatus {
+fn describe(spec: &ContainerSpec, c: &Container) -> ContainerStatus {
     let mut ports: Vec<String> = c
         .ports
         .iter()
-        .flatten()
-        .filter_map(|p| {
-            let public = p.public_port?;
-            let proto = match p.typ {
-                Some(PortSummaryTypeEnum::UDP) => "/udp",
+        .map(|p| {
+            let proto = match p.protocol {
+                Protocol::Udp => "/udp",
                 _ => "",
             };
-            Some(format!(
-                "{}:{public}->{}{proto}",
-                p.ip.as_deref().unwrap_or("0.0.0.0"),
-                p.private_port
-            ))
+            format!(
+                "{}:{}->{}{proto}",
+                p.host_ip_text.as_deref().unwrap_or("0.0.0.0"),
+                p.host_port,
+                p.container_port
+            )
         })
         .collect();
     ports.sort();
     ports.dedup();
-    let text = |v: &dyn std::fmt::Debug| format!("{v:?}").to_ascii_lowercase();
     ContainerStatus {
         project: spec.project.clone(),
         service: spec.service.clone(),
         container: spec.name.clone(),
-        state: c
-            .state
-            .map(|s| text(&s))
-            .unwrap_or_else(|| "unknown".to_owned()),
-        health: c
-            .health
-            .as_ref()
-            .and_then(|h| h.status)
-            .map(|s| text(&s))
-            .filter(|s| !s.is_empty() && s != "none" && s != "empty"),
-        status: c.status.clone().unwrap_or_default(),
+        state: c.state.to_string(),
+        health: c.health.map(|h| h.to_string()),
+        status: c.status.clone(),
         ports,
     }
 }

@@ -8,11 +8,8 @@
 use super::{Event, Observer, StackError, ports};
 use crate::config::compose::Condition;
 use crate::engine::spec::{ContainerSpec, LABEL_CONFIG_HASH};
-use crate::engine::{Engine, EngineError, label, probe, pull};
+use crate::engine::{Container, Engine, EngineError, Health, RunState, probe, pull};
 use crate::plan::Plan;
-use bollard::models::{
-    ContainerSummary, ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum,
-};
 use futures_util::future::join_all;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -56,7 +53,7 @@ struct Ctx<'a> {
     plan: &'a Plan,
     opts: &'a UpOptions,
     observer: &'a dyn Observer,
-    existing: HashMap<String, ContainerSummary>,
+    existing: HashMap<String, Container>,
     /// `project/service` → its state, watched by the containers that depend on it.
     states: HashMap<String, watch::Sender<UnitState>>,
     /// Containers some dependent waits on to exit successfully.
@@ -87,20 +84,12 @@ async fn run(
 ) -> Result<UpReport, Vec<StackError>> {
     let specs = super::specs(plan, opts.mirror.as_deref());
     let projects: Vec<String> = plan.projects.keys().cloned().collect();
-    let existing: HashMap<String, ContainerSummary> = engine
+    let existing: HashMap<String, Container> = engine
         .containers(&projects)
         .await
         .map_err(|e| vec![e.into()])?
         .into_iter()
-        .filter_map(|c| {
-            let name = c
-                .names
-                .as_ref()?
-                .first()?
-                .trim_start_matches('/')
-                .to_owned();
-            Some((name, c))
-        })
+        .map(|c| (c.name.clone(), c))
         .collect();
     // Everything that could refuse to start is checked before anything is made.
     let others = engine.containers(&[]).await.map_err(|e| vec![e.into()])?;
@@ -171,14 +160,14 @@ fn key(spec: &ContainerSpec) -> String {
 async fn prepare(
     engine: &Engine,
     specs: &[ContainerSpec],
-    existing: &HashMap<String, ContainerSummary>,
+    existing: &HashMap<String, Container>,
     observer: &dyn Observer,
 ) -> Result<(), StackError> {
     let mut images: Vec<(&str, Option<&str>)> = Vec::new();
     for spec in specs {
         let current = existing
             .get(&spec.name)
-            .and_then(|c| label(c, LABEL_CONFIG_HASH))
+            .and_then(|c| c.label(LABEL_CONFIG_HASH))
             .is_some_and(|h| h == spec.config_hash);
         if !current && !images.iter().any(|(i, _)| *i == spec.image) {
             images.push((&spec.image, spec.platform.as_deref()));
@@ -266,9 +255,9 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
     }
 
     let current = ctx.existing.get(&spec.name);
-    let running = current.is_some_and(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING));
+    let running = current.is_some_and(Container::is_running);
     let same_config = current
-        .and_then(|c| label(c, LABEL_CONFIG_HASH))
+        .and_then(|c| c.label(LABEL_CONFIG_HASH))
         .is_some_and(|h| h == spec.config_hash);
     let engine = ctx.engine;
     match (current, same_config, running) {
@@ -304,19 +293,14 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
     }
     // A running, unchanged container that Docker already reports healthy
     // needs no probe: this keeps a no-op `up` to one engine query.
-    let already_healthy = running
-        && same_config
-        && current
-            .and_then(|c| c.health.as_ref())
-            .and_then(|h| h.status)
-            == Some(ContainerSummaryHealthStatusEnum::HEALTHY);
+    let already_healthy =
+        running && same_config && current.and_then(|c| c.health) == Some(Health::Healthy);
     if already_healthy {
         return Ok(UnitState::Ready);
     }
     if running && same_config {
         let state = container_state(ctx, spec).await?;
-        let unhealthy = state.health.as_ref().and_then(|h| h.status)
-            == Some(bollard::models::HealthStatusEnum::UNHEALTHY);
+        let unhealthy = state.health == Some(Health::Unhealthy);
         if let Some(started_at) = &state.started_at
             && ctx.opts.seen_ready.get(&spec.name) == Some(started_at)
             && !unhealthy
@@ -349,17 +333,14 @@ async fn wait_ready(
     let mut last_report = Instant::now();
     loop {
         let state = container_state(ctx, spec).await?;
-        if state.running != Some(true) && state.restarting != Some(true) {
+        if !state.running && !state.restarting {
             return Err(StackError::Exited {
                 container: spec.name.clone(),
                 code: state.exit_code.unwrap_or(-1),
                 logs: ctx.engine.tail(&spec.name, 20).await,
             });
         }
-        let docker_healthy = state
-            .health
-            .and_then(|h| h.status)
-            .is_some_and(|s| s == bollard::models::HealthStatusEnum::HEALTHY);
+        let docker_healthy = state.health == Some(Health::Healthy);
         let ready = match (&command, docker_healthy) {
             (_, true) | (None, _) => true,
             (Some(cmd), false) => {
@@ -406,17 +387,8 @@ async fn wait_ready(
     }
 }
 
-async fn container_state(
-    ctx: &Ctx<'_>,
-    spec: &ContainerSpec,
-) -> Result<bollard::models::ContainerState, EngineError> {
-    let inspect = ctx
-        .engine
-        .docker
-        .inspect_container(&spec.name, None)
-        .await
-        .map_err(|e| EngineError::api(format!("inspecting {}", spec.name), e))?;
-    Ok(inspect.state.unwrap_or_default())
+async fn container_state(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<RunState, EngineError> {
+    ctx.engine.run_state(&spec.name).await
 }
 
 /// A one-shot setup container (migrations, topic creation) is done when it
@@ -425,7 +397,7 @@ async fn wait_exit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Sta
     let started = Instant::now();
     loop {
         let state = container_state(ctx, spec).await?;
-        if state.running != Some(true) {
+        if !state.running {
             let code = state.exit_code.unwrap_or(-1);
             if code == 0 {
                 ctx.observer.event(Event::Completed {
