@@ -11,7 +11,9 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod exit;
 pub mod graph;
+pub mod ops;
 pub mod plan;
 pub mod stack;
 pub mod state;

@@ -23,6 +23,25 @@ pub enum TemplateError {
     InvalidName(String),
 }
 
+impl TemplateError {
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            TemplateError::Unknown(_) => format!(
+                "templates: {}",
+                TEMPLATES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            TemplateError::InvalidName(_) => {
+                "pass --name with lowercase letters, digits, `-` and `_`".to_owned()
+            }
+        }
+    }
+}
+
 struct Fragment<'a> {
     name: &'a str,
     description: &'a str,

@@ -1,14 +1,14 @@
 //! `devrig config`: the resolved plan, as `docker compose config` prints a
-//! project, but across every repo the mode pulls in.
+//! project, but across every repo the mode pulls in (see
+//! [`crate::ops::config`]).
 
-use super::context::{self, RemoteArgs};
-use super::{CmdResult, GlobalArgs, exit};
-use crate::config::{Network, Program, Service, Volume};
-use crate::plan::{Plan, Source};
+use super::args::RemoteArgs;
+use super::render::Renderer;
+use super::{CmdResult, GlobalArgs, report};
+use crate::exit;
+use crate::ops::config::{self, ConfigOptions};
 use crate::ui::{Diagnostic, Printer};
 use clap::Args;
-use indexmap::IndexMap;
-use serde::Serialize;
 
 #[derive(Args, Debug)]
 pub struct ConfigArgs {
@@ -19,100 +19,16 @@ pub struct ConfigArgs {
     pub remote: RemoteArgs,
 }
 
-#[derive(Serialize)]
-pub struct PlanOutput<'a> {
-    pub service: &'a str,
-    pub mode: &'a str,
-    pub projects: IndexMap<&'a str, ProjectOutput<'a>>,
-    /// Levels of `project/name` units; each level starts once the previous is ready.
-    pub start_order: Vec<Vec<String>>,
-    /// Ports or names two services both claim; `up` refuses while any.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub conflicts: Vec<String>,
-}
-
-/// One compose project, in `docker compose config`'s shape plus devservices'
-/// own parts (modes, programs, where the config came from).
-#[derive(Serialize)]
-pub struct ProjectOutput<'a> {
-    pub name: &'a str,
-    pub config_file: String,
-    pub source: &'a Source,
-    pub modes: &'a [String],
-    pub services: IndexMap<&'a str, &'a Service>,
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    pub programs: IndexMap<&'a str, &'a Program>,
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    pub networks: IndexMap<String, Network>,
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    pub volumes: IndexMap<String, Volume>,
-}
-
-pub fn output(plan: &Plan) -> PlanOutput<'_> {
-    let projects = plan
-        .projects
-        .iter()
-        .map(|(name, project)| {
-            let config = &project.config;
-            let services: IndexMap<&str, &Service> = project
-                .services
-                .iter()
-                .map(|s| (s.as_str(), &config.services[s]))
-                .collect();
-            // Like compose, name what the engine will see.
-            let mut networks: IndexMap<String, Network> = IndexMap::new();
-            for net in services.values().flat_map(|svc| svc.networks.keys()) {
-                let mut def = config.networks.get(net).cloned().unwrap_or_default();
-                def.name = Some(config.network_name(name, net).0);
-                networks.insert(net.clone(), def);
-            }
-            let mut volumes: IndexMap<String, Volume> = IndexMap::new();
-            let sources = services
-                .values()
-                .flat_map(|svc| &svc.volumes)
-                .filter(|v| v.kind == "volume")
-                .filter_map(|v| v.source.as_ref());
-            for source in sources {
-                let mut def = config.volumes.get(source).cloned().unwrap_or_default();
-                def.name = Some(config.volume_name(name, source).0);
-                volumes.insert(source.clone(), def);
-            }
-            let output = ProjectOutput {
-                name,
-                config_file: config.file.display().to_string(),
-                source: &project.source,
-                modes: &project.modes,
-                services,
-                programs: project
-                    .programs
-                    .iter()
-                    .map(|p| (p.as_str(), &config.programs[p]))
-                    .collect(),
-                networks,
-                volumes,
-            };
-            (name.as_str(), output)
-        })
-        .collect();
-    PlanOutput {
-        service: &plan.root,
-        mode: &plan.mode,
-        projects,
-        start_order: plan
-            .levels
-            .iter()
-            .map(|level| level.iter().map(ToString::to_string).collect())
-            .collect(),
-        conflicts: plan.conflicts.iter().map(ToString::to_string).collect(),
-    }
-}
-
 pub fn run(printer: &Printer, global: &GlobalArgs, args: ConfigArgs) -> CmdResult {
-    let config = context::load(printer, global)?;
-    let plan = context::resolve(printer, config, &args.mode, args.remote.read_policy())?;
-    context::warn_conflicts(printer, &plan);
-    let out = output(&plan);
-    if printer.json {
+    let opts = ConfigOptions {
+        target: global.target(),
+        mode: args.mode,
+        fetch: args.remote.read_policy(),
+    };
+    let plan =
+        config::config(&opts, &Renderer::new(printer)).map_err(|e| report::diagnostics(&e))?;
+    let out = config::output(&plan);
+    if printer.is_json() {
         printer.json(&out);
         return Ok(());
     }

@@ -1,17 +1,18 @@
 //! The command line: one binary reachable as `devrig`, `devservices` and
-//! `devenv`. Each command lives in its own file and only turns arguments into
-//! calls to the modules below it.
+//! `devenv`. Each command lives in its own file: its arguments, turned into
+//! the options of one [`crate::ops`] operation, and the rendering of what
+//! the operation reports. The work is in `ops/`.
 
+mod args;
 mod config_cmd;
-mod context;
 mod doctor;
 mod down;
 mod foreground;
 mod init;
 mod list;
 mod logs;
-mod programs;
 mod purge;
+mod render;
 mod report;
 mod reset;
 mod serve;
@@ -20,24 +21,12 @@ mod sync;
 mod toggle;
 mod up;
 
-use crate::ui::{Diagnostic, Printer, Verbosity};
+use crate::exit;
+use crate::ui::{Diagnostics, Printer, Verbosity};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Exit codes, documented in the README.
-pub mod exit {
-    pub const OK: u8 = 0;
-    /// Something failed while running (a fetch, a process).
-    pub const FAILURE: u8 = 1;
-    /// The command line or a config file is wrong; nothing was started.
-    pub const USAGE: u8 = 2;
-    /// The Docker engine cannot be reached.
-    pub const ENGINE: u8 = 3;
-    /// Interrupted (Ctrl-C).
-    pub const INTERRUPTED: u8 = 130;
-}
 
 const SERVICE_COMMANDS: &str = "up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init";
 
@@ -72,6 +61,15 @@ pub struct GlobalArgs {
     /// Machine-readable output (for CI and scripts)
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+impl GlobalArgs {
+    /// The repo the command works on.
+    pub fn target(&self) -> crate::ops::Target {
+        crate::ops::Target {
+            config: self.config.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -187,8 +185,12 @@ pub fn run() -> ExitCode {
         Command::Reset(args) => reset::run(&printer, &cli.global, args),
         Command::Purge(args) => purge::run(&printer, &cli.global, args),
         // The dev server's exit code is devrig's.
-        Command::Serve(args) => return serve::run(&printer, &cli.global, args),
-        Command::Foreground(args) => return foreground::run(&printer, &cli.global, args),
+        Command::Serve(args) => {
+            return exit_with(&printer, serve::run(&printer, &cli.global, args));
+        }
+        Command::Foreground(args) => {
+            return exit_with(&printer, foreground::run(&printer, &cli.global, args));
+        }
         Command::Toggle(args) => toggle::run(&printer, &cli.global, args),
         Command::Doctor(args) => doctor::run(&printer, &cli.global, args),
         Command::Sync(args) => sync::run(&printer, &cli.global, args),
@@ -252,11 +254,20 @@ fn printer_for(global: &GlobalArgs) -> Printer {
 fn finish(printer: &Printer, result: CmdResult) -> ExitCode {
     match result {
         Ok(()) => ExitCode::from(exit::OK),
-        Err(diagnostic) => {
-            printer.error(&diagnostic);
-            ExitCode::from(diagnostic.exit_code)
+        Err(diagnostics) => {
+            printer.errors(&diagnostics);
+            ExitCode::from(diagnostics.exit_code())
         }
     }
 }
 
-pub type CmdResult = Result<(), Diagnostic>;
+/// A command's outcome: its errors, each shown, the last one's exit code.
+pub type CmdResult = Result<(), Diagnostics>;
+
+/// A command whose exit code is a program's (`serve`, `foreground`).
+fn exit_with(printer: &Printer, result: Result<i32, Diagnostics>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE)),
+        Err(diagnostics) => finish(printer, Err(diagnostics)),
+    }
+}

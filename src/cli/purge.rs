@@ -1,12 +1,11 @@
 //! `devrig purge`: stop every supervised program and remove everything
-//! devrig started, its networks, caches and state. Volumes only with
-//! `--volumes`.
+//! devrig started, its networks, caches and state; volumes only with
+//! `--volumes` (see [`crate::ops::purge`]).
 
-use super::{CmdResult, GlobalArgs, context, exit, programs, report};
-use crate::plan::remote::RemoteCache;
-use crate::stack;
-use crate::state::Store;
-use crate::ui::{Diagnostic, Printer, progress::Progress};
+use super::render::Renderer;
+use super::{CmdResult, GlobalArgs, report};
+use crate::ops::purge::{self, PurgeOptions};
+use crate::ui::Printer;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -17,29 +16,11 @@ pub struct PurgeArgs {
 }
 
 pub fn run(printer: &Printer, _global: &GlobalArgs, args: PurgeArgs) -> CmdResult {
-    // Every repo's programs first, as `down` does for one.
-    for project in crate::supervisor::client::supervised_projects() {
-        for program in programs::shutdown(&project)? {
-            printer.status("Stopped", &format!("{} ({project})", program.name));
-        }
-    }
-    let rt = context::runtime()?;
-    let purged = rt.block_on(async {
-        let engine = context::engine(printer).await?;
-        stack::maintenance::purge(&engine, args.volumes, &Progress::new(printer))
-            .await
-            .map_err(|e| report::stack_error(&e))
-    })?;
-    for dir in [RemoteCache::default_root(), Store::default_dir()] {
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| {
-                Diagnostic::new(
-                    format!("cannot remove {}: {e}", dir.display()),
-                    exit::FAILURE,
-                )
-            })?;
-        }
-    }
+    let opts = PurgeOptions {
+        volumes: args.volumes,
+    };
+    let renderer = Renderer::new(printer).naming_projects();
+    let purged = purge::purge(&opts, &renderer).map_err(|e| report::diagnostics(&e))?;
     printer.status(
         "Purged",
         &format!(

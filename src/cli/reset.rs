@@ -1,9 +1,12 @@
-//! `devrig reset SERVICE`: stop a service and delete its data volumes.
+//! `devrig reset SERVICE`: stop a service and delete its data volumes,
+//! after asking (see [`crate::ops::reset`]).
 
-use super::context;
-use super::{CmdResult, GlobalArgs, exit, report};
-use crate::stack;
-use crate::ui::{Diagnostic, Printer, progress::Progress};
+use super::args::PlanArgs;
+use super::render::Renderer;
+use super::{CmdResult, GlobalArgs, report};
+use crate::exit;
+use crate::ops::reset::{self, ResetOptions};
+use crate::ui::{Diagnostic, Printer};
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -15,56 +18,52 @@ pub struct ResetArgs {
     #[arg(short, long)]
     pub yes: bool,
     #[command(flatten)]
-    pub plan: context::PlanArgs,
+    pub plan: PlanArgs,
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: ResetArgs) -> CmdResult {
-    let plan = args.plan.plan(printer, global)?;
-    let specs = args.plan.specs(&plan);
-    let chosen = context::select(specs.clone(), std::slice::from_ref(&args.service))?;
-    let target = &chosen[0];
-    let (own, shared) = stack::maintenance::own_volumes(target, &specs);
-    for volume in &shared {
-        printer.warn(&format!(
-            "keeping volume {volume}: another service or an external owner uses it"
-        ));
-    }
+    let opts = ResetOptions {
+        target: global.target(),
+        mode: args.plan.mode,
+        fetch: args.plan.remote.read_policy(),
+        mirror: args.plan.mirror.registry_mirror,
+        service: args.service,
+    };
+    let renderer = Renderer::new(printer);
+    let plan = reset::prepare(&opts, &renderer).map_err(|e| report::diagnostics(&e))?;
     if !args.yes {
         let question = format!(
-            "Stop {} and delete its volumes ({})? [y/N] ",
-            target.name,
-            if own.is_empty() {
+            "Stop {} and delete its volumes ({})?",
+            plan.container.name,
+            if plan.volumes.is_empty() {
                 "none".to_owned()
             } else {
-                own.join(", ")
+                plan.volumes.join(", ")
             }
         );
-        if !std::io::stdin().is_terminal() || std::env::var_os("CI").is_some() {
-            return Err(Diagnostic::new(
-                format!(
-                    "refusing to delete data without confirmation: {}",
-                    question.trim_end_matches(" [y/N] ")
-                ),
-                exit::USAGE,
-            )
-            .hint(Some("pass --yes to confirm".to_owned())));
-        }
-        eprint!("{question}");
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        if !confirm(&question)? {
             printer.status("Cancelled", "nothing was deleted");
             return Ok(());
         }
     }
-    let rt = context::runtime()?;
-    rt.block_on(async {
-        let engine = context::engine(printer).await?;
-        stack::maintenance::reset(&engine, target, &own, &Progress::new(printer))
-            .await
-            .map_err(|e| report::stack_error(&e))
-    })?;
-    printer.status("Reset", &target.name);
+    reset::reset(&plan, &renderer).map_err(|e| report::diagnostics(&e))?;
+    printer.status("Reset", &plan.container.name);
     Ok(())
+}
+
+/// Asks `question` on the terminal; without one (or in CI) refuses, since
+/// data is deleted only when someone said so.
+fn confirm(question: &str) -> Result<bool, Diagnostic> {
+    if !std::io::stdin().is_terminal() || std::env::var_os("CI").is_some() {
+        return Err(Diagnostic::new(
+            format!("refusing to delete data without confirmation: {question}"),
+            exit::USAGE,
+        )
+        .hint("pass --yes to confirm"));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

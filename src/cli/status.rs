@@ -1,164 +1,98 @@
-//! `devrig status`: the plan's containers (one engine query) and the repo's
-//! supervised programs (one socket request), in one table.
+//! `devrig status`: the plan's containers and the repo's programs in one
+//! table (see [`crate::ops::status`]); `--json` prints the report as is.
 
+use super::args::PlanArgs;
+use super::render::Renderer;
 use super::{CmdResult, GlobalArgs, report};
-use super::{context, programs};
-use crate::plan::Plan;
-use crate::stack::{self, status::ContainerStatus};
-use crate::supervisor::client;
-use crate::supervisor::protocol::{ProgramState, ProgramStatus, Request};
-use crate::ui::{Printer, Style};
+use crate::ops::status::{self, StatusOptions};
+use crate::supervisor::protocol::{ProgramState, ProgramStatus};
+use crate::ui::{Printer, Tone, pad, width};
 use clap::Args;
-use serde::Serialize;
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub plan: context::PlanArgs,
+    pub plan: PlanArgs,
 }
 
-#[derive(Serialize)]
-struct Status {
-    containers: Vec<ContainerStatus>,
-    programs: Vec<ProgramStatus>,
-    /// The pid of the repo's supervisor, when one runs.
-    supervisor_pid: Option<u32>,
-    /// Dependencies toggled to run from their own checkouts.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    local: Vec<LocalService>,
-}
-
-#[derive(Serialize)]
-struct LocalService {
-    service: String,
-    checkout: std::path::PathBuf,
-    /// Whether it is up (started from its checkout).
-    running: bool,
-}
+/// The state column's width.
+const STATE: usize = 9;
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResult {
-    let plan = args.plan.plan(printer, global)?;
-    let specs = args.plan.specs(&plan);
-    let (programs, supervisor_pid) = program_rows(&plan)?;
-    let containers = if specs.is_empty() {
-        Vec::new()
-    } else {
-        let rt = context::runtime()?;
-        rt.block_on(async {
-            let engine = context::engine(printer).await?;
-            stack::status::status(&engine, &specs)
-                .await
-                .map_err(|e| report::engine_error(&e))
-        })?
+    let opts = StatusOptions {
+        target: global.target(),
+        mode: args.plan.mode,
+        fetch: args.plan.remote.read_policy(),
+        mirror: args.plan.mirror.registry_mirror,
     };
-    let state = context::peek_state();
-    let local = plan
-        .local
-        .iter()
-        .filter_map(|service| {
-            Some(LocalService {
-                service: service.clone(),
-                checkout: state.local.get(service)?.checkout.clone(),
-                running: state.services.contains_key(service),
-            })
-        })
-        .collect();
-    let status = Status {
-        containers,
-        programs,
-        supervisor_pid,
-        local,
-    };
-    if printer.json {
+    let status =
+        status::status(&opts, &Renderer::new(printer)).map_err(|e| report::diagnostics(&e))?;
+    if printer.is_json() {
         printer.json(&status);
         return Ok(());
     }
-    let width = status
-        .containers
-        .iter()
-        .map(|r| r.container.len())
-        .chain(status.programs.iter().map(|p| p.name.len()))
-        .chain(status.local.iter().map(|l| l.service.len()))
-        .max()
-        .unwrap_or(0);
+    let width = width(
+        status
+            .containers
+            .iter()
+            .map(|r| r.container.as_str())
+            .chain(status.programs.iter().map(|p| p.name.as_str()))
+            .chain(status.local.iter().map(|l| l.service.as_str())),
+    );
     for row in &status.containers {
-        let state = match (row.state.as_str(), row.health.as_deref()) {
-            ("running", Some("healthy") | None) => printer.paint(Style::Green, &row.state),
-            ("running", _) => printer.paint(Style::Yellow, &row.state),
-            _ => printer.paint(Style::Red, &row.state),
+        let tone = match (row.state.as_str(), row.health.as_deref()) {
+            ("running", Some("healthy") | None) => Tone::Good,
+            ("running", _) => Tone::Warn,
+            _ => Tone::Bad,
         };
         printer.line(&format!(
-            "{:<width$}  {state:<9}  {}  {}",
-            row.container,
+            "{}  {}  {}  {}",
+            pad(&row.container, width),
+            pad(&printer.paint(tone, &row.state), STATE),
             row.status,
             row.ports.join(", ")
         ));
     }
     for local in &status.local {
-        let (style, state) = if local.running {
-            (Style::Green, "running")
+        let (tone, state) = if local.running {
+            (Tone::Good, "running")
         } else {
-            (Style::Red, "stopped")
+            (Tone::Bad, "stopped")
         };
         printer.line(&format!(
-            "{:<width$}  {:<9}  local, from {}",
-            local.service,
-            printer.paint(style, state),
+            "{}  {}  local, from {}",
+            pad(&local.service, width),
+            pad(&printer.paint(tone, state), STATE),
             local.checkout.display()
         ));
     }
     for program in &status.programs {
-        let style = match program.state {
-            ProgramState::Running => Style::Green,
+        let tone = match program.state {
+            ProgramState::Running => Tone::Good,
             ProgramState::Starting
             | ProgramState::Backoff
             | ProgramState::Stopping
-            | ProgramState::Foreground => Style::Yellow,
-            ProgramState::Stopped | ProgramState::Exited | ProgramState::Fatal => Style::Red,
+            | ProgramState::Foreground => Tone::Warn,
+            ProgramState::Stopped | ProgramState::Exited | ProgramState::Fatal => Tone::Bad,
         };
-        let state = printer.paint(style, program.state.as_str());
         printer.line(&format!(
-            "{:<width$}  {state:<9}  {}",
-            program.name,
+            "{}  {}  {}",
+            pad(&program.name, width),
+            pad(&printer.paint(tone, program.state.as_str()), STATE),
             describe(program)
         ));
     }
     Ok(())
 }
 
-/// The supervisor's programs, plus the plan's programs it does not run
-/// (shown as stopped), so a missing supervisor reads as such.
-fn program_rows(plan: &Plan) -> Result<(Vec<ProgramStatus>, Option<u32>), crate::ui::Diagnostic> {
-    let report =
-        client::request(&plan.root, &Request::Status).map_err(|e| programs::client_error(&e))?;
-    let (mut rows, pid) = match report {
-        Some(r) => (r.programs, Some(r.supervisor_pid)),
-        None => (Vec::new(), None),
-    };
-    for name in &plan.projects[&plan.root].programs {
-        if !rows.iter().any(|r| &r.name == name) {
-            rows.push(ProgramStatus {
-                name: name.clone(),
-                state: ProgramState::Stopped,
-                pid: None,
-                uptime_secs: None,
-                restarts: 0,
-                last_exit: None,
-                log: crate::supervisor::paths::program_log(&plan.root, name),
-            });
-        }
-    }
-    Ok((rows, pid))
-}
-
-/// `program  pid 4242, up 5m 3s, 2 restarts` and the like.
+/// `program, pid 4242, up 5m 3s, 2 restarts` and the like.
 fn describe(p: &ProgramStatus) -> String {
     let mut parts = Vec::new();
     if let Some(pid) = p.pid {
         parts.push(format!("pid {pid}"));
     }
     if let Some(up) = p.uptime_secs {
-        parts.push(format!("up {}", programs::uptime(up)));
+        parts.push(format!("up {}", uptime(up)));
     }
     if p.restarts > 0 {
         parts.push(format!(
@@ -176,5 +110,30 @@ fn describe(p: &ProgramStatus) -> String {
         "program".to_owned()
     } else {
         format!("program, {}", parts.join(", "))
+    }
+}
+
+/// `3h 2m`, `5m 3s`, `12s`.
+fn uptime(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptimes_read_like_durations() {
+        assert_eq!(uptime(0), "0s");
+        assert_eq!(uptime(59), "59s");
+        assert_eq!(uptime(303), "5m 3s");
+        assert_eq!(uptime(3 * 3600 + 120 + 5), "3h 2m");
+        assert_eq!(uptime(2 * 86_400 + 3600), "2d 1h");
     }
 }

@@ -59,6 +59,13 @@ impl EngineError {
             EngineError::Api { .. } => None,
         }
     }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EngineError::Unreachable { .. } | EngineError::Endpoint(_) => crate::exit::ENGINE,
+            EngineError::Api { .. } => crate::exit::FAILURE,
+        }
+    }
 }
 
 /// The engine's own message, without bollard's wrapping.

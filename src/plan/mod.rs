@@ -137,6 +137,65 @@ pub enum PlanError {
     },
 }
 
+impl PlanError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            PlanError::Config(c) => c.hint.clone(),
+            PlanError::Remote { source, .. } => source.hint(),
+            PlanError::RemoteConfig { repo_name, source, .. } => Some(source.hint.clone().unwrap_or_else(|| {
+                format!("the config comes from {repo_name}'s own repository; fix it there, or pin another branch")
+            })),
+            PlanError::UnknownMode { project, available, .. } => {
+                Some(format!("modes of `{project}`: {}", available.join(", ")))
+            }
+            PlanError::RemoteCycle { .. } => Some(
+                "a repo cannot depend on itself through its remotes; remove one of these dependencies"
+                    .to_owned(),
+            ),
+            PlanError::RepoConflict { .. } => Some(
+                "give the two repositories different repo_name values, or point both at the same repo_link"
+                    .to_owned(),
+            ),
+            PlanError::ProjectConflict { .. } => Some(
+                "compose projects are named by service_name, which must be unique across the repos of a plan"
+                    .to_owned(),
+            ),
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            PlanError::Remote {
+                source: RemoteError::LocalChanges { .. } | RemoteError::OfflineMissing { .. },
+                ..
+            }
+            | PlanError::Config(_)
+            | PlanError::RemoteConfig { .. }
+            | PlanError::UnknownMode { .. }
+            | PlanError::RemoteCycle { .. }
+            | PlanError::RepoConflict { .. }
+            | PlanError::ProjectConflict { .. } => crate::exit::USAGE,
+            PlanError::Remote { .. } => crate::exit::FAILURE,
+        }
+    }
+}
+
+/// The projects the plan of `file`'s service in `mode` uses, resolved from
+/// cached remotes only, so it never waits on the network: what rebuilding
+/// a lost state file needs. `None` when the config or a remote cannot be
+/// read.
+pub fn cached_projects(file: &std::path::Path, mode: &str) -> Option<Vec<String>> {
+    let vars = Variables::from_process();
+    let config = config::load(file, &vars).ok()?;
+    let cache = RemoteCache {
+        root: RemoteCache::default_root(),
+        policy: remote::FetchPolicy::Offline,
+    };
+    let plan = resolve(config, mode, &cache, &vars).ok()?;
+    Some(plan.projects.keys().cloned().collect())
+}
+
 /// What was asked for a project on one round of resolution.
 struct Request {
     project_key: String,

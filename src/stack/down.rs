@@ -6,7 +6,7 @@
 use super::{Event, Observer, StackError};
 use crate::engine::Engine;
 use crate::plan::{Plan, UnitKind};
-use futures_util::future::join_all;
+use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -27,25 +27,28 @@ pub async fn down(
         }
     }
     for level in plan.levels.iter().rev() {
-        let stops = level
+        let units = level
             .iter()
-            .filter(|u| u.kind == UnitKind::Container && !keep.contains_key(&u.project))
-            .map(|unit| async move {
-                let project = &plan.projects[&unit.project];
-                let service = &project.config.services[&unit.name];
-                let name = crate::engine::spec::container_name(&unit.project, service);
-                observer.event(Event::Stopping {
-                    container: name.clone(),
-                });
-                let grace = service
-                    .stop_grace_period
-                    .map(|d| d.as_std())
-                    .or(Some(Duration::from_secs(10)));
-                engine.stop(&name, grace).await?;
-                observer.event(Event::Stopped { container: name });
-                Ok::<(), StackError>(())
+            .filter(|u| u.kind == UnitKind::Container && !keep.contains_key(&u.project));
+        let stops = futures_util::stream::iter(units).map(|unit| async move {
+            let project = &plan.projects[&unit.project];
+            let service = &project.config.services[&unit.name];
+            let name = crate::engine::spec::container_name(&unit.project, service);
+            observer.event(Event::Stopping {
+                container: name.clone(),
             });
-        for result in join_all(stops).await {
+            let grace = service
+                .stop_grace_period
+                .map(|d| d.as_std())
+                .or(Some(Duration::from_secs(10)));
+            engine.stop(&name, grace).await?;
+            observer.event(Event::Stopped { container: name });
+            Ok::<(), StackError>(())
+        });
+        // Bounded like starts: each stop holds an engine request open for
+        // up to its grace period.
+        let results: Vec<_> = stops.buffer_unordered(super::up::STARTS).collect().await;
+        for result in results {
             result?;
         }
     }

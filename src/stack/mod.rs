@@ -121,6 +121,35 @@ pub enum StackError {
     State(#[from] crate::state::StateError),
 }
 
+impl StackError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StackError::Engine(e) => e.hint(),
+            StackError::PortTaken { .. } => Some(
+                "stop what holds the port, or give the service another host port".to_owned(),
+            ),
+            StackError::Timeout { .. } => Some(
+                "the stack is left as it is: inspect it with `devrig logs`, raise healthcheck_timeout, or fix the service and run `up` again".to_owned(),
+            ),
+            StackError::Exited { .. } => {
+                Some("see its output below, fix it, and run `up` again".to_owned())
+            }
+            StackError::DependencyFailed { .. } => None,
+            StackError::State(_) => {
+                Some("check permissions on the devrig data directory".to_owned())
+            }
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StackError::Engine(e) => e.exit_code(),
+            _ => crate::exit::FAILURE,
+        }
+    }
+}
+
 /// Container specs for every container unit of the plan, in plan order.
 pub fn specs(plan: &Plan, mirror: Option<&str>) -> Vec<ContainerSpec> {
     plan.levels

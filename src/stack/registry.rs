@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 
 /// Reads the state; when it is missing or unreadable, rebuilds it from the
 /// running containers: a project whose config file is not a cached remote
-/// is a top-level service, and `plan_projects(config, mode)` tells which
-/// projects its plan uses. Returns the state and a note when rebuilt.
+/// is a top-level service, and its plan, resolved from cached remotes
+/// ([`crate::plan::cached_projects`]), tells which projects it uses.
+/// Returns the state and a note when rebuilt.
 pub async fn load(
     engine: &Engine,
     store: &Store,
     cache_root: &Path,
-    plan_projects: &dyn Fn(&Path, &str) -> Option<Vec<String>>,
 ) -> Result<(State, Option<String>), EngineError> {
     let reason = match store.load() {
         Ok(Loaded::Found(state)) => return Ok((state, None)),
@@ -45,7 +45,8 @@ pub async fn load(
     let mut state = State::default();
     for (service, (file, mode)) in roots {
         let mode = mode.split(',').next().unwrap_or("default").to_owned();
-        let projects = plan_projects(&file, &mode).unwrap_or_else(|| vec![service.clone()]);
+        let projects =
+            crate::plan::cached_projects(&file, &mode).unwrap_or_else(|| vec![service.clone()]);
         state.services.insert(
             service,
             Active {

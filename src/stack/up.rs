@@ -3,17 +3,24 @@
 //! really ready (its healthcheck test passes, probed by devrig itself).
 //!
 //! Every container is its own task: a slow service (snuba) holds back only
-//! the containers that depend on it.
+//! the containers that depend on it. The work they do on the engine is
+//! bounded: at most [`PULLS`] pulls, [`STARTS`] creates/starts and
+//! [`PROBES`] probes at a time, so a 30-service stack does not open 30
+//! exec sessions at once. A cancelled token (Ctrl-C) ends the wait; what
+//! was found ready so far is still reported.
 
 use super::{Event, Observer, StackError, ports};
 use crate::config::compose::Condition;
 use crate::engine::spec::{ContainerSpec, LABEL_CONFIG_HASH};
 use crate::engine::{Container, Engine, EngineError, Health, RunState, probe, pull};
 use crate::plan::Plan;
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio_util::sync::CancellationToken;
 
 pub struct UpOptions {
     pub mirror: Option<String>,
@@ -26,12 +33,16 @@ pub struct UpOptions {
     /// which keeps a no-op `up` from re-probing a stack whose Docker
     /// healthchecks have not run yet.
     pub seen_ready: HashMap<String, String>,
+    /// Cancelled by Ctrl-C: stop waiting.
+    pub cancel: CancellationToken,
 }
 
 /// What `up` found ready (name → start time), and what failed.
 pub struct UpReport {
     pub ready: HashMap<String, String>,
     pub errors: Vec<StackError>,
+    /// The wait was cancelled before every container was ready.
+    pub interrupted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +58,12 @@ enum UnitState {
 const WAITING_REPORT: Duration = Duration::from_secs(1);
 /// Docker's default healthcheck timeout, used when the config sets none.
 const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pulls at a time: registries and links are shared, more only queue.
+pub const PULLS: usize = 4;
+/// Container creates and starts at a time.
+pub const STARTS: usize = 8;
+/// Healthcheck probes (exec sessions) at a time.
+pub const PROBES: usize = 8;
 
 struct Ctx<'a> {
     engine: &'a Engine,
@@ -58,7 +75,9 @@ struct Ctx<'a> {
     states: HashMap<String, watch::Sender<UnitState>>,
     /// Containers some dependent waits on to exit successfully.
     one_shots: HashSet<String>,
-    ready: std::sync::Mutex<HashMap<String, String>>,
+    ready: &'a Mutex<HashMap<String, String>>,
+    starts: Semaphore,
+    probes: Semaphore,
 }
 
 pub async fn up(
@@ -67,11 +86,22 @@ pub async fn up(
     opts: &UpOptions,
     observer: &dyn Observer,
 ) -> UpReport {
-    match run(engine, plan, opts, observer).await {
-        Ok(report) => report,
-        Err(errors) => UpReport {
-            ready: HashMap::new(),
+    let ready = Mutex::new(HashMap::new());
+    let outcome = tokio::select! {
+        outcome = run(engine, plan, opts, observer, &ready) => Some(outcome),
+        _ = opts.cancel.cancelled() => None,
+    };
+    let ready = ready.into_inner().unwrap_or_default();
+    match outcome {
+        Some(Ok(errors) | Err(errors)) => UpReport {
+            ready,
             errors,
+            interrupted: false,
+        },
+        None => UpReport {
+            ready,
+            errors: Vec::new(),
+            interrupted: true,
         },
     }
 }
@@ -81,7 +111,8 @@ async fn run(
     plan: &Plan,
     opts: &UpOptions,
     observer: &dyn Observer,
-) -> Result<UpReport, Vec<StackError>> {
+    ready: &Mutex<HashMap<String, String>>,
+) -> Result<Vec<StackError>, Vec<StackError>> {
     let specs = super::specs(plan, opts.mirror.as_deref());
     let projects: Vec<String> = plan.projects.keys().cloned().collect();
     let existing: HashMap<String, Container> = engine
@@ -124,7 +155,9 @@ async fn run(
             .map(|s| (key(s), watch::channel(UnitState::Pending).0))
             .collect(),
         one_shots,
-        ready: std::sync::Mutex::new(HashMap::new()),
+        ready,
+        starts: Semaphore::new(STARTS),
+        probes: Semaphore::new(PROBES),
     };
     let results = join_all(specs.iter().map(|spec| async {
         let result = run_unit(&ctx, spec).await;
@@ -145,11 +178,7 @@ async fn run(
         result
     }))
     .await;
-    let errors: Vec<StackError> = results.into_iter().filter_map(Result::err).collect();
-    Ok(UpReport {
-        ready: ctx.ready.into_inner().unwrap_or_default(),
-        errors,
-    })
+    Ok(results.into_iter().filter_map(Result::err).collect())
 }
 
 fn key(spec: &ContainerSpec) -> String {
@@ -173,7 +202,7 @@ async fn prepare(
             images.push((&spec.image, spec.platform.as_deref()));
         }
     }
-    let pulls = images.into_iter().map(|(image, platform)| async move {
+    let pulls = futures_util::stream::iter(images).map(|(image, platform)| async move {
         if pull::present(engine, image).await? {
             return Ok::<(), EngineError>(());
         }
@@ -199,7 +228,8 @@ async fn prepare(
         });
         Ok(())
     });
-    for result in join_all(pulls).await {
+    let results: Vec<_> = pulls.buffer_unordered(PULLS).collect().await;
+    for result in results {
         result?;
     }
     let mut seen = HashSet::new();
@@ -260,6 +290,7 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
         .and_then(|c| c.label(LABEL_CONFIG_HASH))
         .is_some_and(|h| h == spec.config_hash);
     let engine = ctx.engine;
+    let permit = ctx.starts.acquire().await;
     match (current, same_config, running) {
         (Some(_), true, true) => ctx.observer.event(Event::Unchanged {
             container: spec.name.clone(),
@@ -286,6 +317,7 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
             });
         }
     }
+    drop(permit);
     ctx.states[&key(spec)].send_replace(UnitState::Started);
 
     if ctx.one_shots.contains(&key(spec)) {
@@ -344,6 +376,7 @@ async fn wait_ready(
         let ready = match (&command, docker_healthy) {
             (_, true) | (None, _) => true,
             (Some(cmd), false) => {
+                let _permit = ctx.probes.acquire().await;
                 match probe::run(ctx.engine, &spec.name, cmd, probe_timeout).await? {
                     probe::Outcome::Passed => true,
                     probe::Outcome::Failed { exit_code, output } => {

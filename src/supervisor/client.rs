@@ -28,6 +28,18 @@ pub enum ClientError {
     NotReady { waited: Duration, log: PathBuf },
 }
 
+impl ClientError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ClientError::NotReady { log, .. } | ClientError::Io { socket: log, .. } => Some(
+                format!("the supervisor's own log may say why: {}", log.display()),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// What a supervisor reports: its pid and its programs.
 #[derive(Debug, Clone)]
 pub struct Report {

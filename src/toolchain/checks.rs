@@ -3,7 +3,7 @@
 
 use super::env::HostEnv;
 use super::requirements::Requirements;
-use super::{direnv, node, pnpm, python};
+use super::{direnv, docker, node, pnpm, python};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,9 @@ pub mod id {
     pub const ENVRC_ACTIVATES_VENV: &str = "envrc.activates_venv";
     pub const NODE_VERSION: &str = "node.version";
     pub const PNPM_VERSION: &str = "pnpm.version";
+    pub const DOCKER_ENGINE: &str = "docker.engine";
+    pub const DOCKER_DISK: &str = "docker.disk";
+    pub const DOCKER_PORTS: &str = "docker.ports";
 }
 
 /// Every check, in the order `doctor` reports them.
@@ -29,6 +32,9 @@ pub const ALL: &[&str] = &[
     id::ENVRC_ACTIVATES_VENV,
     id::NODE_VERSION,
     id::PNPM_VERSION,
+    id::DOCKER_ENGINE,
+    id::DOCKER_DISK,
+    id::DOCKER_PORTS,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -123,11 +129,19 @@ impl Probe {
     }
 }
 
-/// What every check reads: the repo, its requirements, the environment.
+/// What every check reads: the repo, its requirements, the environment,
+/// and whether the Docker checks run.
 pub(crate) struct Ctx<'a> {
     pub root: &'a Path,
     pub env: &'a HostEnv,
     pub reqs: &'a Requirements,
+    pub docker: Option<Docker<'a>>,
+}
+
+/// What the Docker checks read: the repo's devservices config, whose
+/// default mode's ports are checked (none without one).
+pub(crate) struct Docker<'a> {
+    pub config: Option<&'a Path>,
 }
 
 impl Ctx<'_> {
@@ -142,12 +156,17 @@ impl Ctx<'_> {
 /// does not use direnv, no `direnv.allowed` when direnv is not installed
 /// (`direnv.installed` already says so).
 ///
-/// The four groups (Python, direnv, Node, pnpm) start different tools and
-/// share nothing, so they run at once: the slowest, a Node-based `pnpm
-/// --version`, sets the pace.
+/// The groups (Python, direnv, Node, pnpm, Docker) start different tools
+/// and share nothing, so they run at once: the slowest, a Node-based `pnpm
+/// --version` or the engine's answer, sets the pace.
 pub(crate) fn probe_all(ctx: &Ctx) -> Vec<Probe> {
-    let groups: [fn(&Ctx) -> Vec<Probe>; 4] =
-        [python::probes, direnv::probes, node::probes, pnpm::probes];
+    let groups: [fn(&Ctx) -> Vec<Probe>; 5] = [
+        python::probes,
+        direnv::probes,
+        node::probes,
+        pnpm::probes,
+        docker::probes,
+    ];
     std::thread::scope(|s| {
         let handles: Vec<_> = groups.iter().map(|g| s.spawn(|| g(ctx))).collect();
         handles
@@ -167,6 +186,7 @@ pub(crate) fn probe_one(ctx: &Ctx, check_id: &str) -> Option<Probe> {
         "direnv" | "envrc" => direnv::probes,
         "node" => node::probes,
         "pnpm" => pnpm::probes,
+        "docker" => docker::probes,
         _ => return None,
     };
     group(ctx).into_iter().find(|p| p.check.id == check_id)

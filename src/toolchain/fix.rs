@@ -61,6 +61,7 @@ pub fn apply_fix(check_id: &str, repo_root: &Path, env: &HostEnv) -> Result<Appl
         root: repo_root,
         env,
         reqs: &reqs,
+        docker: None,
     };
     let probe = checks::probe_one(&ctx, check_id)
         .ok_or_else(|| FixError::NotApplicable(check_id.to_owned()))?;

@@ -10,6 +10,7 @@
 pub mod checks;
 mod direnv;
 pub mod discover;
+mod docker;
 pub mod env;
 mod fix;
 pub mod ini;
@@ -46,9 +47,31 @@ pub fn doctor_with(repo_root: &Path, env: &HostEnv, reqs: &Requirements) -> Vec<
         root: repo_root,
         env,
         reqs,
+        docker: None,
     };
     checks::probe_all(&ctx)
         .into_iter()
         .map(|p| p.check)
         .collect()
+}
+
+/// [`doctor`] and the Docker checks (`docker.*`): the engine answers, its
+/// data dir has room, and the default mode of `config` (the repo's
+/// devservices config, when it has one) finds its host ports free.
+pub fn doctor_with_engine(
+    repo_root: &Path,
+    config: Option<&Path>,
+    env: &HostEnv,
+) -> Result<Vec<Check>, ConfigError> {
+    let reqs = requirements::load(repo_root)?;
+    let ctx = checks::Ctx {
+        root: repo_root,
+        env,
+        reqs: &reqs,
+        docker: Some(checks::Docker { config }),
+    };
+    Ok(checks::probe_all(&ctx)
+        .into_iter()
+        .map(|p| p.check)
+        .collect())
 }

@@ -170,6 +170,49 @@ pub enum SyncError {
     },
 }
 
+impl SyncError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SyncError::Config(c) => c.hint.clone(),
+            SyncError::Blocked { .. } => Some(
+                "apply the fixes above, then run `devenv sync` again; `devenv doctor` shows every check"
+                    .to_owned(),
+            ),
+            SyncError::Venv(fix) => fix.hint(),
+            SyncError::StepFailed {
+                step,
+                command,
+                source_at,
+                ..
+            } => Some(format!(
+                "the step ({source_at}) runs `{}` with sh in the repo root; \
+                 fix what it reports and run `devenv sync` again: it starts over at `{step}`",
+                one_line(command)
+            )),
+            SyncError::Input { .. } | SyncError::State { .. } => None,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SyncError::Config(_) => crate::exit::USAGE,
+            _ => crate::exit::FAILURE,
+        }
+    }
+}
+
+/// A command as one line: the first of a multi-line script, marked as cut.
+pub fn one_line(command: &str) -> String {
+    let mut lines = command.trim().lines();
+    let first = lines.next().unwrap_or_default();
+    if lines.next().is_some() {
+        format!("{first} …")
+    } else {
+        first.to_owned()
+    }
+}
+
 fn fails(n: usize) -> String {
     if n == 1 {
         "1 check fails".to_owned()

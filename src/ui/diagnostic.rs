@@ -1,7 +1,7 @@
 //! The one shape every error takes at the CLI: what went wrong, where (with
 //! the source line), details, and what to do.
 
-use super::{Style, paint};
+use super::{Tone, paint};
 use crate::config::yaml::Pos;
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -35,7 +35,14 @@ impl Diagnostic {
         self
     }
 
-    pub fn hint(mut self, hint: Option<String>) -> Self {
+    /// What to do about it.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// [`Diagnostic::hint`], when there is one.
+    pub fn maybe_hint(mut self, hint: Option<String>) -> Self {
         self.hint = hint;
         self
     }
@@ -45,23 +52,23 @@ impl Diagnostic {
         let _ = writeln!(
             out,
             "{} {}",
-            paint(color, Style::Red, "error:"),
-            paint(color, Style::Bold, &self.message)
+            paint(color, Tone::Bad.code(), "error:"),
+            paint(color, Tone::Strong.code(), &self.message)
         );
         if let Some((file, pos)) = &self.location {
             write_location(&mut out, color, file, *pos);
         }
         for (label, file, pos) in &self.also {
-            let _ = writeln!(out, "{}", paint(color, Style::Dim, label));
+            let _ = writeln!(out, "{}", paint(color, Tone::Dim.code(), label));
             write_location(&mut out, color, file, Some(*pos));
         }
         for detail in &self.details {
             for line in detail.lines() {
-                let _ = writeln!(out, "  {} {line}", paint(color, Style::Dim, "|"));
+                let _ = writeln!(out, "  {} {line}", paint(color, Tone::Dim.code(), "|"));
             }
         }
         if let Some(hint) = &self.hint {
-            let _ = writeln!(out, "{} {hint}", paint(color, Style::Cyan, "hint:"));
+            let _ = writeln!(out, "{} {hint}", paint(color, Tone::Accent.code(), "hint:"));
         }
         out
     }
@@ -69,7 +76,7 @@ impl Diagnostic {
 
 /// `  --> file:line:col`, then the line itself with a caret under the column.
 fn write_location(out: &mut String, color: bool, file: &std::path::Path, pos: Option<Pos>) {
-    let arrow = paint(color, Style::Cyan, "-->");
+    let arrow = paint(color, Tone::Accent.code(), "-->");
     let Some(pos) = pos else {
         let _ = writeln!(out, "  {arrow} {}", file.display());
         return;
@@ -84,17 +91,48 @@ fn write_location(out: &mut String, color: bool, file: &std::path::Path, pos: Op
     };
     let number = pos.line.to_string();
     let gutter = " ".repeat(number.len());
-    let bar = paint(color, Style::Cyan, "|");
+    let bar = paint(color, Tone::Accent.code(), "|");
     let caret_pad: String = line
         .chars()
         .take(pos.col.saturating_sub(1))
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
     let _ = writeln!(out, "  {gutter} {bar}");
-    let _ = writeln!(out, "  {} {bar} {line}", paint(color, Style::Cyan, &number));
+    let _ = writeln!(
+        out,
+        "  {} {bar} {line}",
+        paint(color, Tone::Accent.code(), &number)
+    );
     let _ = writeln!(
         out,
         "  {gutter} {bar} {caret_pad}{}",
-        paint(color, Style::Red, "^")
+        paint(color, Tone::Bad.code(), "^")
     );
+}
+
+/// Several errors from one command, in the order they happened; the last
+/// decides the exit code (the others are reported before it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostics(Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// `diagnostics` must not be empty.
+    pub fn new(diagnostics: Vec<Diagnostic>) -> Self {
+        debug_assert!(!diagnostics.is_empty());
+        Diagnostics(diagnostics)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter()
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.0.last().map_or(crate::exit::FAILURE, |d| d.exit_code)
+    }
+}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(d: Diagnostic) -> Self {
+        Diagnostics(vec![d])
+    }
 }

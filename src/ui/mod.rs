@@ -1,11 +1,18 @@
 //! All terminal output goes through one [`Printer`], which decides colors,
-//! verbosity and JSON once, from the flags and the terminal.
+//! verbosity and JSON once, from the flags and the terminal, and hands out
+//! what other output needs: stdout for streamed lines, and the live area
+//! for progress bars and spinners ([`Printer::add_bar`]). Every line the
+//! printer writes to stderr steps around the bars, so status lines, `up`'s
+//! progress and `sync`'s step lines share one area. Styles stay in here:
+//! callers name a [`Tone`], and widths are measured on the text as seen,
+//! not on its escape codes.
 
 mod diagnostic;
 pub mod progress;
 
-pub use diagnostic::Diagnostic;
+pub use diagnostic::{Diagnostic, Diagnostics};
 
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 
@@ -16,52 +23,113 @@ pub enum Verbosity {
     Verbose,
 }
 
-#[derive(Debug, Clone)]
-pub struct Printer {
-    pub verbosity: Verbosity,
-    pub json: bool,
-    /// Colors on stdout.
-    pub color: bool,
-    /// Colors on stderr, decided separately: `devrig config > file` should
-    /// still show a colored warning on the terminal.
-    pub err_color: bool,
-}
-
-pub enum Style {
-    Bold,
+/// What a piece of text means; the printer picks its look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Running, done, ok.
+    Good,
+    /// Starting, waiting, a warning.
+    Warn,
+    /// Failed, stopped for a bad reason.
+    Bad,
+    /// Secondary detail.
     Dim,
-    Green,
-    Yellow,
-    Red,
-    Cyan,
+    /// A name to find at a glance.
+    Strong,
+    /// Pointers: hints, fixes, locations.
+    Accent,
 }
 
-impl Style {
-    fn code(&self) -> &'static str {
+impl Tone {
+    fn code(self) -> &'static str {
         match self {
-            Style::Bold => "1",
-            Style::Dim => "2",
-            Style::Green => "32",
-            Style::Yellow => "33",
-            Style::Red => "31",
-            Style::Cyan => "36",
+            Tone::Strong => "1",
+            Tone::Dim => "2",
+            Tone::Good => "32",
+            Tone::Warn => "33",
+            Tone::Bad => "31",
+            Tone::Accent => "36",
         }
     }
+}
+
+/// Colors that read well on dark and light terminals, one per source of
+/// interleaved output (`logs`).
+const PALETTE: &[&str] = &["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"];
+
+#[derive(Debug, Clone)]
+pub struct Printer {
+    verbosity: Verbosity,
+    json: bool,
+    /// Colors on stdout.
+    color: bool,
+    /// Colors on stderr, decided separately: `devrig config > file` should
+    /// still show a colored warning on the terminal.
+    err_color: bool,
+    /// The live area, when stderr is a terminal and the output is for a
+    /// human (not `--quiet`, not `--json`).
+    bars: Option<MultiProgress>,
 }
 
 impl Printer {
     pub fn new(verbosity: Verbosity, json: bool) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let live = verbosity != Verbosity::Quiet && !json && std::io::stderr().is_terminal();
         Printer {
             verbosity,
             json,
             color: !no_color && std::io::stdout().is_terminal(),
             err_color: !no_color && std::io::stderr().is_terminal(),
+            bars: live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
     }
 
-    pub fn paint(&self, style: Style, text: &str) -> String {
-        paint(self.color, style, text)
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+
+    /// `--json`: the result goes out as JSON on stdout, nothing else there.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// Whether progress may redraw lines: stderr is a terminal and the
+    /// user wants human output.
+    pub fn is_live(&self) -> bool {
+        self.bars.is_some()
+    }
+
+    /// Adds `bar` to the live area, below the others; `None` (nothing is
+    /// drawn) when the area is not live.
+    pub fn add_bar(&self, bar: ProgressBar) -> Option<ProgressBar> {
+        Some(self.bars.as_ref()?.add(bar))
+    }
+
+    /// A line on stderr, stepping around the live bars.
+    fn eprintln(&self, line: &str) {
+        match &self.bars {
+            Some(bars) => bars.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// `text` in `tone`, for stdout.
+    pub fn paint(&self, tone: Tone, text: &str) -> String {
+        paint(self.color, tone.code(), text)
+    }
+
+    /// `text` in `tone`, for stderr.
+    pub fn paint_err(&self, tone: Tone, text: &str) -> String {
+        paint(self.err_color, tone.code(), text)
+    }
+
+    /// `text` in the color of `source` (for stdout): a source keeps its
+    /// color from run to run because it is picked from its name.
+    pub fn paint_source(&self, source: &str, text: &str) -> String {
+        let hash = source
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+        paint(self.color, PALETTE[hash as usize % PALETTE.len()], text)
     }
 
     /// Normal output on stdout (suppressed by `--quiet`, not by `--json`:
@@ -73,10 +141,15 @@ impl Printer {
         }
     }
 
+    /// stdout itself, for output streamed line by line (`logs`).
+    pub fn stdout(&self) -> std::io::StdoutLock<'static> {
+        std::io::stdout().lock()
+    }
+
     /// Detail shown only with `--verbose`, on stderr.
     pub fn debug(&self, text: &str) {
         if self.verbosity == Verbosity::Verbose {
-            eprintln!("{}", paint(self.err_color, Style::Dim, text));
+            self.eprintln(&self.paint_err(Tone::Dim, text));
         }
     }
 
@@ -84,19 +157,32 @@ impl Printer {
     /// and green. On stderr, so stdout stays the command's result.
     pub fn status(&self, verb: &str, text: &str) {
         if self.verbosity != Verbosity::Quiet {
-            eprintln!(
+            self.eprintln(&format!(
                 "{} {text}",
-                paint(self.err_color, Style::Green, &format!("{verb:>12}"))
-            );
+                self.paint_err(Tone::Good, &format!("{verb:>12}"))
+            ));
+        }
+    }
+
+    /// A line of a command's progress on stderr (not with `--quiet` or
+    /// `--json`): a [`Printer::status`] line, or `line` as it is when
+    /// `verb` is `None`.
+    pub fn progress(&self, verb: Option<&str>, line: &str) {
+        if self.verbosity == Verbosity::Quiet || self.json {
+            return;
+        }
+        match verb {
+            Some(verb) => self.status(verb, line),
+            None => self.eprintln(line),
         }
     }
 
     pub fn warn(&self, text: &str) {
         if self.verbosity != Verbosity::Quiet {
-            eprintln!(
+            self.eprintln(&format!(
                 "{} {text}",
-                paint(self.err_color, Style::Yellow, "warning:")
-            );
+                self.paint_err(Tone::Warn, "warning:")
+            ));
         }
     }
 
@@ -107,14 +193,52 @@ impl Printer {
     }
 
     pub fn error(&self, diagnostic: &Diagnostic) {
-        eprint!("{}", diagnostic.render(self.err_color));
+        let text = diagnostic.render(self.err_color);
+        self.eprintln(text.trim_end_matches('\n'));
+    }
+
+    /// Every diagnostic, in order.
+    pub fn errors(&self, diagnostics: &Diagnostics) {
+        for d in diagnostics.iter() {
+            self.error(d);
+        }
     }
 }
 
-pub fn paint(enabled: bool, style: Style, text: &str) -> String {
+fn paint(enabled: bool, code: &str, text: &str) -> String {
     if enabled {
-        format!("\x1b[{}m{text}\x1b[0m", style.code())
+        format!("\x1b[{code}m{text}\x1b[0m")
     } else {
         text.to_owned()
+    }
+}
+
+/// `text` padded with spaces to `width` columns as seen on screen (escape
+/// codes take none, wide characters two).
+pub fn pad(text: &str, width: usize) -> String {
+    let seen = console::measure_text_width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(seen)))
+}
+
+/// The widest of `texts` as seen on screen.
+pub fn width<'a>(texts: impl IntoIterator<Item = &'a str>) -> usize {
+    texts
+        .into_iter()
+        .map(console::measure_text_width)
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_ignores_escape_codes() {
+        let painted = paint(true, Tone::Good.code(), "running");
+        assert_eq!(pad(&painted, 9), format!("{painted}  "));
+        assert_eq!(pad("exited", 9), "exited   ");
+        assert_eq!(pad("toolong-text", 4), "toolong-text");
+        assert_eq!(width(["ab", &painted, "é"]), 7);
     }
 }

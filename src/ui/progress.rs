@@ -2,45 +2,29 @@
 //! live line per waiting container on a terminal; plain lines otherwise
 //! (CI logs), and nothing but errors with `--quiet`.
 
-use super::{Printer, Style, Verbosity, paint};
-use crate::stack::{Event, Observer};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use super::{Printer, Verbosity};
+use crate::stack::Event;
+use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::Mutex;
 
 pub struct Progress {
     printer: Printer,
-    bars: Option<MultiProgress>,
     pulls: Mutex<HashMap<String, ProgressBar>>,
     waits: Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl Progress {
     pub fn new(printer: &Printer) -> Self {
-        let live = printer.verbosity != Verbosity::Quiet
-            && !printer.json
-            && std::io::stderr().is_terminal();
         Progress {
             printer: printer.clone(),
-            bars: live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
             pulls: Mutex::new(HashMap::new()),
             waits: Mutex::new(HashMap::new()),
         }
     }
 
     fn line(&self, verb: &str, text: &str) {
-        if self.printer.verbosity == Verbosity::Quiet || self.printer.json {
-            return;
-        }
-        let line = format!(
-            "{} {text}",
-            paint(self.printer.err_color, Style::Green, &format!("{verb:>12}"))
-        );
-        match &self.bars {
-            Some(bars) => bars.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
-        }
+        self.printer.progress(Some(verb), text);
     }
 
     fn finish_wait(&self, container: &str) {
@@ -50,12 +34,12 @@ impl Progress {
     }
 }
 
-impl Observer for Progress {
-    fn event(&self, event: Event) {
+impl Progress {
+    /// Shows one stack event.
+    pub fn event(&self, event: Event) {
         match event {
-            Event::PullStarted { image } => match &self.bars {
-                Some(bars) => {
-                    let bar = bars.add(ProgressBar::new(0));
+            Event::PullStarted { image } => match self.printer.add_bar(ProgressBar::new(0)) {
+                Some(bar) => {
                     bar.set_style(
                         ProgressStyle::with_template(
                             "{prefix:>12.cyan} {msg} [{bar:30}] {bytes}/{total_bytes}",
@@ -99,7 +83,7 @@ impl Observer for Progress {
             }
             Event::Started { container } => self.line("Started", &container),
             Event::Unchanged { container } => {
-                if self.printer.verbosity == Verbosity::Verbose {
+                if self.printer.verbosity() == Verbosity::Verbose {
                     self.line("Unchanged", &container);
                 }
             }
@@ -113,26 +97,27 @@ impl Observer for Progress {
                     .map(|o| format!(": {}", o.lines().last().unwrap_or_default()))
                     .unwrap_or_default();
                 let text = format!("{container}: {on} for {:.0}s{detail}", waited.as_secs_f32());
-                match &self.bars {
-                    Some(bars) => {
-                        let mut waits = self.waits.lock().expect("lock");
-                        let bar = waits.entry(container.clone()).or_insert_with(|| {
-                            let bar = bars.add(ProgressBar::new_spinner());
-                            bar.set_style(
-                                ProgressStyle::with_template("{spinner:.cyan} {msg}")
-                                    .expect("valid template"),
-                            );
-                            bar.enable_steady_tick(std::time::Duration::from_millis(120));
-                            bar
-                        });
-                        bar.set_message(format!("waiting on {text}"));
+                if !self.printer.is_live() {
+                    // Plain output: one line every 5 s per container is enough for a log.
+                    if waited.as_secs() % 5 == 0 {
+                        self.line("Waiting", &text);
                     }
-                    None => {
-                        // Plain output: one line every 5 s per container is enough for a log.
-                        if waited.as_secs() % 5 == 0 {
-                            self.line("Waiting", &text);
-                        }
-                    }
+                    return;
+                }
+                let mut waits = self.waits.lock().expect("lock");
+                if !waits.contains_key(&container) {
+                    let Some(bar) = self.printer.add_bar(ProgressBar::new_spinner()) else {
+                        return;
+                    };
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner:.cyan} {msg}")
+                            .expect("valid template"),
+                    );
+                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                    waits.insert(container.clone(), bar);
+                }
+                if let Some(bar) = waits.get(&container) {
+                    bar.set_message(format!("waiting on {text}"));
                 }
             }
             Event::Ready { container, after } => {

@@ -1,0 +1,50 @@
+//! Arguments several commands share: the mode, how remotes are fetched,
+//! where images come from.
+
+use crate::ops::context;
+use crate::plan::remote::FetchPolicy;
+use clap::Args;
+
+/// How remote dependencies may be fetched, for commands that resolve a plan.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RemoteArgs {
+    /// Fetch every remote dependency again, even if a cached copy exists
+    #[arg(long, conflicts_with = "offline")]
+    pub refresh: bool,
+    /// Never touch the network: use cached remote dependencies only
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl RemoteArgs {
+    /// Read commands never wait on the network while a cached copy exists.
+    pub fn read_policy(&self) -> FetchPolicy {
+        context::read_policy(self.refresh, self.offline)
+    }
+
+    /// `up` refreshes remotes at most once per TTL.
+    pub fn up_policy(&self) -> FetchPolicy {
+        context::up_policy(self.refresh, self.offline)
+    }
+}
+
+/// What names a plan on the engine: the mode, how remotes may be fetched,
+/// and where images come from.
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// The mode
+    #[arg(long, short, default_value = "default")]
+    pub mode: String,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    #[command(flatten)]
+    pub mirror: MirrorArgs,
+}
+
+/// Where images are pulled from, for air-gapped CI.
+#[derive(Args, Debug, Clone, Default)]
+pub struct MirrorArgs {
+    /// Pull every image through this registry (HOST[:PORT]) instead of its own
+    #[arg(long, env = "DEVRIG_REGISTRY_MIRROR", value_name = "HOST[:PORT]")]
+    pub registry_mirror: Option<String>,
+}

@@ -1,0 +1,246 @@
+//! What most operations do first: find the config, load it, resolve a plan,
+//! reach the engine, read the state.
+
+use super::{Error, Event, Observer};
+use crate::config::{self, Config, Variables};
+use crate::engine::Engine;
+use crate::engine::spec::ContainerSpec;
+use crate::plan::remote::{FetchPolicy, RemoteCache};
+use crate::plan::{self, Plan};
+use crate::state::{Loaded, State, Store};
+use std::path::{Path, PathBuf};
+
+/// Which repo an operation works on: the config file given with `-c PATH`,
+/// else `devservices/config.yml` in the current directory or the nearest
+/// parent that has one.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub config: Option<PathBuf>,
+}
+
+impl Target {
+    /// The repo whose config is `file` (a local dependency's checkout, a
+    /// dependent service).
+    pub fn file(file: impl Into<PathBuf>) -> Target {
+        Target {
+            config: Some(file.into()),
+        }
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> Result<PathBuf, ContextError> {
+        if let Some(path) = &self.config {
+            return Ok(path.clone());
+        }
+        let cwd = std::env::current_dir().map_err(ContextError::Cwd)?;
+        find_config(&cwd).ok_or(ContextError::NoConfig { dir: cwd })
+    }
+
+    /// The repo: where `devservices/config.yml` is found, else the current
+    /// directory (the toolchain commands work in repos without one).
+    pub fn repo_root(&self) -> Result<PathBuf, ContextError> {
+        match self.config_path() {
+            Ok(file) => {
+                let file = std::path::absolute(&file).unwrap_or(file);
+                let devservices = file.parent().unwrap_or(Path::new("/"));
+                Ok(devservices.parent().unwrap_or(devservices).to_owned())
+            }
+            Err(_) => std::env::current_dir().map_err(ContextError::Cwd),
+        }
+    }
+
+    /// Loads the config; its warnings go to `observer`.
+    pub fn load(&self, observer: &dyn Observer) -> Result<Config, Error> {
+        let path = self.config_path()?;
+        let config = config::load(&path, &Variables::from_process())?;
+        for warning in &config.warnings {
+            observer.event(Event::Warning(warning.to_string()));
+        }
+        Ok(config)
+    }
+
+    /// Loads the config and resolves `mode`.
+    pub fn plan(
+        &self,
+        mode: &str,
+        policy: FetchPolicy,
+        observer: &dyn Observer,
+    ) -> Result<Plan, Error> {
+        let config = self.load(observer)?;
+        resolve(config, mode, policy, observer)
+    }
+}
+
+/// Why an operation could not find what to work on.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("cannot read the current directory: {0}")]
+    Cwd(#[source] std::io::Error),
+    #[error("no devservices/config.yml in {} or any parent directory", dir.display())]
+    NoConfig { dir: PathBuf },
+    #[error("no service `{name}` in this plan")]
+    NoSuchService { name: String, known: Vec<String> },
+}
+
+impl ContextError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ContextError::Cwd(_) => None,
+            ContextError::NoConfig { .. } => Some(
+                "run devrig inside a repo that has one, pass -c PATH, or create one with `devrig init`"
+                    .to_owned(),
+            ),
+            ContextError::NoSuchService { known, .. } => {
+                Some(format!("services: {}", known.join(", ")))
+            }
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ContextError::Cwd(_) => crate::exit::FAILURE,
+            ContextError::NoConfig { .. } | ContextError::NoSuchService { .. } => {
+                crate::exit::USAGE
+            }
+        }
+    }
+}
+
+fn find_config(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join("devservices").join("config.yml"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Resolves `mode` of `config`, remotes fetched as `policy` says; the
+/// plan's warnings (and those of every remote's config) go to `observer`.
+pub fn resolve(
+    config: Config,
+    mode: &str,
+    policy: FetchPolicy,
+    observer: &dyn Observer,
+) -> Result<Plan, Error> {
+    let cache = RemoteCache {
+        root: RemoteCache::default_root(),
+        policy,
+    };
+    observer.event(Event::Note(format!(
+        "remote dependencies cached in {}",
+        cache.root.display()
+    )));
+    let local: std::collections::BTreeSet<String> = peek_state().local.into_keys().collect();
+    let plan = plan::resolve_with_local(config, mode, &cache, &Variables::from_process(), &local)?;
+    for warning in &plan.warnings {
+        observer.event(Event::Warning(warning.clone()));
+    }
+    for (name, project) in &plan.projects {
+        if name != &plan.root {
+            for warning in &project.config.warnings {
+                observer.event(Event::Warning(warning.to_string()));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// How fresh remotes must be for commands that only read them: a cached
+/// copy is used without waiting on the network.
+pub fn read_policy(refresh: bool, offline: bool) -> FetchPolicy {
+    if offline {
+        FetchPolicy::Offline
+    } else if refresh {
+        FetchPolicy::Refresh
+    } else {
+        FetchPolicy::CacheFirst
+    }
+}
+
+/// How fresh remotes must be for `up`: refreshed at most once per TTL
+/// (`DEVRIG_REMOTE_TTL` seconds, default 15 minutes).
+pub fn up_policy(refresh: bool, offline: bool) -> FetchPolicy {
+    if offline {
+        return FetchPolicy::Offline;
+    }
+    if refresh {
+        return FetchPolicy::Refresh;
+    }
+    let ttl = std::env::var("DEVRIG_REMOTE_TTL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15 * 60);
+    FetchPolicy::RefreshOlderThan(std::time::Duration::from_secs(ttl))
+}
+
+/// The state as it is now, read without its lock (so operations that hold
+/// it may still resolve plans). A missing or unreadable state reads as
+/// empty: nothing active, every service containerized.
+pub fn peek_state() -> State {
+    match Store::peek(&Store::default_dir()) {
+        Loaded::Found(state) => state,
+        Loaded::Missing | Loaded::Corrupt(_) => State::default(),
+    }
+}
+
+/// Opens the state, waiting for (then holding) its lock.
+pub fn open_store() -> Result<Store, Error> {
+    Ok(Store::open(&Store::default_dir())?)
+}
+
+/// Opens the state and loads it, rebuilt from the engine's labels when it
+/// is lost or corrupt. The lock is held while the store lives: two `up`s
+/// (or an `up` and a `down`) at once are serialized.
+pub async fn locked_state(
+    engine: &Engine,
+    observer: &dyn Observer,
+) -> Result<(Store, State), Error> {
+    let store = open_store()?;
+    let (state, rebuilt) =
+        crate::stack::registry::load(engine, &store, &RemoteCache::default_root()).await?;
+    if let Some(note) = rebuilt {
+        observer.event(Event::Note(note));
+    }
+    Ok((store, state))
+}
+
+/// Connects to the engine; where it is goes to `observer` as a note.
+pub async fn engine(observer: &dyn Observer) -> Result<Engine, Error> {
+    let engine = Engine::connect().await?;
+    observer.event(Event::Note(format!(
+        "engine {} (Docker {}, API {}) via {}",
+        engine.endpoint.address, engine.server_version, engine.api_version, engine.endpoint.source
+    )));
+    Ok(engine)
+}
+
+/// The plan's containers named by `names` (a service, `project/service`, or
+/// a container name); all of them when `names` is empty.
+pub fn select(specs: Vec<ContainerSpec>, names: &[String]) -> Result<Vec<ContainerSpec>, Error> {
+    if names.is_empty() {
+        return Ok(specs);
+    }
+    let mut chosen = Vec::new();
+    for name in names {
+        let found: Vec<_> = specs
+            .iter()
+            .filter(|s| {
+                s.service == *name
+                    || s.name == *name
+                    || format!("{}/{}", s.project, s.service) == *name
+            })
+            .cloned()
+            .collect();
+        if found.is_empty() {
+            return Err(ContextError::NoSuchService {
+                name: name.clone(),
+                known: specs
+                    .iter()
+                    .map(|s| format!("{}/{}", s.project, s.service))
+                    .collect(),
+            }
+            .into());
+        }
+        chosen.extend(found);
+    }
+    Ok(chosen)
+}

@@ -1,0 +1,88 @@
+//! `down`: stop the repo's programs, then a mode's containers, keeping the
+//! projects other active services still use; dependencies toggled to local
+//! go down with their last user.
+
+use super::{Error, Event, Observer, Session, StackEvents, Target, context, programs};
+use crate::plan::remote::FetchPolicy;
+use crate::stack;
+use crate::state::State;
+
+#[derive(Debug, Clone)]
+pub struct DownOptions {
+    pub target: Target,
+    /// The mode to stop; default: the mode it was started in.
+    pub mode: Option<String>,
+    /// Fetch remotes again first (else only cached copies are used: `down`
+    /// works offline).
+    pub refresh: bool,
+}
+
+pub fn down(opts: &DownOptions, observer: &dyn Observer) -> Result<(), Error> {
+    let config = opts.target.load(observer)?;
+    let root = config.project().to_owned();
+    // Programs first: they are the containers' clients, and a dev server
+    // that loses its database mid-request only makes noise.
+    programs::shutdown(&root, observer)?;
+    let session = Session::new()?;
+    let (local, state) = session.block_on(async {
+        let engine = context::engine(observer).await?;
+        let (store, mut state) = context::locked_state(&engine, observer).await?;
+        let mode = opts
+            .mode
+            .clone()
+            .or_else(|| state.services.get(&root).map(|a| a.mode.clone()))
+            .unwrap_or_else(|| super::DEFAULT_MODE.to_owned());
+        let policy = if opts.refresh {
+            FetchPolicy::Refresh
+        } else {
+            FetchPolicy::CacheFirst
+        };
+        let plan = context::resolve(config, &mode, policy, observer)?;
+        let keep = state.used_by_others(&root);
+        stack::down::down(&engine, &plan, &keep, &StackEvents(observer)).await?;
+        state.services.remove(&root);
+        store.save(&state)?;
+        observer.event(Event::ServiceDown {
+            project: root.clone(),
+            mode,
+        });
+        Ok::<_, Error>((plan.local, state))
+    })?;
+    stop_local_services(opts, &root, &local, &state, observer)
+}
+
+/// Local services this one relied on go down with it, unless another
+/// active service still relies on them.
+fn stop_local_services(
+    opts: &DownOptions,
+    root: &str,
+    local: &[String],
+    state: &State,
+    observer: &dyn Observer,
+) -> Result<(), Error> {
+    for service in local {
+        let (Some(runtime), true) = (
+            state.local.get(service),
+            state.services.contains_key(service),
+        ) else {
+            continue;
+        };
+        let users = state.local_users(service, root);
+        if !users.is_empty() {
+            observer.event(Event::LocalKept {
+                service: service.clone(),
+                users,
+            });
+            continue;
+        }
+        down(
+            &DownOptions {
+                target: Target::file(runtime.config_file()),
+                mode: None,
+                refresh: opts.refresh,
+            },
+            observer,
+        )?;
+    }
+    Ok(())
+}
