@@ -15,6 +15,7 @@ mod foreground;
 pub mod group;
 pub mod guardian;
 pub mod logfile;
+pub mod machine;
 pub mod paths;
 pub mod protocol;
 pub mod pty;
