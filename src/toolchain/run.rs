@@ -49,27 +49,6 @@ fn first_line(text: &str) -> Option<&str> {
     text.lines().map(str::trim).find(|l| !l.is_empty())
 }
 
-/// `text` without ANSI color sequences (direnv colors its errors even
-/// without a terminal), so that findings stay plain one-liners.
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            if chars.next() == Some('[') {
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot run `{command}`: {source}")]
@@ -195,10 +174,14 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Result<Output, RunError> {
         }
     }
     let [stdout, stderr] = streams;
+    // Without color sequences (direnv colors its errors even without a
+    // terminal), so that findings stay plain one-liners.
+    let plain =
+        |bytes: &[u8]| console::strip_ansi_codes(&String::from_utf8_lossy(bytes)).into_owned();
     Ok(Output {
         status,
-        stdout: strip_ansi(&String::from_utf8_lossy(&stdout)),
-        stderr: strip_ansi(&String::from_utf8_lossy(&stderr)),
+        stdout: plain(&stdout),
+        stderr: plain(&stderr),
     })
 }
 
@@ -242,11 +225,16 @@ mod tests {
     }
 
     #[test]
-    fn colors_are_stripped() {
-        assert_eq!(
-            strip_ansi("\x1b[31mdirenv: error\x1b[0m ok"),
-            "direnv: error ok"
-        );
+    fn colors_and_links_are_stripped() {
+        let out = run(
+            sh("printf '\\033[31mdirenv: error\\033[0m ok\\n' >&2"),
+            PROBE_TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(out.stderr, "direnv: error ok\n");
+        // A hyperlink (OSC 8) keeps its text, not its address.
+        let link = "\x1b]8;;https://docs.astral.sh\x1b\\uv docs\x1b]8;;\x1b\\ here";
+        assert_eq!(console::strip_ansi_codes(link), "uv docs here");
     }
 
     #[test]

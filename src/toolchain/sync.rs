@@ -635,7 +635,7 @@ fn run_step(
                     // The last redraw of a `\r` progress line is what a
                     // terminal would show.
                     let line = line.rsplit('\r').next().unwrap_or_default();
-                    let line = super::run::strip_ansi(line);
+                    let line = console::strip_ansi_codes(line).into_owned();
                     if tx.send(line).is_err() {
                         break;
                     }
