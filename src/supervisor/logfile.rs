@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 pub struct RotatingLog {
     path: PathBuf,
@@ -94,29 +94,11 @@ pub fn backup(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// `2026-11-26T09:30:05Z`, without a date crate: days since the epoch to a
-/// civil date (Howard Hinnant's algorithm).
+/// `2026-11-26T09:30:05Z`: RFC 3339 in UTC, to the whole second (a
+/// fraction is cut, not rounded, so a line never reads as later than it was).
 pub fn utc_timestamp(at: SystemTime) -> String {
-    let secs = at
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let at = jiff::Timestamp::try_from(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    format!("{at:.0}")
 }
 
 /// The last `n` lines of the log (all when `None`), reaching into the
@@ -239,6 +221,7 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn rotates_by_size_and_keeps_the_newest_backups() {
@@ -331,6 +314,8 @@ mod tests {
     fn timestamps_are_civil_utc() {
         let at = UNIX_EPOCH + Duration::from_secs(1_795_685_405);
         assert_eq!(utc_timestamp(at), "2026-11-26T09:30:05Z");
+        let later = at + Duration::from_millis(999);
+        assert_eq!(utc_timestamp(later), "2026-11-26T09:30:05Z");
         assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
 }
