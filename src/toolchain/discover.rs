@@ -14,6 +14,11 @@
 //! still works. A value a version manager understands but that names no
 //! version (`.nvmrc` `node`, `lts/*`; `.python-version` `system`) pins
 //! nothing, and the next source is asked.
+//!
+//! `package.json` and `pyproject.toml` are parsed whole (serde_json, toml),
+//! so a field is found however the file spells it (`[tool.uv]`, dotted keys,
+//! inline tables). A file that does not parse is an error at its position:
+//! pnpm, pip and uv would refuse it too.
 
 use super::ini;
 use super::requirements::{Pinned, PythonReq, Source, SyncStep};
@@ -165,22 +170,31 @@ pub fn scan(root: &Path) -> Result<Discovered, ConfigError> {
         .map(|e| e.value.clone())
         .filter(|v| !v.is_empty());
 
-    let pyproject = read(root, "pyproject.toml")?;
+    let pyproject = match read(root, "pyproject.toml")? {
+        Some(text) => Some(parse_toml(&root.join("pyproject.toml"), &text)?),
+        None => None,
+    };
     let setup_cfg = match read(root, "setup.cfg")? {
         Some(text) => ini::parse(&text).ok(),
         None => None,
     };
     let setup_py = exists("setup.py");
+    // A build backend makes the repo a package, unless uv is told it is
+    // only a workspace (`tool.uv.package = false`).
     let installable = setup_py
-        || pyproject.as_deref().is_some_and(|t| {
-            toml_has_table(t, "build-system")
-                && toml_string(t, "tool.uv", "package").as_deref() != Some("false")
+        || pyproject.as_ref().is_some_and(|t| {
+            toml_get(t, &["build-system"]).is_some_and(toml::Value::is_table)
+                && toml_get(t, &["tool", "uv", "package"]).and_then(toml::Value::as_bool)
+                    != Some(false)
         });
     if installable {
         py.project = pyproject
-            .as_deref()
+            .as_ref()
             .and_then(|t| {
-                toml_string(t, "project", "name").or_else(|| toml_string(t, "tool.poetry", "name"))
+                toml_get(t, &["project", "name"])
+                    .or_else(|| toml_get(t, &["tool", "poetry", "name"]))
+                    .and_then(toml::Value::as_str)
+                    .map(str::to_owned)
             })
             .or_else(|| {
                 setup_cfg
@@ -520,10 +534,7 @@ impl PackageJson {
         }
         let quoted = serde_json::to_string(value).unwrap_or_default();
         let at = self.text[from..].find(&quoted).map_or(from, |i| from + i);
-        let before = &self.text[..at];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-        Pos { line, col }
+        pos_at(&self.text, at)
     }
 
     fn field_pin(&self, path: &[&str], parts: usize) -> Result<Option<Pinned>, ConfigError> {
@@ -573,66 +584,45 @@ impl PackageJson {
     }
 }
 
-/// Whether a TOML document has the `[table]` header.
-fn toml_has_table(text: &str, table: &str) -> bool {
-    text.lines()
-        .any(|l| toml_header(l).is_some_and(|h| h == table))
+/// A TOML document; not valid TOML is an error at its position, as for
+/// `package.json`: pip and uv would refuse the file too.
+fn parse_toml(file: &Path, text: &str) -> Result<toml::Table, ConfigError> {
+    let rel = file.file_name().unwrap_or_default().to_string_lossy();
+    text.parse::<toml::Table>().map_err(|e| {
+        let message = format!("{rel} is not valid TOML: {}", e.message());
+        match e.span() {
+            Some(span) => ConfigError::at(file, pos_at(text, span.start), message),
+            None => ConfigError::whole_file(file, message),
+        }
+    })
 }
 
-fn toml_header(line: &str) -> Option<&str> {
-    let line = line.split('#').next().unwrap_or("").trim();
-    let inner = line.strip_prefix('[')?.strip_suffix(']')?;
-    Some(inner.trim_matches(['[', ']']).trim())
+/// The value at `path` (`["tool", "uv", "package"]`), however the document
+/// spells it: `[tool.uv]` and `package = …`, `[tool]` and `uv.package = …`,
+/// or inline tables.
+fn toml_get<'a>(table: &'a toml::Table, path: &[&str]) -> Option<&'a toml::Value> {
+    let (last, parents) = path.split_last()?;
+    parents
+        .iter()
+        .try_fold(table, |t, key| t.get(*key)?.as_table())?
+        .get(*last)
 }
 
-/// A string or bare value `key = …` directly under `[table]`: enough TOML
-/// for the two fields read here (`[project] name`, `[tool.uv] package`),
-/// which are always written that way.
-fn toml_string(text: &str, table: &str, key: &str) -> Option<String> {
-    let mut current = "";
-    for line in text.lines() {
-        if let Some(header) = toml_header(line) {
-            current = header;
-            continue;
-        }
-        if current != table {
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        if k.trim().trim_matches(['"', '\'']) != key {
-            continue;
-        }
-        let v = v.trim();
-        let value = match v.chars().next() {
-            Some(q @ ('"' | '\'')) => v[1..].split(q).next().unwrap_or(""),
-            _ => v.split('#').next().unwrap_or("").trim(),
-        };
-        return Some(value.to_owned());
+/// Line and column (in characters, from 1) of byte `offset` in `text`.
+fn pos_at(text: &str, offset: usize) -> Pos {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
     }
-    None
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    Pos { line, col }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn toml_fields() {
-        let doc = "[build-system]\nrequires = [\"setuptools\"]\n\n[project]\nname = \"sentry-kafka\" # the name\nversion = \"1\"\n\n[tool.uv]\npackage = false\n";
-        assert!(toml_has_table(doc, "build-system"));
-        assert_eq!(
-            toml_string(doc, "project", "name").as_deref(),
-            Some("sentry-kafka")
-        );
-        assert_eq!(
-            toml_string(doc, "tool.uv", "package").as_deref(),
-            Some("false")
-        );
-        assert_eq!(toml_string(doc, "tool.uv", "name"), None);
-        assert_eq!(toml_header("[[tool.x]]"), Some("tool.x"));
-    }
 
     fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -709,6 +699,80 @@ mod tests {
             "a virtual uv project is not installed"
         );
         assert_eq!(found.python.install_source.as_deref(), Some("uv.lock"));
+    }
+
+    /// What a repo with only this `pyproject.toml` installs: whether it is
+    /// a package (`pip install -e .`), and its name.
+    fn package(pyproject: &str) -> (bool, Option<String>) {
+        let dir = repo(&[("pyproject.toml", pyproject)]);
+        let python = scan(dir.path()).unwrap().python;
+        let editable = matches!(
+            &python.install,
+            Some(Install::Pip { editable, .. }) if editable == &["."]
+        );
+        (editable, python.project)
+    }
+
+    #[test]
+    fn pyproject_tables_headers_dotted_keys_and_inline() {
+        let named = |name: &str| (true, Some(name.to_owned()));
+        // Headers, a comment after the value, another key in the table.
+        assert_eq!(
+            package(
+                "[build-system]\nrequires = [\"setuptools\"]\n\n[project]\nname = \"sentry-kafka\" # the name\nversion = \"1\"\n"
+            ),
+            named("sentry-kafka")
+        );
+        assert_eq!(
+            package("[build-system]\nrequires = []\n[tool.poetry]\nname = 'poetic'\n"),
+            named("poetic")
+        );
+        assert_eq!(
+            package("[project]\nname = \"app\"\n"),
+            (false, None),
+            "no build backend: not a package"
+        );
+        // `package = false` under each spelling of `tool.uv`.
+        for virtual_project in [
+            "[build-system]\n[tool.uv]\npackage = false\n",
+            "tool.uv.package = false\n[build-system]\n",
+            "[build-system]\n[tool]\nuv.package = false\n",
+            "tool = { uv = { package = false } }\n[build-system]\n",
+            "[build-system]\n[tool]\nuv = { package = false }\n",
+        ] {
+            assert_eq!(package(virtual_project), (false, None), "{virtual_project}");
+        }
+        assert_eq!(
+            package("[build-system]\n[tool.uv]\npackage = true\n[project]\nname = \"p\"\n"),
+            named("p")
+        );
+        // Inline and dotted tables for the build system and the name.
+        assert_eq!(
+            package("build-system = { requires = [] }\nproject = { name = \"inline\" }\n"),
+            named("inline")
+        );
+        assert_eq!(
+            package("build-system.requires = []\nproject.name = \"dotted\"\n"),
+            named("dotted")
+        );
+        // `[[tool.x]]` is an array of tables, not the table the name is in.
+        assert_eq!(
+            package("[build-system]\n[[project]]\nname = \"x\"\n"),
+            (true, None)
+        );
+    }
+
+    #[test]
+    fn pyproject_errors_have_positions() {
+        let dir = repo(&[("pyproject.toml", "[project]\nname = \"a\"\nname = \"b\"\n")]);
+        let e = scan(dir.path()).unwrap_err();
+        assert_eq!(e.message, "pyproject.toml is not valid TOML: duplicate key");
+        assert_eq!(e.pos.unwrap().to_string(), "3:1");
+        assert!(e.file.ends_with("pyproject.toml"));
+
+        let dir = repo(&[("pyproject.toml", "[project]\nname = \"é\" x\n")]);
+        let e = scan(dir.path()).unwrap_err();
+        assert_eq!(e.pos.unwrap().to_string(), "2:12", "{e:?}");
     }
 
     #[test]
