@@ -17,6 +17,7 @@ pub mod ops;
 pub mod plan;
 pub mod stack;
 pub mod state;
+pub mod store;
 pub mod supervisor;
 pub mod templates;
 pub mod toolchain;

@@ -2,14 +2,14 @@
 //! projects each of them uses: what lets `down` keep a shared dependency
 //! (kafka used by both sentry and snuba) running for the other user.
 //!
-//! One JSON file under the XDG data dir, written atomically (temp file +
-//! rename) while holding a lock file, so two concurrent `up`s are
-//! serialized. If the file is lost or corrupt the caller rebuilds it from
-//! the engine's labels.
+//! One JSON file under the XDG data dir (`state.json`, a [`crate::store`]):
+//! written atomically (temp file + rename) while holding a lock file, so two
+//! concurrent `up`s are serialized. If the file is lost or corrupt the
+//! caller rebuilds it from the engine's labels.
 
+use crate::store::{self, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -90,18 +90,19 @@ pub struct StateError {
     pub source: io::Error,
 }
 
-/// The state file and its lock; the lock is held while this value lives.
-pub struct Store {
-    path: PathBuf,
-    _lock: File,
+impl From<StoreError> for StateError {
+    fn from(StoreError { path, source }: StoreError) -> Self {
+        StateError { path, source }
+    }
 }
 
+/// The state file and its lock; the lock is held while this value lives.
+pub struct Store(store::Store<State>);
+
 /// What reading found: the state, or that it must be rebuilt.
-pub enum Loaded {
-    Found(State),
-    Missing,
-    Corrupt(String),
-}
+pub type Loaded = store::Loaded<State>;
+
+const FILE: &str = "state.json";
 
 impl Store {
     pub fn default_dir() -> PathBuf {
@@ -115,59 +116,25 @@ impl Store {
 
     /// Opens (and locks) the state in `dir`, waiting for another devrig.
     pub fn open(dir: &Path) -> Result<Store, StateError> {
-        let err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| StateError { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(err(dir))?;
-        let lock_path = dir.join("state.lock");
-        let lock = File::create(&lock_path).map_err(err(&lock_path))?;
-        lock.lock().map_err(err(&lock_path))?;
-        Ok(Store {
-            path: dir.join("state.json"),
-            _lock: lock,
-        })
+        Ok(Store(store::Store::open(dir.join(FILE))?))
     }
 
     /// Reads the state in `dir` without the lock: the file is only ever
     /// replaced whole (by rename), so a reader sees one version or the other.
     pub fn peek(dir: &Path) -> Loaded {
-        match std::fs::read_to_string(dir.join("state.json")) {
-            Ok(text) => match serde_json::from_str(&text) {
-                Ok(state) => Loaded::Found(state),
-                Err(e) => Loaded::Corrupt(e.to_string()),
-            },
-            Err(_) => Loaded::Missing,
-        }
+        store::Store::peek(&dir.join(FILE))
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.0.path()
     }
 
     pub fn load(&self) -> Result<Loaded, StateError> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => Ok(match serde_json::from_str(&text) {
-                Ok(state) => Loaded::Found(state),
-                Err(e) => Loaded::Corrupt(e.to_string()),
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Loaded::Missing),
-            Err(source) => Err(StateError {
-                path: self.path.clone(),
-                source,
-            }),
-        }
+        Ok(self.0.load()?)
     }
 
     pub fn save(&self, state: &State) -> Result<(), StateError> {
-        let tmp = self.path.with_extension("json.tmp");
-        let text = serde_json::to_vec_pretty(state).expect("state serializes");
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &self.path))
-            .map_err(|source| StateError {
-                path: self.path.clone(),
-                source,
-            })
+        Ok(self.0.save(state)?)
     }
 }
 

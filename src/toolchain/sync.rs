@@ -10,10 +10,10 @@
 //!   deleted or recreated venv must be filled again.
 //! - **State.** The hash of each step's last success, in one JSON file per
 //!   repo: `<state dir>/sync/<sha256 of the repo path>.json` (the state dir
-//!   is `DEVRIG_STATE_DIR`, else `$XDG_DATA_HOME/devrig`), written atomically
-//!   after every successful step, under a lock that serializes two syncs of
-//!   the same repo. A failed step records nothing, so the next sync tries it
-//!   again.
+//!   is `DEVRIG_STATE_DIR`, else `$XDG_DATA_HOME/devrig`; a [`crate::store`]),
+//!   written atomically after every successful step, under a lock that
+//!   serializes two syncs of the same repo. A failed step records nothing,
+//!   so the next sync tries it again.
 //! - **Gate.** Before the first step that has to run, doctor's checks run;
 //!   a failing `*.version` check or `direnv.installed` stops the sync with
 //!   its finding and fix ([`BLOCKING`]). A missing venv does not block: sync
@@ -32,10 +32,10 @@ use super::env::HostEnv;
 use super::fix::{FixError, apply_fix};
 use super::requirements::{self, Requirements, Source, SyncStep};
 use crate::config::ConfigError;
+use crate::store::{Loaded, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -246,61 +246,20 @@ struct Recorded {
     finished_at: u64,
 }
 
-/// The state file, locked while this value lives.
-struct Store {
-    path: PathBuf,
-    _lock: File,
+impl From<StoreError> for SyncError {
+    fn from(StoreError { path, source }: StoreError) -> Self {
+        SyncError::State { path, source }
+    }
 }
 
-impl Store {
-    fn open(path: PathBuf) -> Result<Store, SyncError> {
-        let err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| SyncError::State { path, source }
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err(dir))?;
-        }
-        let lock_path = path.with_extension("lock");
-        let lock = File::create(&lock_path).map_err(err(&lock_path))?;
-        // Two syncs of one repo would run the same installs into the same
-        // venv at once; the second waits for the first.
-        lock.lock().map_err(err(&lock_path))?;
-        Ok(Store { path, _lock: lock })
-    }
-
-    /// The state, and why it was discarded when it could not be read.
-    fn load(&self) -> Result<(State, Option<String>), SyncError> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => Ok(match serde_json::from_str(&text) {
-                Ok(state) => (state, None),
-                // Losing it only costs a rerun of idempotent steps.
-                Err(e) => (State::default(), Some(e.to_string())),
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((State::default(), None)),
-            Err(source) => Err(SyncError::State {
-                path: self.path.clone(),
-                source,
-            }),
-        }
-    }
-
-    /// Temp file and rename: an interrupted sync never leaves half a file.
-    fn save(&self, state: &State) -> Result<(), SyncError> {
-        let tmp = self
-            .path
-            .with_extension(format!("json.{}.tmp", std::process::id()));
-        let text = serde_json::to_vec_pretty(state).unwrap_or_default();
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &self.path))
-            .map_err(|source| {
-                let _ = std::fs::remove_file(&tmp);
-                SyncError::State {
-                    path: self.path.clone(),
-                    source,
-                }
-            })
-    }
+/// The state, and why it was discarded when it could not be read.
+fn load(store: &Store<State>) -> Result<(State, Option<String>), SyncError> {
+    Ok(match store.load()? {
+        Loaded::Found(state) => (state, None),
+        Loaded::Missing => (State::default(), None),
+        // Losing it only costs a rerun of idempotent steps.
+        Loaded::Corrupt(why) => (State::default(), Some(why)),
+    })
 }
 
 /// Syncs the repo at `repo_root`: reads its requirements, then runs the
@@ -325,11 +284,13 @@ pub fn sync_with(
 ) -> Result<Vec<StepReport>, SyncError> {
     // One state file per clone, whichever path (or symlink) it is reached by.
     let root = std::fs::canonicalize(repo_root).unwrap_or_else(|_| repo_root.to_owned());
+    // Two syncs of one repo would run the same installs into the same
+    // venv at once; the second waits for the first.
     let store = Store::open(state_file(&opts.state_dir, &root))?;
-    let (mut state, reset) = store.load()?;
+    let (mut state, reset) = load(&store)?;
     if let Some(reason) = &reset {
         observer.event(Event::StateReset {
-            path: &store.path,
+            path: store.path(),
             reason,
         });
     }
