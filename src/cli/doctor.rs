@@ -118,7 +118,7 @@ async fn disk_check(engine: &Engine) -> Option<Check> {
     }
     let info = engine.docker.info().await.ok()?;
     let root = info.docker_root_dir?;
-    let free = available_space(std::path::Path::new(&root))?;
+    let free = crate::sys::available_space(std::path::Path::new(&root))?;
     let gib = free as f64 / f64::from(1u32 << 30);
     let finding = format!("{gib:.1} GiB free in {root}");
     let fix = Some(format!(
@@ -131,17 +131,6 @@ async fn disk_check(engine: &Engine) -> Option<Check> {
     } else {
         Check::ok("docker.disk", finding)
     })
-}
-
-/// Bytes available to unprivileged users on the filesystem holding `path`.
-fn available_space(path: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c_path` is a valid NUL-terminated string and `stat` a valid,
-    // writable statvfs; the call writes only into it.
-    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
-    (rc == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
 async fn ports_check(global: &GlobalArgs, engine: &Engine) -> Option<Check> {

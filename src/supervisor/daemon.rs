@@ -12,6 +12,7 @@ use super::logfile::RotatingLog;
 use super::protocol::{ProgramSpec, ProgramState, ProgramStatus, Request, Response};
 use super::{group, guardian, paths};
 use crate::config::Autorestart;
+use crate::sys;
 use indexmap::IndexMap;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
@@ -679,7 +680,7 @@ impl Supervisor {
                 }
                 ProgramState::Foreground => {
                     if let Some(holder) = slot.holder
-                        && !group::running(holder)
+                        && !sys::running(holder)
                     {
                         note(
                             slot,
@@ -784,7 +785,7 @@ impl Supervisor {
     /// Processes that left their program's group and lost their parent came
     /// to this subreaper; they go with the supervisor, not after it.
     fn sweep_leftovers(&mut self) {
-        for pid in group::children_of(std::process::id()) {
+        for pid in sys::children_of(std::process::id() as i32) {
             if u32::try_from(pid).ok() != Some(self.guardian_pid) {
                 // SAFETY: kill takes no pointers.
                 unsafe { libc::kill(pid, libc::SIGKILL) };

@@ -1,6 +1,7 @@
 //! Signals to whole process groups. Every program leads its own group, so
 //! a dev server's reloader, its workers and a shell's background jobs are
-//! stopped with it rather than orphaned.
+//! stopped with it rather than orphaned. (Which processes a group still
+//! has is a question for [`crate::sys`].)
 
 use std::io;
 
@@ -26,49 +27,6 @@ pub fn alive(pgid: i32) -> bool {
     signal(pgid, 0).unwrap_or(false)
 }
 
-/// The processes of group `pgid` that still run (zombies left out: they
-/// are dead, only waiting for a parent that may never reap them).
-pub fn running_members(pgid: i32) -> Vec<i32> {
-    proc_stats()
-        .filter(|(_, stat)| stat.state != 'Z' && stat.pgrp == pgid)
-        .map(|(pid, _)| pid)
-        .collect()
-}
-
-/// Whether process `pid` exists and is not a zombie.
-pub fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|text| {
-            let after = &text[text.rfind(')')? + 1..];
-            after.split_whitespace().next().map(|state| state != "Z")
-        })
-        .unwrap_or(false)
-}
-
-struct Stat {
-    state: char,
-    ppid: u32,
-    pgrp: i32,
-}
-
-/// Every process's `/proc/PID/stat`: `pid (comm) state ppid pgrp …`, where
-/// comm may hold spaces and parentheses.
-fn proc_stats() -> impl Iterator<Item = (i32, Stat)> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let mut fields = text[text.rfind(')')? + 1..].split_whitespace();
-            let state = fields.next()?.chars().next()?;
-            let ppid = fields.next()?.parse().ok()?;
-            let pgrp = fields.next()?.parse().ok()?;
-            Some((pid, Stat { state, ppid, pgrp }))
-        })
-}
-
 /// `TERM`, `SIGTERM`, `15` → 15.
 pub fn signal_number(name: &str) -> Option<i32> {
     if let Ok(n) = name.parse::<i32>() {
@@ -92,15 +50,6 @@ pub fn signal_number(name: &str) -> Option<i32> {
     })
 }
 
-/// Processes whose parent is `parent`, from /proc: what a subreaper
-/// inherited when a program's child left its group and then lost its parent.
-pub fn children_of(parent: u32) -> Vec<i32> {
-    proc_stats()
-        .filter(|(_, stat)| stat.ppid == parent)
-        .map(|(pid, _)| pid)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,17 +68,5 @@ mod tests {
         assert!(signal(0, 0).is_err());
         assert!(signal(1, 0).is_err());
         assert!(signal(-5, 0).is_err());
-    }
-
-    #[test]
-    fn finds_own_children() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
-            .spawn()
-            .unwrap();
-        let found = children_of(std::process::id());
-        child.kill().unwrap();
-        child.wait().unwrap();
-        assert!(found.contains(&(child.id() as i32)), "{found:?}");
     }
 }

@@ -8,6 +8,7 @@
 //! not the rest of its group, and gives no grace period.
 
 use super::group;
+use crate::sys;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::time::{Duration, Instant};
@@ -51,7 +52,7 @@ pub fn watch(input: impl BufRead) -> usize {
     while !groups.is_empty() {
         // Its new parent may be slow to reap what was killed: zombies are
         // done, so only running members count.
-        groups.retain(|pgid, _| !group::running_members(*pgid).is_empty());
+        groups.retain(|pgid, _| !sys::running_members(*pgid).is_empty());
         for (pgid, (_, grace)) in &groups {
             if start.elapsed() >= *grace {
                 let _ = group::signal(*pgid, libc::SIGKILL);
@@ -102,6 +103,6 @@ mod tests {
         assert_eq!(watch(pipe.as_slice()), 1);
         assert!(began.elapsed() >= Duration::from_millis(300));
         reaper.join().unwrap().unwrap();
-        assert!(group::running_members(pgid).is_empty());
+        assert!(sys::running_members(pgid).is_empty());
     }
 }
