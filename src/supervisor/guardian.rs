@@ -9,6 +9,7 @@
 
 use super::group;
 use crate::sys;
+use rustix::process::Signal;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::time::{Duration, Instant};
@@ -46,7 +47,10 @@ pub fn watch(input: impl BufRead) -> usize {
     let count = groups.len();
     let start = Instant::now();
     for (pgid, (signal, _)) in &groups {
-        let _ = group::signal(*pgid, *signal);
+        // A number with no signal to it is not sent; SIGKILL still follows.
+        if let Ok(signal) = group::from_number(*signal) {
+            let _ = group::signal(*pgid, signal);
+        }
     }
     let mut killed = false;
     while !groups.is_empty() {
@@ -55,7 +59,7 @@ pub fn watch(input: impl BufRead) -> usize {
         groups.retain(|pgid, _| !sys::running_members(*pgid).is_empty());
         for (pgid, (_, grace)) in &groups {
             if start.elapsed() >= *grace {
-                let _ = group::signal(*pgid, libc::SIGKILL);
+                let _ = group::signal(*pgid, Signal::KILL);
                 killed = true;
             }
         }
@@ -89,14 +93,9 @@ mod tests {
         let pgid = leader.id() as i32;
         std::thread::sleep(Duration::from_millis(100));
         let mut pipe = Vec::new();
-        started(&mut pipe, pgid, libc::SIGTERM, Duration::from_millis(300)).unwrap();
-        started(
-            &mut pipe,
-            999_999,
-            libc::SIGTERM,
-            Duration::from_millis(300),
-        )
-        .unwrap();
+        let term = Signal::TERM.as_raw();
+        started(&mut pipe, pgid, term, Duration::from_millis(300)).unwrap();
+        started(&mut pipe, 999_999, term, Duration::from_millis(300)).unwrap();
         forgotten(&mut pipe, 999_999).unwrap();
         let reaper = std::thread::spawn(move || leader.wait());
         let began = Instant::now();
