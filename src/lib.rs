@@ -3,6 +3,9 @@
 //! The modules follow the data: `config` (one file, parsed and validated) →
 //! `plan` (modes and remote repos resolved into what starts, in what order) →
 //! `cli`/`ui` (commands and output).
+//!
+//! `sys` is the one place for calls that differ between operating systems
+//! (`/proc`, `prctl`, and their stand-ins elsewhere).
 
 // Errors here carry positions, hints and paths for the user; they are built
 // once on a cold path, so their size does not matter.
@@ -19,6 +22,7 @@ pub mod stack;
 pub mod state;
 pub mod store;
 pub mod supervisor;
+pub mod sys;
 pub mod templates;
 pub mod toolchain;
 pub mod ui;

@@ -126,51 +126,14 @@ pub(crate) fn try_bind(ip: IpAddr, port: u16, protocol: &str) -> std::io::Result
     }
 }
 
-/// The process listening on `port`, found through /proc (Linux): the
-/// socket's inode in /proc/net/{tcp,udp}[6], then the fd that points to it.
+/// The process with a socket on `port`, named for an error message.
 pub(crate) fn process_holding(port: u16, protocol: &str) -> Option<String> {
-    let tables: &[&str] = if protocol == "udp" {
-        &["udp", "udp6"]
-    } else {
-        &["tcp", "tcp6"]
+    let transport = match protocol {
+        "udp" => crate::sys::Transport::Udp,
+        _ => crate::sys::Transport::Tcp,
     };
-    let hex_port = format!("{port:04X}");
-    let mut inodes = Vec::new();
-    for table in tables {
-        let text = std::fs::read_to_string(format!("/proc/net/{table}")).ok()?;
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(inode)) = (fields.get(1), fields.get(9)) else {
-                continue;
-            };
-            if local.rsplit(':').next() == Some(hex_port.as_str()) && *inode != "0" {
-                inodes.push(format!("socket:[{inode}]"));
-            }
-        }
-    }
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if !pid.chars().all(|c| c.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            if inodes.iter().any(|i| target.as_os_str() == i.as_str()) {
-                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-                let command = String::from_utf8_lossy(&cmdline)
-                    .replace('\0', " ")
-                    .trim()
-                    .to_owned();
-                return Some(format!("process {pid} ({command})"));
-            }
-        }
-    }
-    None
+    crate::sys::port_holder(port, transport)
+        .map(|holder| format!("process {} ({})", holder.pid, holder.command))
 }
 
 #[cfg(test)]

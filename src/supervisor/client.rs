@@ -147,13 +147,17 @@ pub fn ensure(project: &str) -> Result<(), ClientError> {
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(ClientError::Spawn)?)
         .stderr(log);
-    // SAFETY: setsid is async-signal-safe. A session of its own: closing
-    // the terminal that ran `up` must not take the programs with it.
+    // A session of its own: closing the terminal that ran `up` must not
+    // take the programs with it. std's own `CommandExt::setsid` is not
+    // stable yet (`process_group` is no session), and `pre_exec`, the one
+    // hook between fork and exec, is unsafe by nature.
+    // SAFETY: the closure makes one async-signal-safe call (setsid through
+    // rustix: a raw syscall on Linux, libc's wrapper elsewhere), allocates
+    // nothing (an `Errno` becomes an `io::Error` in place) and touches no
+    // memory shared with the parent.
     unsafe {
         command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(io::Error::last_os_error());
-            }
+            rustix::process::setsid()?;
             Ok(())
         });
     }
@@ -200,7 +204,8 @@ pub fn spec(name: &str, program: &Program) -> ProgramSpec {
         directory: program.directory.clone(),
         autostart: program.autostart,
         autorestart: program.autorestart,
-        stop_signal: super::group::signal_number(&program.stop_signal).unwrap_or(libc::SIGTERM),
+        stop_signal: super::group::signal_number(&program.stop_signal)
+            .unwrap_or(rustix::process::Signal::TERM.as_raw()),
         stop_grace_ms: u64::try_from(program.stop_grace_period.as_std().as_millis())
             .unwrap_or(u64::MAX),
         start_secs: program.start_secs,

@@ -12,7 +12,9 @@ use super::logfile::RotatingLog;
 use super::protocol::{ProgramSpec, ProgramState, ProgramStatus, Request, Response};
 use super::{group, guardian, paths};
 use crate::config::Autorestart;
+use crate::sys;
 use indexmap::IndexMap;
+use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
@@ -92,10 +94,7 @@ pub fn run(project: &str) -> Result<(), DaemonError> {
             }
         }
     }
-    // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == -1 {
-        return Err(DaemonError::Setup(io::Error::last_os_error()));
-    }
+    sys::become_child_subreaper().map_err(DaemonError::Setup)?;
     let (guard_read, guard_write) = io::pipe().map_err(DaemonError::Guardian)?;
     let exe = std::env::current_exe().map_err(DaemonError::Guardian)?;
     let mut guardian = Command::new(exe);
@@ -162,7 +161,7 @@ struct Slot {
     /// An exit seen before the output ended: its wait status, how long the
     /// process ran, and when to handle it anyway (a background child may
     /// hold the pipe open indefinitely).
-    pending_exit: Option<(i32, Duration, Instant)>,
+    pending_exit: Option<(WaitStatus, Duration, Instant)>,
     /// In state `foreground`: the pid of the `devrig foreground` running it.
     holder: Option<i32>,
     /// Whether it ran before `devrig foreground` took it, so it is started
@@ -421,7 +420,7 @@ impl Supervisor {
         let slot = &mut self.slots[name];
         // A crashed run's leftovers would hold its ports; they go first.
         if let Some(pgid) = slot.pgid.take() {
-            let _ = group::signal(pgid, libc::SIGKILL);
+            let _ = group::signal(pgid, Signal::KILL);
             let _ = guardian::forgotten(&mut self.guard, pgid);
         }
         // An exit still pending belongs to a run this start replaces.
@@ -463,13 +462,11 @@ impl Supervisor {
     }
 
     fn reap(&mut self) {
-        loop {
-            let mut status = 0;
-            // SAFETY: status is a valid out-pointer.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                break;
-            }
+        // Any child: `wait` is waitpid(-1). (rustix's `waitpid(None, …)` is
+        // waitpid(0), children in our own group only, and every program
+        // leads a group of its own.)
+        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
+            let pid = pid.as_raw_pid();
             if let Some(slot) = self.slots.values_mut().find(|s| s.pid == Some(pid)) {
                 // Handled once the output is all in the log (see tick), so
                 // the log reads in order: the last words, then the exit.
@@ -491,7 +488,7 @@ impl Supervisor {
         }
     }
 
-    fn exited(&mut self, name: &str, status: i32, ran: Duration) {
+    fn exited(&mut self, name: &str, status: WaitStatus, ran: Duration) {
         let slot = &mut self.slots[name];
         let (how, clean) = describe(status);
         slot.last_exit = Some(how.clone());
@@ -562,7 +559,7 @@ impl Supervisor {
             slot.state = ProgramState::Fatal;
             slot.deadline = None;
             if let Some(pgid) = slot.pgid.take() {
-                let _ = group::signal(pgid, libc::SIGKILL);
+                let _ = group::signal(pgid, Signal::KILL);
                 let _ = guardian::forgotten(&mut self.guard, pgid);
             }
             return;
@@ -585,7 +582,7 @@ impl Supervisor {
         slot.state = ProgramState::Backoff;
         slot.deadline = Some(Instant::now() + delay);
         if let Some(pgid) = slot.pgid.take() {
-            let _ = group::signal(pgid, libc::SIGKILL);
+            let _ = group::signal(pgid, Signal::KILL);
             let _ = guardian::forgotten(&mut self.guard, pgid);
         }
     }
@@ -609,8 +606,8 @@ impl Supervisor {
         }
         match slot.pgid {
             Some(pgid) => {
-                let signal = slot.spec.stop_signal;
-                match group::signal(pgid, signal) {
+                let signal = group::from_number(slot.spec.stop_signal);
+                match signal.and_then(|signal| group::signal(pgid, signal)) {
                     Ok(true) => {
                         slot.state = ProgramState::Stopping;
                         slot.kill_sent = false;
@@ -679,7 +676,7 @@ impl Supervisor {
                 }
                 ProgramState::Foreground => {
                     if let Some(holder) = slot.holder
-                        && !group::running(holder)
+                        && !sys::running(holder)
                     {
                         note(
                             slot,
@@ -708,7 +705,7 @@ impl Supervisor {
                                 slot.spec.stop_grace_ms
                             ),
                         );
-                        let _ = group::signal(pgid, libc::SIGKILL);
+                        let _ = group::signal(pgid, Signal::KILL);
                         slot.kill_sent = true;
                     }
                     if slot.pid.is_none() && slot.pending_exit.is_none() && !group::alive(pgid) {
@@ -784,10 +781,11 @@ impl Supervisor {
     /// Processes that left their program's group and lost their parent came
     /// to this subreaper; they go with the supervisor, not after it.
     fn sweep_leftovers(&mut self) {
-        for pid in group::children_of(std::process::id()) {
-            if u32::try_from(pid).ok() != Some(self.guardian_pid) {
-                // SAFETY: kill takes no pointers.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+        for pid in sys::children_of(rustix::process::getpid().as_raw_pid()) {
+            if u32::try_from(pid).ok() != Some(self.guardian_pid)
+                && let Some(pid) = Pid::from_raw(pid)
+            {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
             }
         }
         self.reap();
@@ -812,14 +810,13 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// `exit 1`, `signal 9`; and whether it was a clean exit (status 0).
-fn describe(status: i32) -> (String, bool) {
-    if libc::WIFEXITED(status) {
-        let code = libc::WEXITSTATUS(status);
+fn describe(status: WaitStatus) -> (String, bool) {
+    if let Some(code) = status.exit_status() {
         (format!("exit {code}"), code == 0)
-    } else if libc::WIFSIGNALED(status) {
-        (format!("signal {}", libc::WTERMSIG(status)), false)
+    } else if let Some(signal) = status.terminating_signal() {
+        (format!("signal {signal}"), false)
     } else {
-        (format!("status {status}"), false)
+        (format!("status {}", status.as_raw()), false)
     }
 }
 
@@ -871,30 +868,29 @@ fn start_process(
         .stdout(writer.try_clone()?)
         .stderr(writer);
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let stop_signal = spec.stop_signal;
-    // SAFETY: getpid before the fork; in the child, prctl and getppid are
-    // async-signal-safe.
-    let supervisor = unsafe { libc::getpid() };
+    let stop_signal = group::from_number(spec.stop_signal)?;
+    let supervisor = rustix::process::getpid();
+    // The parent-death signal must be asked for by the child itself, after
+    // fork and before exec; std has no safe hook there, and `pre_exec` is
+    // unsafe by nature.
+    // SAFETY: the closure makes only async-signal-safe calls (prctl and
+    // getppid through rustix: raw syscalls on Linux; elsewhere getppid
+    // alone, libc's wrapper), allocates nothing (an `Errno` becomes an
+    // `io::Error` in place) and only reads two `Copy` values moved into it.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
             // Last line of defence, should the guardian die with the
             // supervisor (`pkill -9 devrig`): the kernel itself sends the
-            // leader its stop signal. (The guardian, when alive, stops the
-            // whole group, with a grace period.) Only this one thread ever
-            // spawns, so the signal comes when the process dies.
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                stop_signal as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) == -1
-            {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::getppid() != supervisor {
+            // leader its stop signal (Linux only; see `sys`). (The
+            // guardian, when alive, stops the whole group, with a grace
+            // period.) Only this one thread ever spawns, so the signal
+            // comes when the process dies.
+            sys::set_parent_death_signal(stop_signal)?;
+            if rustix::process::getppid() != Some(supervisor) {
                 // The supervisor died before the line above took effect.
-                return Err(io::Error::other("the supervisor is gone"));
+                // Only an errno crosses from here to the parent (which is
+                // gone anyway), and an errno needs no allocation.
+                return Err(rustix::io::Errno::SRCH.into());
             }
             Ok(())
         });
@@ -1014,7 +1010,7 @@ mod tests {
             directory: "/".into(),
             autostart: true,
             autorestart: Autorestart::Always,
-            stop_signal: libc::SIGTERM,
+            stop_signal: Signal::TERM.as_raw(),
             stop_grace_ms: 1000,
             start_secs: 1,
             start_retries: 3,

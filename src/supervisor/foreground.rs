@@ -4,9 +4,11 @@
 //! with Python's `pty.spawn`.
 
 use super::pty;
+use rustix::process::{Pid, Signal};
+use rustix::stdio::{stdin, stdout};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -64,7 +66,7 @@ pub fn run_foreground(program: &Foreground) -> Result<i32, SupervisorError> {
         .argv
         .split_first()
         .ok_or(SupervisorError::EmptyCommand)?;
-    let size = pty::window_size(0).or_else(|| pty::window_size(1));
+    let size = pty::window_size(stdin()).or_else(|| pty::window_size(stdout()));
     let term = pty::open(size).map_err(SupervisorError::Pty)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -79,7 +81,7 @@ pub fn run_foreground(program: &Foreground) -> Result<i32, SupervisorError> {
 
         // Raw before the program starts, so no key typed early is taken by
         // devrig's terminal instead of the program's.
-        let raw = pty::RawMode::enable(0).map_err(SupervisorError::RawMode)?;
+        let raw = pty::RawMode::enable(stdin()).map_err(SupervisorError::RawMode)?;
         let mut child = spawn(exe, args, program, &term.slave)?;
         // Only the program holds the terminal's slave end now, so reading the
         // master ends (EIO) once the program and its children are gone.
@@ -91,12 +93,12 @@ pub fn run_foreground(program: &Foreground) -> Result<i32, SupervisorError> {
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status,
-                _ = interrupt.recv() => forward(&master, child.id(), libc::SIGINT),
-                _ = terminate.recv() => forward(&master, child.id(), libc::SIGTERM),
+                _ = interrupt.recv() => forward(&master, child.id(), Signal::INT),
+                _ = terminate.recv() => forward(&master, child.id(), Signal::TERM),
                 _ = winch.recv() => {
-                    if let Some(size) = pty::window_size(0).or_else(|| pty::window_size(1)) {
+                    if let Some(size) = pty::window_size(stdin()).or_else(|| pty::window_size(stdout())) {
                         // A failed resize only leaves the old size.
-                        let _ = pty::set_window_size(master.as_raw_fd(), &size);
+                        let _ = pty::set_window_size(&master, size);
                     }
                 }
             }
@@ -134,14 +136,18 @@ fn spawn(
         .stdin(stdio()?)
         .stdout(stdio()?)
         .stderr(stdio()?);
-    // SAFETY: only async-signal-safe calls between fork and exec. A new
-    // session whose controlling terminal is the pty (stdin by now) makes
-    // Ctrl-C, job control and `tty` work in the program as in a terminal.
+    // A new session whose controlling terminal is the pty (stdin by now)
+    // makes Ctrl-C, job control and `tty` work in the program as in a
+    // terminal. std has no safe way to make these calls in the child: they
+    // must run between fork and exec, and `pre_exec` is unsafe by nature.
+    // SAFETY: the closure makes only async-signal-safe calls (setsid and the
+    // TIOCSCTTY ioctl through rustix: raw syscalls on Linux, libc's
+    // wrappers elsewhere), allocates nothing (an `Errno` becomes an
+    // `io::Error` in place) and touches no memory shared with the parent.
     unsafe {
         command.pre_exec(|| {
-            if libc::setsid() == -1 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) == -1 {
-                return Err(io::Error::last_os_error());
-            }
+            rustix::process::setsid()?;
+            rustix::process::ioctl_tiocsctty(stdin())?;
             Ok(())
         });
     }
@@ -151,17 +157,14 @@ fn spawn(
 /// Signals go where the terminal would send them: the terminal's foreground
 /// process group (the program, or the job it runs in front), else the
 /// program's own group (it leads its session), else the program.
-fn forward(master: &OwnedFd, pid: Option<u32>, sig: libc::c_int) {
-    let target = pty::foreground_group(master.as_raw_fd())
-        .map(|g| -g)
-        .or_else(|| pid.and_then(|p| libc::pid_t::try_from(p).ok()).map(|p| -p));
-    if let Some(target) = target {
-        // SAFETY: kill takes no pointers; a gone target only returns ESRCH.
-        if unsafe { libc::kill(target, sig) } == -1
-            && let Some(p) = pid.and_then(|p| libc::pid_t::try_from(p).ok())
-        {
-            unsafe { libc::kill(p, sig) };
-        }
+fn forward(master: &OwnedFd, pid: Option<u32>, sig: Signal) {
+    let pid = pid.and_then(|p| Pid::from_raw(i32::try_from(p).ok()?));
+    if let Some(group) = pty::foreground_group(master).or(pid)
+        // A gone target only returns ESRCH.
+        && rustix::process::kill_process_group(group, sig).is_err()
+        && let Some(pid) = pid
+    {
+        let _ = rustix::process::kill_process(pid, sig);
     }
 }
 

@@ -1,72 +1,37 @@
 //! Signals to whole process groups. Every program leads its own group, so
 //! a dev server's reloader, its workers and a shell's background jobs are
-//! stopped with it rather than orphaned.
+//! stopped with it rather than orphaned. (Which processes a group still
+//! has is a question for [`crate::sys`].)
+//!
+//! Signals travel as numbers (the protocol and the guardian's pipe carry
+//! them so) and become rustix [`Signal`]s here, at the edge.
 
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal};
 use std::io;
 
 /// Sends `signal` to every process of group `pgid`. `Ok(false)` when the
 /// group has no process left.
-pub fn signal(pgid: i32, signal: i32) -> io::Result<bool> {
-    if pgid <= 1 {
-        // Never address "every process" (-1) or our own group (0).
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
-    }
-    // SAFETY: kill takes no pointers.
-    if unsafe { libc::kill(-pgid, signal) } == 0 {
-        return Ok(true);
-    }
-    match io::Error::last_os_error() {
-        e if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
-        e => Err(e),
+pub fn signal(pgid: i32, signal: Signal) -> io::Result<bool> {
+    match rustix::process::kill_process_group(group(pgid)?, signal) {
+        Ok(()) => Ok(true),
+        Err(Errno::SRCH) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Whether group `pgid` still has a process (zombies count until reaped).
+/// False too when it may not be signalled (another user's).
 pub fn alive(pgid: i32) -> bool {
-    signal(pgid, 0).unwrap_or(false)
+    group(pgid).is_ok_and(|g| rustix::process::test_kill_process_group(g).is_ok())
 }
 
-/// The processes of group `pgid` that still run (zombies left out: they
-/// are dead, only waiting for a parent that may never reap them).
-pub fn running_members(pgid: i32) -> Vec<i32> {
-    proc_stats()
-        .filter(|(_, stat)| stat.state != 'Z' && stat.pgrp == pgid)
-        .map(|(pid, _)| pid)
-        .collect()
-}
-
-/// Whether process `pid` exists and is not a zombie.
-pub fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|text| {
-            let after = &text[text.rfind(')')? + 1..];
-            after.split_whitespace().next().map(|state| state != "Z")
-        })
-        .unwrap_or(false)
-}
-
-struct Stat {
-    state: char,
-    ppid: u32,
-    pgrp: i32,
-}
-
-/// Every process's `/proc/PID/stat`: `pid (comm) state ppid pgrp …`, where
-/// comm may hold spaces and parentheses.
-fn proc_stats() -> impl Iterator<Item = (i32, Stat)> {
-    std::fs::read_dir("/proc")
-        .into_iter()
+fn group(pgid: i32) -> io::Result<Pid> {
+    // Never address "every process" (-1) or our own group (0).
+    (pgid > 1)
+        .then(|| Pid::from_raw(pgid))
         .flatten()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let mut fields = text[text.rfind(')')? + 1..].split_whitespace();
-            let state = fields.next()?.chars().next()?;
-            let ppid = fields.next()?.parse().ok()?;
-            let pgrp = fields.next()?.parse().ok()?;
-            Some((pid, Stat { state, ppid, pgrp }))
-        })
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
 /// `TERM`, `SIGTERM`, `15` → 15.
@@ -75,30 +40,35 @@ pub fn signal_number(name: &str) -> Option<i32> {
         return (1..=64).contains(&n).then_some(n);
     }
     let name = name.trim_start_matches("SIG");
-    Some(match name {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "TERM" => libc::SIGTERM,
-        "STOP" => libc::SIGSTOP,
-        "CONT" => libc::SIGCONT,
-        "ABRT" => libc::SIGABRT,
-        "WINCH" => libc::SIGWINCH,
-        "ALRM" => libc::SIGALRM,
+    let signal = match name {
+        "HUP" => Signal::HUP,
+        "INT" => Signal::INT,
+        "QUIT" => Signal::QUIT,
+        "KILL" => Signal::KILL,
+        "USR1" => Signal::USR1,
+        "USR2" => Signal::USR2,
+        "TERM" => Signal::TERM,
+        "STOP" => Signal::STOP,
+        "CONT" => Signal::CONT,
+        "ABRT" => Signal::ABORT,
+        "WINCH" => Signal::WINCH,
+        "ALRM" => Signal::ALARM,
         _ => return None,
-    })
+    };
+    Some(signal.as_raw())
 }
 
-/// Processes whose parent is `parent`, from /proc: what a subreaper
-/// inherited when a program's child left its group and then lost its parent.
-pub fn children_of(parent: u32) -> Vec<i32> {
-    proc_stats()
-        .filter(|(_, stat)| stat.ppid == parent)
-        .map(|(pid, _)| pid)
-        .collect()
+/// The signal with number `number`, for sending. Only signals with a name
+/// qualify: the real-time ones (34–64 on Linux) are refused, since rustix
+/// builds those only unsafely. None reaches here from a config, which
+/// accepts signal names only.
+pub fn from_number(number: i32) -> io::Result<Signal> {
+    Signal::from_named_raw(number).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("signal {number} has no name"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -107,29 +77,42 @@ mod tests {
 
     #[test]
     fn signal_names() {
-        assert_eq!(signal_number("TERM"), Some(libc::SIGTERM));
-        assert_eq!(signal_number("SIGINT"), Some(libc::SIGINT));
+        assert_eq!(signal_number("TERM"), Some(15));
+        assert_eq!(signal_number("SIGINT"), Some(Signal::INT.as_raw()));
         assert_eq!(signal_number("9"), Some(9));
         assert_eq!(signal_number("0"), None);
         assert_eq!(signal_number("BOGUS"), None);
     }
 
     #[test]
-    fn refuses_to_signal_everything() {
-        assert!(signal(0, 0).is_err());
-        assert!(signal(1, 0).is_err());
-        assert!(signal(-5, 0).is_err());
+    fn numbers_become_signals() {
+        assert_eq!(from_number(15).unwrap(), Signal::TERM);
+        assert_eq!(from_number(9).unwrap(), Signal::KILL);
+        assert!(from_number(0).is_err());
+        assert!(from_number(-1).is_err());
     }
 
     #[test]
-    fn finds_own_children() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
+    fn refuses_to_signal_everything() {
+        assert!(signal(0, Signal::TERM).is_err());
+        assert!(signal(1, Signal::TERM).is_err());
+        assert!(signal(-5, Signal::TERM).is_err());
+        assert!(!alive(0) && !alive(1) && !alive(-5));
+    }
+
+    #[test]
+    fn signals_a_group_until_it_is_gone() {
+        use std::os::unix::process::CommandExt;
+        let mut leader = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
             .spawn()
             .unwrap();
-        let found = children_of(std::process::id());
-        child.kill().unwrap();
-        child.wait().unwrap();
-        assert!(found.contains(&(child.id() as i32)), "{found:?}");
+        let pgid = leader.id() as i32;
+        assert!(alive(pgid));
+        assert!(signal(pgid, Signal::KILL).unwrap());
+        leader.wait().unwrap();
+        assert!(!alive(pgid));
+        assert!(!signal(pgid, Signal::KILL).unwrap());
     }
 }

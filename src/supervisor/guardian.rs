@@ -8,6 +8,8 @@
 //! not the rest of its group, and gives no grace period.
 
 use super::group;
+use crate::sys;
+use rustix::process::Signal;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::time::{Duration, Instant};
@@ -45,16 +47,19 @@ pub fn watch(input: impl BufRead) -> usize {
     let count = groups.len();
     let start = Instant::now();
     for (pgid, (signal, _)) in &groups {
-        let _ = group::signal(*pgid, *signal);
+        // A number with no signal to it is not sent; SIGKILL still follows.
+        if let Ok(signal) = group::from_number(*signal) {
+            let _ = group::signal(*pgid, signal);
+        }
     }
     let mut killed = false;
     while !groups.is_empty() {
         // Its new parent may be slow to reap what was killed: zombies are
         // done, so only running members count.
-        groups.retain(|pgid, _| !group::running_members(*pgid).is_empty());
+        groups.retain(|pgid, _| !sys::running_members(*pgid).is_empty());
         for (pgid, (_, grace)) in &groups {
             if start.elapsed() >= *grace {
-                let _ = group::signal(*pgid, libc::SIGKILL);
+                let _ = group::signal(*pgid, Signal::KILL);
                 killed = true;
             }
         }
@@ -88,20 +93,15 @@ mod tests {
         let pgid = leader.id() as i32;
         std::thread::sleep(Duration::from_millis(100));
         let mut pipe = Vec::new();
-        started(&mut pipe, pgid, libc::SIGTERM, Duration::from_millis(300)).unwrap();
-        started(
-            &mut pipe,
-            999_999,
-            libc::SIGTERM,
-            Duration::from_millis(300),
-        )
-        .unwrap();
+        let term = Signal::TERM.as_raw();
+        started(&mut pipe, pgid, term, Duration::from_millis(300)).unwrap();
+        started(&mut pipe, 999_999, term, Duration::from_millis(300)).unwrap();
         forgotten(&mut pipe, 999_999).unwrap();
         let reaper = std::thread::spawn(move || leader.wait());
         let began = Instant::now();
         assert_eq!(watch(pipe.as_slice()), 1);
         assert!(began.elapsed() >= Duration::from_millis(300));
         reaper.join().unwrap().unwrap();
-        assert!(group::running_members(pgid).is_empty());
+        assert!(sys::running_members(pgid).is_empty());
     }
 }

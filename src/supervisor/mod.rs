@@ -7,7 +7,9 @@
 //! travels on the socket, [`client`] is the CLI's side of it, [`daemon`] the
 //! supervisor itself, [`guardian`] the process that stops the programs when
 //! the supervisor dies without doing it, [`logfile`] the rotated logs,
-//! [`group`] signals to whole process groups.
+//! [`group`] signals to whole process groups, [`pty`] the terminal a
+//! foreground program runs in. What they need from the OS beyond POSIX
+//! (process trees, `prctl`) comes from [`crate::sys`].
 
 pub mod client;
 pub mod daemon;

@@ -1,8 +1,13 @@
 //! The pseudo-terminal a foreground program runs in, and the terminal modes
-//! of devrig's own stdin, through libc (the calls are few and POSIX).
+//! of devrig's own stdin, through rustix (the calls are few and POSIX, and
+//! rustix makes them without `unsafe`).
 
+use rustix::fs::{Mode, OFlags};
+use rustix::process::Pid;
+use rustix::pty::OpenptFlags;
+use rustix::termios::{self, OptionalActions, Termios, Winsize};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// Both ends of a new pseudo-terminal.
 pub struct Pty {
@@ -12,112 +17,142 @@ pub struct Pty {
     pub slave: OwnedFd,
 }
 
-/// Opens a pseudo-terminal of `size` (the kernel's default when `None`).
-pub fn open(size: Option<libc::winsize>) -> io::Result<Pty> {
-    let mut master: libc::c_int = -1;
-    let mut slave: libc::c_int = -1;
-    let winp = size
-        .as_ref()
-        .map_or(std::ptr::null(), |w| w as *const libc::winsize);
-    // SAFETY: the out-pointers are valid for the call; name and termios may be null.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            winp as _,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
+/// The master end, close-on-exec from the start where `posix_openpt` takes
+/// `O_CLOEXEC`.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd"
+))]
+fn open_master() -> io::Result<OwnedFd> {
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    Ok(rustix::pty::openpt(flags)?)
+}
+
+/// The master end; elsewhere (macOS) `posix_openpt` has no `O_CLOEXEC`, so
+/// it is set right after.
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd"
+)))]
+fn open_master() -> io::Result<OwnedFd> {
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)?;
+    rustix::io::fcntl_setfd(&master, rustix::io::FdFlags::CLOEXEC)?;
+    Ok(master)
+}
+
+/// Opens a pseudo-terminal of `size` (the kernel's default when `None`), as
+/// `openpty` does. Neither end may leak into the program (or anything else
+/// devrig starts): a stray copy of the master would keep the terminal alive
+/// after exit, so both are close-on-exec. Neither becomes devrig's
+/// controlling terminal.
+pub fn open(size: Option<Winsize>) -> io::Result<Pty> {
+    let master = open_master()?;
+    rustix::pty::grantpt(&master)?;
+    rustix::pty::unlockpt(&master)?;
+    let name = rustix::pty::ptsname(&master, Vec::new())?;
+    let slave = rustix::fs::open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    if let Some(size) = size {
+        termios::tcsetwinsize(&slave, size)?;
     }
-    // SAFETY: openpty succeeded, so both descriptors are open and ours alone.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    // Neither end may leak into the program (or anything else devrig starts):
-    // a stray copy of the master would keep the terminal alive after exit.
-    set_cloexec(master.as_raw_fd())?;
-    set_cloexec(slave.as_raw_fd())?;
     Ok(Pty { master, slave })
 }
 
-fn set_cloexec(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own; no pointers involved.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    if flags == -1 || unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+pub fn is_tty(fd: impl AsFd) -> bool {
+    termios::isatty(fd)
 }
 
-pub fn is_tty(fd: RawFd) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(fd) == 1 }
-}
-
-/// The window size of the terminal on `fd`, if it is one.
-pub fn window_size(fd: RawFd) -> Option<libc::winsize> {
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one winsize into the valid pointer.
-    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) };
-    (rc == 0 && size.ws_row > 0 && size.ws_col > 0).then_some(size)
+/// The window size of the terminal on `fd`, if it is one (and reports a size).
+pub fn window_size(fd: impl AsFd) -> Option<Winsize> {
+    termios::tcgetwinsize(fd)
+        .ok()
+        .filter(|size| size.ws_row > 0 && size.ws_col > 0)
 }
 
 /// Resizes the pseudo-terminal; the kernel then sends SIGWINCH to the
 /// program's foreground process group, as a real terminal would.
-pub fn set_window_size(fd: RawFd, size: &libc::winsize) -> io::Result<()> {
-    // SAFETY: TIOCSWINSZ reads one winsize from the valid pointer.
-    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, size) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+pub fn set_window_size(fd: impl AsFd, size: Winsize) -> io::Result<()> {
+    Ok(termios::tcsetwinsize(fd, size)?)
 }
 
 /// The foreground process group of the terminal whose master is `fd`: who
-/// a Ctrl-C typed at it would reach.
-pub fn foreground_group(fd: RawFd) -> Option<libc::pid_t> {
-    // SAFETY: tcgetpgrp only inspects the descriptor.
-    let pgrp = unsafe { libc::tcgetpgrp(fd) };
-    (pgrp > 0).then_some(pgrp)
+/// a Ctrl-C typed at it would reach. `None` when it has none.
+pub fn foreground_group(fd: impl AsFd) -> Option<Pid> {
+    termios::tcgetpgrp(fd).ok()
 }
 
 /// devrig's terminal in raw mode: keys (Ctrl-C included) go to the program's
 /// terminal byte for byte, which turns them into signals and echo itself.
 /// The previous mode comes back when this is dropped.
-pub struct RawMode {
-    fd: RawFd,
-    saved: libc::termios,
+pub struct RawMode<'fd> {
+    fd: BorrowedFd<'fd>,
+    saved: Termios,
 }
 
-impl RawMode {
-    /// Raw mode on `fd` when it is a terminal; `None` (nothing changed) otherwise.
-    pub fn enable(fd: RawFd) -> io::Result<Option<RawMode>> {
+impl<'fd> RawMode<'fd> {
+    /// Raw mode on `fd` (devrig's stdin) when it is a terminal; `None`
+    /// (nothing changed) otherwise.
+    pub fn enable(fd: BorrowedFd<'fd>) -> io::Result<Option<RawMode<'fd>>> {
         if !is_tty(fd) {
             return Ok(None);
         }
-        // SAFETY: termios is plain data; tcgetattr fills it in.
-        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-        if unsafe { libc::tcgetattr(fd, &mut saved) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut raw = saved;
-        // SAFETY: cfmakeraw and tcsetattr only touch the struct and the descriptor.
-        unsafe { libc::cfmakeraw(&mut raw) };
-        if unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &raw) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
+        let saved = termios::tcgetattr(fd)?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        termios::tcsetattr(fd, OptionalActions::Flush, &raw)?;
         Ok(Some(RawMode { fd, saved }))
     }
 }
 
-impl Drop for RawMode {
+impl Drop for RawMode<'_> {
     fn drop(&mut self) {
-        // SAFETY: restores the attributes read in `enable` on the same descriptor.
-        unsafe { libc::tcsetattr(self.fd, libc::TCSAFLUSH, &self.saved) };
+        let _ = termios::tcsetattr(self.fd, OptionalActions::Flush, &self.saved);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_a_terminal_of_the_given_size() {
+        let size = Winsize {
+            ws_row: 33,
+            ws_col: 101,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = open(Some(size)).unwrap();
+        assert!(is_tty(&pty.slave));
+        let got = window_size(&pty.master).unwrap();
+        assert_eq!((got.ws_row, got.ws_col), (33, 101));
+        for end in [&pty.master, &pty.slave] {
+            let flags = rustix::io::fcntl_getfd(end).unwrap();
+            assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+        }
+        // Nobody runs in it yet.
+        assert_eq!(foreground_group(&pty.master), None);
+    }
+
+    #[test]
+    fn raw_mode_is_undone_on_drop() {
+        let pty = open(None).unwrap();
+        let slave = &pty.slave;
+        let before = termios::tcgetattr(slave).unwrap();
+        let raw = RawMode::enable(slave.as_fd()).unwrap().expect("a terminal");
+        let during = termios::tcgetattr(slave).unwrap();
+        assert!(!during.local_modes.contains(termios::LocalModes::ICANON));
+        drop(raw);
+        let after = termios::tcgetattr(slave).unwrap();
+        assert_eq!(after.local_modes, before.local_modes);
+        assert_eq!(after.input_modes, before.input_modes);
+        assert_eq!(after.output_modes, before.output_modes);
     }
 }

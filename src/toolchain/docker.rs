@@ -55,7 +55,7 @@ async fn disk(engine: &Engine) -> Option<Check> {
         return None;
     }
     let root = engine.data_root().await.ok()??;
-    let free = available_space(Path::new(&root))?;
+    let free = crate::sys::available_space(Path::new(&root))?;
     let gib = free as f64 / f64::from(1u32 << 30);
     let finding = format!("{gib:.1} GiB free in {root}");
     let fix = Some(format!(
@@ -99,15 +99,4 @@ async fn ports(config: &Path, engine: &Engine) -> Option<Check> {
             ),
         },
     )
-}
-
-/// Bytes available to unprivileged users on the filesystem holding `path`.
-fn available_space(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c_path` is a valid NUL-terminated string and `stat` a valid,
-    // writable statvfs; the call writes only into it.
-    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
-    (rc == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }

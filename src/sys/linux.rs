@@ -1,0 +1,129 @@
+//! Linux: the process tree and socket owners read from `/proc`, and the two
+//! `prctl` settings (parent-death signal, child subreaper) through rustix.
+//! See the parent module for what each function promises.
+
+use super::{PortHolder, Transport};
+use rustix::process::Signal;
+use std::io;
+
+pub fn children_of(parent: i32) -> Vec<i32> {
+    proc_stats()
+        .filter(|(_, stat)| stat.ppid == parent)
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+pub fn running_members(pgid: i32) -> Vec<i32> {
+    proc_stats()
+        .filter(|(_, stat)| stat.state != 'Z' && stat.pgrp == pgid)
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|text| parse_stat(&text))
+        .is_some_and(|stat| stat.state != 'Z')
+}
+
+pub fn set_parent_death_signal(signal: Signal) -> io::Result<()> {
+    Ok(rustix::process::set_parent_process_death_signal(Some(
+        signal,
+    ))?)
+}
+
+pub fn become_child_subreaper() -> io::Result<()> {
+    // Any pid turns it on; the kernel reads the argument as a flag.
+    Ok(rustix::process::set_child_subreaper(Some(
+        rustix::process::getpid(),
+    ))?)
+}
+
+/// The socket's inode in /proc/net/{tcp,udp}[6], then the process with a
+/// file descriptor that points to it.
+pub fn port_holder(port: u16, transport: Transport) -> Option<PortHolder> {
+    let tables: &[&str] = match transport {
+        Transport::Udp => &["udp", "udp6"],
+        Transport::Tcp => &["tcp", "tcp6"],
+    };
+    let hex_port = format!("{port:04X}");
+    let mut inodes = Vec::new();
+    for table in tables {
+        // A kernel without IPv6 has no tcp6 table: the other one still counts.
+        let Ok(text) = std::fs::read_to_string(format!("/proc/net/{table}")) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(inode)) = (fields.get(1), fields.get(9)) else {
+                continue;
+            };
+            if local.rsplit(':').next() == Some(hex_port.as_str()) && *inode != "0" {
+                inodes.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse().ok()) else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if inodes.iter().any(|i| target.as_os_str() == i.as_str()) {
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                let command = String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_owned();
+                return Some(PortHolder { pid, command });
+            }
+        }
+    }
+    None
+}
+
+struct Stat {
+    state: char,
+    ppid: i32,
+    pgrp: i32,
+}
+
+/// Every process's `/proc/PID/stat`.
+fn proc_stats() -> impl Iterator<Item = (i32, Stat)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            Some((pid, parse_stat(&text)?))
+        })
+}
+
+/// `pid (comm) state ppid pgrp …`, where comm may hold spaces and
+/// parentheses: the fields start after the last `)`.
+fn parse_stat(text: &str) -> Option<Stat> {
+    let mut fields = text[text.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some(Stat { state, ppid, pgrp })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_follow_the_last_parenthesis() {
+        let stat = parse_stat("42 (a) b (c)) Z 7 42 42 0 -1").unwrap();
+        assert_eq!((stat.state, stat.ppid, stat.pgrp), ('Z', 7, 42));
+        assert!(parse_stat("42 (truncated").is_none());
+    }
+}
