@@ -5,7 +5,7 @@
 use super::{Error, Event, Observer};
 use crate::plan::Plan;
 use crate::supervisor::client::{self, Report};
-use crate::supervisor::daemon;
+use crate::supervisor::machine;
 use crate::supervisor::protocol::{ProgramSpec, ProgramState, ProgramStatus, Request};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -124,7 +124,7 @@ pub fn start(
         .map(|s| {
             let attempts = s.start_retries.min(10) + 1;
             let waits: Duration = (1..attempts)
-                .map(|n| daemon::backoff(u32::try_from(n).unwrap_or(u32::MAX)))
+                .map(|n| machine::backoff(u32::try_from(n).unwrap_or(u32::MAX)))
                 .sum();
             Duration::from_secs(s.start_secs * attempts) + waits
         })

@@ -46,6 +46,8 @@ pub fn backoff(attempt: u32) -> Duration {
 pub enum Exit {
     Code(i32),
     Signal(i32),
+    /// Neither (a wait status devrig does not ask for).
+    Status(i32),
 }
 
 impl Exit {
@@ -54,6 +56,7 @@ impl Exit {
         match self {
             Exit::Code(code) => format!("exit {code}"),
             Exit::Signal(signal) => format!("signal {signal}"),
+            Exit::Status(status) => format!("status {status}"),
         }
     }
 
@@ -324,23 +327,31 @@ pub enum Effect {
 pub const SIGKILL: i32 = 9;
 
 /// The program after `event` at `now`, and what the loop must do.
-pub fn transition(program: Program, event: Event, now: Instant) -> (Program, Vec<Effect>) {
-    let mut step = Step {
-        program,
-        effects: Vec::new(),
-        now,
-    };
-    step.handle(event);
-    (step.program, step.effects)
+pub fn transition(mut program: Program, event: Event, now: Instant) -> (Program, Vec<Effect>) {
+    let effects = program.handle(event, now);
+    (program, effects)
 }
 
-struct Step {
-    program: Program,
+impl Program {
+    /// [`transition`], in place.
+    pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+        let mut step = Step {
+            program: self,
+            effects: Vec::new(),
+            now,
+        };
+        step.handle(event);
+        step.effects
+    }
+}
+
+struct Step<'a> {
+    program: &'a mut Program,
     effects: Vec<Effect>,
     now: Instant,
 }
 
-impl Step {
+impl Step<'_> {
     fn note(&mut self, text: String) {
         self.effects.push(Effect::Note(text));
     }

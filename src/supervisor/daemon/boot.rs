@@ -1,0 +1,89 @@
+//! A supervisor's start: one per repo (a lock file decides), a child
+//! subreaper, its guardian, the writer thread, its socket; then the loop
+//! until shutdown, and the socket gone after it.
+
+use super::{DaemonError, Supervisor, writer};
+use crate::supervisor::paths;
+use crate::sys;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::net::UnixListener;
+
+/// How long a new supervisor waits for an exiting one's lock.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs the supervisor for `project` until it is told to shut down (or
+/// gets SIGTERM/SIGINT/SIGHUP). Returns at once when another supervisor
+/// for the project is already running.
+pub fn run(project: &str) -> Result<(), DaemonError> {
+    let dir = paths::create_runtime_dir().map_err(|source| DaemonError::Path {
+        path: paths::runtime_dir(),
+        source,
+    })?;
+    let lock_path = paths::lock(project);
+    let lock = std::fs::File::create(&lock_path).map_err(|source| DaemonError::Path {
+        path: lock_path.clone(),
+        source,
+    })?;
+    // Busy: another supervisor runs (then it serves), or one is on its way
+    // out after a `down` (then this one takes over once it is gone).
+    let waiting = Instant::now();
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let socket = paths::socket(project);
+                if std::os::unix::net::UnixStream::connect(&socket).is_ok()
+                    || waiting.elapsed() > LOCK_WAIT
+                {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(DaemonError::Path {
+                    path: lock_path,
+                    source,
+                });
+            }
+        }
+    }
+    sys::become_child_subreaper().map_err(DaemonError::Setup)?;
+    let (guard_read, guard_write) = io::pipe().map_err(DaemonError::Guardian)?;
+    let exe = std::env::current_exe().map_err(DaemonError::Guardian)?;
+    let mut guardian = Command::new(exe);
+    guardian
+        .arg("__guard")
+        .stdin(Stdio::from(OwnedFd::from(guard_read)))
+        .stdout(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut guardian, 0);
+    let guardian_pid = guardian.spawn().map_err(DaemonError::Guardian)?.id();
+    drop(guardian);
+    let (writer, writer_thread) = writer::start(guard_write).map_err(DaemonError::Setup)?;
+
+    let socket = dir.join(format!("{project}.sock"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Setup)?;
+    let result = runtime.block_on(async {
+        // Only one supervisor holds the lock, so a socket file left here
+        // belongs to a dead one.
+        let _ = std::fs::remove_file(&socket);
+        let listener = UnixListener::bind(&socket).map_err(|source| DaemonError::Listen {
+            path: socket.clone(),
+            source,
+        })?;
+        let mut supervisor = Supervisor::new(project, writer, guardian_pid);
+        supervisor.serve(listener, &socket).await
+    });
+    let _ = std::fs::remove_file(&socket);
+    // Everything written (the output copiers went with the runtime), then
+    // the guardian's pipe closes.
+    drop(runtime);
+    writer_thread.join();
+    drop(lock);
+    result
+}

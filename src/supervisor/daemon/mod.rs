@@ -1,0 +1,410 @@
+//! The supervisor: a detached devrig process per repo that runs its
+//! programs, restarts them as `autorestart` says (with exponential backoff,
+//! `fatal` after repeated fast crashes), copies their output to rotated
+//! logs, and answers `status`, `stop`, `start` and `shutdown` on its socket.
+//!
+//! One thread and one loop own all program state; children, timers,
+//! signals and requests arrive there as events, which each program's state
+//! machine ([`crate::supervisor::machine`]) turns into effects the loop
+//! carries out. Each program leads its own process group, and the
+//! supervisor is a child subreaper, so whatever a program spawns stays
+//! within reach until it is gone. Nothing on the loop's thread writes to a
+//! file or pipe that could block it: that is the writer thread's job.
+//!
+//! Pieces: [`boot`] (one supervisor per repo, the guardian, the socket),
+//! [`slot`] (a program and the carrying out of its machine's effects),
+//! [`spawn`] (starting a program's process), [`connections`] (the
+//! socket's requests), [`writer`] (logs and the guardian's pipe).
+
+mod boot;
+mod connections;
+mod slot;
+mod spawn;
+mod writer;
+
+pub use boot::run;
+
+use super::logfile::RotatingLog;
+use super::machine::{Event, Phase, StopFor};
+use super::paths;
+use super::protocol::{ProgramSpec, ProgramStatus, Request, Response};
+use crate::sys;
+use indexmap::IndexMap;
+use rustix::process::{Pid, Signal, WaitOptions};
+use slot::{Hands, Slot};
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+use writer::Writer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot prepare {}: {source}", path.display())]
+    Path {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot listen on {}: {source}", path.display())]
+    Listen {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot start the guardian process: {0}")]
+    Guardian(#[source] io::Error),
+    #[error("cannot set up the supervisor: {0}")]
+    Setup(#[source] io::Error),
+}
+
+/// How often a stopping group is checked for remaining processes.
+const GROUP_POLL: Duration = Duration::from_millis(50);
+/// How often a program's `devrig foreground` is checked for still running.
+const HOLDER_POLL: Duration = Duration::from_millis(500);
+
+enum Waiter {
+    Stop {
+        names: Vec<String>,
+        reply: oneshot::Sender<Response>,
+    },
+    Shutdown {
+        reply: Option<oneshot::Sender<Response>>,
+    },
+}
+
+/// A request from a connection, and where its answer goes.
+type Incoming = (Request, oneshot::Sender<Response>);
+
+struct Supervisor {
+    project: String,
+    slots: IndexMap<String, Slot>,
+    writer: Writer,
+    output_closed: mpsc::UnboundedSender<(String, u64)>,
+    closed: Option<mpsc::UnboundedReceiver<(String, u64)>>,
+    guardian_pid: u32,
+    waiters: Vec<Waiter>,
+    shutting_down: bool,
+}
+
+impl Supervisor {
+    fn new(project: &str, writer: Writer, guardian_pid: u32) -> Supervisor {
+        let (output_closed, closed) = mpsc::unbounded_channel();
+        Supervisor {
+            project: project.to_owned(),
+            slots: IndexMap::new(),
+            writer,
+            output_closed,
+            closed: Some(closed),
+            guardian_pid,
+            waiters: Vec::new(),
+            shutting_down: false,
+        }
+    }
+
+    async fn serve(
+        &mut self,
+        listener: UnixListener,
+        socket: &std::path::Path,
+    ) -> Result<(), DaemonError> {
+        let setup = DaemonError::Setup;
+        // Registered before any child exists, so no exit goes unnoticed.
+        let mut children = signal(SignalKind::child()).map_err(setup)?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(setup)?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(setup)?;
+        let mut hangup = signal(SignalKind::hangup()).map_err(setup)?;
+        let (requests_tx, mut requests) = mpsc::channel::<Incoming>(16);
+        let (answered_tx, mut answered) = mpsc::channel::<()>(1);
+        let mut closed = self.closed.take().expect("served once");
+        loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                accepted = listener.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        tokio::spawn(connections::connection(
+                            stream,
+                            requests_tx.clone(),
+                            answered_tx.clone(),
+                        ));
+                    }
+                }
+                Some((request, reply)) = requests.recv() => self.handle(request, reply),
+                _ = children.recv() => self.reap(),
+                Some((name, generation)) = closed.recv() => self.output_ended(&name, generation),
+                _ = terminate.recv() => self.shutdown(None),
+                _ = interrupt.recv() => self.shutdown(None),
+                _ = hangup.recv() => self.shutdown(None),
+                _ = sleep_until(wake) => {}
+            }
+            self.tick();
+            if self.settle_waiters() {
+                // From here on a client finds no supervisor rather than one
+                // that accepts and never answers.
+                drop(listener);
+                let _ = std::fs::remove_file(socket);
+                // Give the shutdown answer a moment to reach its client.
+                let _ = tokio::time::timeout(Duration::from_secs(1), answered.recv()).await;
+                self.sweep_leftovers();
+                return Ok(());
+            }
+        }
+    }
+
+    /// Feeds `event` to program `name`'s machine.
+    fn feed(&mut self, name: &str, event: Event) {
+        let hands = Hands {
+            writer: &self.writer,
+            output_closed: &self.output_closed,
+        };
+        if let Some(slot) = self.slots.get_mut(name) {
+            slot.feed(event, &hands);
+        }
+    }
+
+    fn handle(&mut self, request: Request, reply: oneshot::Sender<Response>) {
+        let refused = |reply: oneshot::Sender<Response>, message: String| {
+            let _ = reply.send(Response::Error { message });
+        };
+        if self.shutting_down && !matches!(request, Request::Status | Request::Shutdown) {
+            return refused(reply, "the supervisor is shutting down".to_owned());
+        }
+        match request {
+            Request::Status => {
+                let _ = reply.send(self.status());
+            }
+            Request::Apply { programs } => match self.apply(programs) {
+                Ok(()) => {
+                    let _ = reply.send(self.status());
+                }
+                Err(message) => refused(reply, message),
+            },
+            Request::Start { names } => {
+                if let Some(unknown) = self.unknown(&names) {
+                    return refused(reply, unknown);
+                }
+                for name in &names {
+                    self.feed(name, Event::Start);
+                }
+                let _ = reply.send(self.status());
+            }
+            Request::Stop { names, foreground } => {
+                if let Some(unknown) = self.unknown(&names) {
+                    return refused(reply, unknown);
+                }
+                let why = match foreground.and_then(|pid| i32::try_from(pid).ok()) {
+                    Some(holder) => StopFor::Foreground { holder },
+                    None => StopFor::Stop,
+                };
+                for name in &names {
+                    self.stop(name, why);
+                }
+                self.waiters.push(Waiter::Stop { names, reply });
+            }
+            Request::Shutdown => self.shutdown(Some(reply)),
+        }
+    }
+
+    fn unknown(&self, names: &[String]) -> Option<String> {
+        let missing: Vec<&str> = names
+            .iter()
+            .filter(|n| !self.slots.contains_key(*n))
+            .map(String::as_str)
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "not supervised here: {} (supervised: {})",
+                missing.join(", "),
+                self.slots.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    fn apply(&mut self, programs: Vec<ProgramSpec>) -> Result<(), String> {
+        for spec in programs {
+            let name = spec.name.clone();
+            let autostart = spec.autostart;
+            match self.slots.get_mut(&name) {
+                None => {
+                    let path = paths::program_log(&self.project, &name);
+                    let log = RotatingLog::open(&path, spec.log_max_bytes, spec.log_backups)
+                        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                    self.writer.open(&name, log);
+                    self.slots.insert(name.clone(), Slot::new(spec));
+                    if autostart {
+                        self.feed(&name, Event::Start);
+                    }
+                }
+                Some(slot) => {
+                    let changed = spec.differs_from(&slot.spec);
+                    slot.program.rules = slot::rules(&spec);
+                    slot.spec = spec;
+                    let seen = slot.seen();
+                    self.feed(
+                        &name,
+                        Event::Applied {
+                            changed,
+                            autostart,
+                            seen,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self, name: &str, why: StopFor) {
+        let Some(seen) = self.slots.get(name).map(Slot::seen) else {
+            return;
+        };
+        self.feed(name, Event::Stop { why, seen });
+    }
+
+    fn status(&self) -> Response {
+        let now = Instant::now();
+        Response::Programs {
+            supervisor_pid: std::process::id(),
+            programs: self
+                .slots
+                .iter()
+                .map(|(name, slot)| {
+                    let program = &slot.program;
+                    let leader = program.phase.run().filter(|run| run.leader);
+                    ProgramStatus {
+                        name: name.clone(),
+                        state: program.phase.state(),
+                        pid: leader.map(|run| run.pgid),
+                        uptime_secs: leader
+                            .map(|run| now.saturating_duration_since(run.started).as_secs()),
+                        restarts: program.restarts,
+                        last_exit: program.last_exit.clone(),
+                        log: paths::program_log(&self.project, name),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn reap(&mut self) {
+        // Any child: `wait` is waitpid(-1). (rustix's `waitpid(None, …)` is
+        // waitpid(0), children in our own group only, and every program
+        // leads a group of its own.)
+        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
+            let pid = pid.as_raw_pid();
+            let owner = self
+                .slots
+                .iter()
+                .find(|(_, slot)| slot.leads(pid))
+                .map(|(name, _)| name.clone());
+            match owner {
+                // Handled once the output is all in the log (see the
+                // machine), so the log reads in order: the last words,
+                // then the exit.
+                Some(name) => self.feed(
+                    &name,
+                    Event::Reaped {
+                        exit: slot::exit_of(status),
+                    },
+                ),
+                None if u32::try_from(pid).ok() == Some(self.guardian_pid) => eprintln!(
+                    "devrig supervisor: the guardian exited; programs are no longer stopped if this supervisor is killed"
+                ),
+                // An orphan this subreaper inherited; reaping it is all
+                // there is to do.
+                None => {}
+            }
+        }
+    }
+
+    fn output_ended(&mut self, name: &str, generation: u64) {
+        if self
+            .slots
+            .get(name)
+            .is_some_and(|s| s.generation == generation)
+        {
+            self.feed(name, Event::OutputClosed);
+        }
+    }
+
+    /// Timers and what is observed: promotions to running, restarts after
+    /// backoff, SIGKILL after a grace period, stopping groups that have
+    /// emptied, foreground holders that are gone.
+    fn tick(&mut self) {
+        let names: Vec<String> = self.slots.keys().cloned().collect();
+        for name in names {
+            let seen = self.slots[&name].seen();
+            self.feed(&name, Event::Tick { seen });
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let phases = || self.slots.values().map(|s| &s.program.phase);
+        let stopping = phases().any(|p| matches!(p, Phase::Stopping { .. }));
+        let held = phases().any(|p| matches!(p, Phase::Foreground { .. }));
+        let poll = stopping
+            .then(|| Instant::now() + GROUP_POLL)
+            .or_else(|| held.then(|| Instant::now() + HOLDER_POLL));
+        phases().filter_map(Phase::deadline).chain(poll).min()
+    }
+
+    fn shutdown(&mut self, reply: Option<oneshot::Sender<Response>>) {
+        self.shutting_down = true;
+        let names: Vec<String> = self.slots.keys().cloned().collect();
+        for name in &names {
+            self.stop(name, StopFor::Stop);
+        }
+        self.waiters.push(Waiter::Shutdown { reply });
+    }
+
+    fn settled(&self, name: &str) -> bool {
+        self.slots
+            .get(name)
+            .is_none_or(|s| s.program.phase.settled())
+    }
+
+    /// Answers the waiters whose programs are all stopped. True when the
+    /// supervisor should exit.
+    fn settle_waiters(&mut self) -> bool {
+        let mut exit = false;
+        let waiters = std::mem::take(&mut self.waiters);
+        for waiter in waiters {
+            match waiter {
+                Waiter::Stop { names, reply } if names.iter().all(|n| self.settled(n)) => {
+                    let _ = reply.send(self.status());
+                }
+                Waiter::Shutdown { reply } if self.slots.keys().all(|n| self.settled(n)) => {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(self.status());
+                    }
+                    exit = true;
+                }
+                waiter => self.waiters.push(waiter),
+            }
+        }
+        exit
+    }
+
+    /// Processes that left their program's group and lost their parent came
+    /// to this subreaper; they go with the supervisor, not after it.
+    fn sweep_leftovers(&mut self) {
+        for pid in sys::children_of(rustix::process::getpid().as_raw_pid()) {
+            if u32::try_from(pid).ok() != Some(self.guardian_pid)
+                && let Some(pid) = Pid::from_raw(pid)
+            {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+            }
+        }
+        self.reap();
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Logs to stderr, which the spawner points at the supervisor's log file.
+pub fn report(error: &DaemonError) {
+    let _ = writeln!(io::stderr(), "devrig supervisor: {error}");
+}
