@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{World, run};
+use common::legacy::{World, run};
 
 #[test]
 fn version_and_help_list_both_families() {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{FIXTURES, World, compose_binary};
+use common::legacy::{FIXTURES, World, compose_binary};
 use devrig::config::{self, Variables};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

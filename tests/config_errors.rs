@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{World, run};
+use common::legacy::{World, run};
 
 const HEADER: &str = "x-sentry-service-config:\n  version: 0.1\n  service_name: demo\n";
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Cleanup, World, docker, require_testbed, run, unique_project, wait_for};
+use common::legacy::{Cleanup, World, docker, require_testbed, run, unique_project, wait_for};
 use std::time::Duration;
 
 #[test]

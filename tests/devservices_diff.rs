@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{FIXTURES, World, compose_binary, run, testbed_dir};
+use common::legacy::{FIXTURES, World, compose_binary, run, testbed_dir};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Cleanup, World, docker, free_port, require_testbed, run, unique_project};
+use common::legacy::{Cleanup, World, docker, free_port, require_testbed, run, unique_project};
 use std::time::Instant;
 
 /// A long-running process that stops at once on SIGTERM, from the testbed's
@@ -738,7 +738,7 @@ fn flaky_registry(failures: usize) -> (u16, std::sync::Arc<std::sync::atomic::At
                     );
                     return;
                 }
-                let Ok(mut upstream) = TcpStream::connect(common::MIRROR) else {
+                let Ok(mut upstream) = TcpStream::connect(common::legacy::MIRROR) else {
                     return;
                 };
                 if upstream.write_all(&head).is_err() {

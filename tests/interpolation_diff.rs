@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{World, compose_binary, run};
+use common::legacy::{World, compose_binary, run};
 
 /// The variables every case sees; `UNSET` is never set.
 const VARS: &[(&str, &str)] = &[

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{World, run};
+use common::legacy::{World, run};
 use serde_json::Value;
 
 fn plan_json(world: &World, args: &[&str]) -> Value {

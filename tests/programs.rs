@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Cleanup, World, free_port, require_testbed, run, unique_project, wait_for};
+use common::legacy::{Cleanup, World, free_port, require_testbed, run, unique_project, wait_for};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -545,7 +545,7 @@ fn foreground_refuses_a_program_nothing_supervises() {
 fn redis(container: &str, args: &[&str]) -> String {
     let mut all = vec!["exec", container, "redis-cli", "-p", "7777"];
     all.extend(args);
-    common::docker(&all)
+    common::legacy::docker(&all)
 }
 
 #[test]
@@ -568,7 +568,7 @@ fn toggle_moves_a_running_dependency_to_its_checkout_and_back_keeping_its_data()
         std::fs::write(w.join("devservices/config.yml"), &store_config).expect("write");
     });
     // Its checkout beside the app's repo, as devenv lays repos out.
-    common::git(
+    common::legacy::git(
         world.root(),
         &[
             "clone",
@@ -608,7 +608,7 @@ fn toggle_moves_a_running_dependency_to_its_checkout_and_back_keeping_its_data()
         "{stderr}"
     );
     assert!(stderr.contains(&format!("Stopped {kv}")), "{stderr}");
-    let env = || common::docker(&["inspect", "--format", "{{json .Config.Env}}", &kv]);
+    let env = || common::legacy::docker(&["inspect", "--format", "{{json .Config.Env}}", &kv]);
     assert!(
         env().contains("RUNNING_FROM=checkout"),
         "runs from the checkout"
@@ -648,7 +648,7 @@ fn toggle_moves_a_running_dependency_to_its_checkout_and_back_keeping_its_data()
         "{stderr}"
     );
     assert_eq!(
-        common::docker(&["inspect", "--format", "{{.State.Status}}", &kv]),
+        common::legacy::docker(&["inspect", "--format", "{{.State.Status}}", &kv]),
         "running"
     );
     assert!(

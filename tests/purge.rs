@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Cleanup, World, docker, require_testbed, run, unique_project};
+use common::legacy::{Cleanup, World, docker, require_testbed, run, unique_project};
 
 #[test]
 fn purge_removes_containers_network_cache_and_state_but_volumes_only_on_request() {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{World, git, run};
+use common::legacy::{World, git, run};
 use std::path::Path;
 
 /// A root config with one remote dependency on `<remotes>/<repo>.git`.

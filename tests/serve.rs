@@ -4,8 +4,8 @@
 
 mod common;
 
+use common::legacy::{World, run};
 use common::terminal::Terminal;
-use common::{World, run};
 use std::time::Instant;
 
 /// A config whose dev server is `sh ./serve.sh` in the repo, with no
@@ -140,7 +140,7 @@ fn missing_devserver_exits_2_saying_what_to_add() {
 #[test]
 fn containers_not_running_are_named_or_an_absent_engine_is_a_warning() {
     let world = World::new();
-    let project = common::unique_project("serve-check");
+    let project = common::legacy::unique_project("serve-check");
     world.config(&format!(
         "x-sentry-service-config:\n  version: 0.1\n  service_name: {project}\n  dependencies:\n    db: {{description: db}}\n    devserver: {{description: dev server}}\n  modes:\n    default: [db, devserver]\nx-programs:\n  devserver:\n    command: echo served\nservices:\n  db:\n    image: postgres:14-alpine\n",
     ));

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{World, run};
+use common::legacy::{World, run};
 use devrig::toolchain::{self, HostEnv};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

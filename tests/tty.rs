@@ -5,8 +5,8 @@
 
 mod common;
 
+use common::legacy::{Cleanup, World, docker, free_port, require_testbed, run, unique_project};
 use common::terminal::Terminal;
-use common::{Cleanup, World, docker, free_port, require_testbed, run, unique_project};
 
 #[test]
 fn up_on_a_terminal_shows_live_progress_and_colors() {

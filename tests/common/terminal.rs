@@ -2,7 +2,7 @@
 //! devrig (or a command) started with the terminal as its controlling
 //! terminal, everything it writes collected.
 
-use super::World;
+use super::legacy::World;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
