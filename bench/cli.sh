@@ -25,19 +25,7 @@ mkdir -p "$HOME"
 # The three steps of tests/sync.rs, synced once.
 sync=$work/sync
 mkdir -p "$sync/devservices" "$sync/deps/nested"
-cat >"$sync/devservices/config.yml" <<'YAML'
-x-devenv:
-  sync:
-    - name: a
-      command: echo a >> ran.log
-      inputs: [a.txt]
-    - name: b
-      command: echo b >> ran.log
-      inputs: [b.txt]
-    - name: c
-      command: echo c >> ran.log
-      inputs: [c.txt, deps/]
-YAML
+cp "$here/tests/fixtures/sync/three-steps.yml" "$sync/devservices/config.yml"
 echo a >"$sync/a.txt"; echo b >"$sync/b.txt"; echo 1 >"$sync/deps/nested/lock"
 (cd "$sync" && "$devrig" sync >/dev/null 2>&1)
 

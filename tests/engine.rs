@@ -954,3 +954,35 @@ fn doctor_checks_the_engine_disk_and_the_default_modes_ports() {
     let (code, stdout, _) = run(&world, world.devrig_engine().args(["doctor", "--json"]));
     assert_eq!(code, 0, "{stdout}");
 }
+
+/// Without an engine, serve warns and goes on instead
+/// (tests/serve.rs, `an_absent_engine_is_a_warning_and_serve_goes_on`).
+#[test]
+fn serve_names_the_containers_that_are_not_running() {
+    let world = common::World::engine("serve-check");
+    let project = world.project();
+    world.config(&common::formatdoc! {"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: {project}
+          dependencies:
+            db: {{description: db}}
+            devserver: {{description: dev server}}
+          modes:
+            default: [db, devserver]
+        x-programs:
+          devserver:
+            command: echo served
+        services:
+          db:
+            image: postgres:14-alpine
+    "});
+    world
+        .devrig()
+        .arg("serve")
+        .code(1)
+        .stderr_contains(format!("not running: {project}/db (missing)"))
+        .stderr_contains("devrig up")
+        .stdout_lacks("served")
+        .run();
+}

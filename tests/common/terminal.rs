@@ -2,7 +2,7 @@
 //! devrig (or a command) started with the terminal as its controlling
 //! terminal, everything it writes collected.
 
-use super::legacy::World;
+use super::World;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -30,7 +30,7 @@ pub struct Terminal {
 impl Terminal {
     /// devrig with `args`, in `world`'s isolated environment.
     pub fn spawn(world: &World, args: &[&str]) -> Terminal {
-        let mut cmd = world.std_command(&assert_cmd::cargo::cargo_bin("devrig"));
+        let mut cmd = world.command();
         cmd.args(args);
         Terminal::spawn_command(cmd)
     }
