@@ -40,12 +40,14 @@ pub fn settings(root: &Path, placeholders: &[Placeholder]) -> insta::Settings {
     let mut own: Vec<&Placeholder> = placeholders.iter().collect();
     own.sort_by_key(|p| std::cmp::Reverse(p.value.len()));
     for p in own {
-        let regex = if p.whole {
-            format!(r"\b{}\b", escape(&p.value))
+        if p.whole {
+            // Not inside a longer number: `up-7-1` is not `up-7-12`, but
+            // it is in `up-7-1_default`.
+            let regex = format!(r"\b{}(\D|$)", escape(&p.value));
+            settings.add_filter(&regex, format!("{}$1", p.label));
         } else {
-            escape(&p.value)
-        };
-        settings.add_filter(&regex, p.label.as_str());
+            settings.add_filter(&escape(&p.value), p.label.as_str());
+        }
     }
     for (regex, replacement) in VOLATILE {
         settings.add_filter(regex, *replacement);

@@ -115,7 +115,7 @@ impl World {
         self.add_placeholder(value, label, false);
     }
 
-    /// `whole`: only where `value` is not part of a longer word or number.
+    /// `whole`: not where `value` is the start of a longer number.
     fn add_placeholder(&self, value: &str, label: &str, whole: bool) {
         self.placeholders.lock().expect("lock").push(Placeholder {
             value: value.to_owned(),
@@ -382,7 +382,7 @@ impl Drop for World {
 pub struct Placeholder {
     pub value: String,
     pub label: String,
-    /// Only as a whole word or number.
+    /// Not as the start of a longer number.
     pub whole: bool,
 }
 
