@@ -11,7 +11,8 @@
 //!   snapshot-stable.
 //! - docker.rs: the test bed (engine, registry, compose) and `docker` to
 //!   inspect what devrig did; process.rs: the process table;
-//!   terminal.rs: devrig on a pseudo-terminal.
+//!   spawned.rs: devrig in the background, its output collected as it
+//!   comes; terminal.rs: devrig on a pseudo-terminal.
 
 #![allow(dead_code, unused_imports)]
 
@@ -19,6 +20,7 @@ mod docker;
 mod filters;
 pub mod legacy;
 mod process;
+mod spawned;
 pub mod terminal;
 mod test;
 mod world;
@@ -26,5 +28,6 @@ mod world;
 pub use docker::*;
 pub use indoc::{formatdoc, indoc};
 pub use process::*;
+pub use spawned::Spawned;
 pub use test::{Output, Test};
 pub use world::*;

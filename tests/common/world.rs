@@ -274,6 +274,17 @@ impl World {
         self.command_for(Path::new(DEVRIG))
     }
 
+    /// devrig with `args` started in the background in this world.
+    pub fn spawn<I, S>(&self, args: I) -> super::Spawned
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = self.command();
+        cmd.args(args);
+        super::Spawned::start(cmd)
+    }
+
     /// devrig started under another name (`devservices`, `devenv`): a link
     /// to the binary under `<root>/bin`.
     pub fn command_as(&self, name: &str) -> Command {
