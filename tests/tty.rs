@@ -5,24 +5,36 @@
 
 mod common;
 
-use common::legacy::{Cleanup, World, docker, free_port, require_testbed, run, unique_project};
 use common::terminal::Terminal;
+use common::{World, docker, formatdoc};
 
 #[test]
 fn up_on_a_terminal_shows_live_progress_and_colors() {
-    require_testbed();
-    let world = World::new();
-    let project = unique_project("tty");
-    let _cleanup = Cleanup(vec![project.clone()]);
-    let port = free_port();
+    let world = World::engine("tty");
+    let project = world.project();
+    let port = world.port();
     // A redis that listens only after 3 s: long enough for the spinner.
-    world.config(&format!(
-        "x-sentry-service-config:\n  version: 0.1\n  service_name: {project}\n  dependencies:\n    slow: {{description: slow}}\n  modes:\n    default: [slow]\nservices:\n  slow:\n    image: redis:7\n    command: [sh, -c, \"sleep 3; exec redis-server --port 7777 --save ''\"]\n    ports: [\"127.0.0.1:{port}:7777\"]\n    healthcheck:\n      test: redis-cli -p 7777 ping | grep -q PONG\n      interval: 30s\n"
-    ));
+    world.config(&formatdoc! {r#"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: {project}
+          dependencies:
+            slow: {{description: slow}}
+          modes:
+            default: [slow]
+        services:
+          slow:
+            image: redis:7
+            command: [sh, -c, "sleep 3; exec redis-server --port 7777 --save ''"]
+            ports: ["127.0.0.1:{port}:7777"]
+            healthcheck:
+              test: redis-cli -p 7777 ping | grep -q PONG
+              interval: 30s
+    "#});
     docker(&["rmi", "-f", "127.0.0.1:5000/library/redis:7"]);
 
     let term = Terminal::spawn_command({
-        let mut cmd = world.devrig_engine_std();
+        let mut cmd = world.command();
         // As in a terminal emulator: without TERM, indicatif takes the
         // terminal for a dumb one and draws no live lines.
         cmd.arg("up").env("TERM", "xterm-256color");
@@ -48,11 +60,13 @@ fn up_on_a_terminal_shows_live_progress_and_colors() {
         assert!(output.contains(&line), "{line:?} in:\n{output}");
     }
 
-    // The same `up` in a pipe: plain lines, no escape codes at all.
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("down"));
-    assert_eq!(code, 0, "{stderr}");
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
-    assert!(!stderr.contains('\x1b'), "{stderr}");
-    assert!(stderr.contains(&format!("Ready {container}")), "{stderr}");
+    // The same `up` in a pipe: plain lines (`Ready`, …), no escape codes at
+    // all.
+    world.devrig().arg("down").run();
+    world
+        .devrig()
+        .arg("up")
+        .stderr_lacks("\x1b")
+        .stderr_snapshot()
+        .run();
 }

@@ -18,7 +18,6 @@
 
 mod docker;
 mod filters;
-pub mod legacy;
 mod process;
 mod spawned;
 pub mod terminal;
