@@ -14,6 +14,7 @@
 //!   spawned.rs: devrig in the background, its output collected as it
 //!   comes; terminal.rs: devrig on a pseudo-terminal.
 
+// Every test binary compiles the whole harness and uses a part of it.
 #![allow(dead_code, unused_imports)]
 
 mod docker;

@@ -64,12 +64,14 @@ pub struct Output {
 
 impl Output {
     /// stdout parsed as JSON.
+    #[track_caller]
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 
     /// Where `needle` first appears in stderr; fails the test if it does not.
+    #[track_caller]
     pub fn stderr_at(&self, needle: &str) -> usize {
         self.stderr
             .find(needle)
@@ -229,7 +231,9 @@ impl<'w> Test<'w> {
         self
     }
 
-    /// Runs devrig and checks every expectation.
+    /// Runs devrig and checks every expectation; a failure is reported at
+    /// the test's call.
+    #[track_caller]
     pub fn run(self) -> Output {
         let world = self.world();
         let mut cmd = match &self.name {
@@ -279,6 +283,7 @@ impl<'w> Test<'w> {
         line
     }
 
+    #[track_caller]
     fn check(&self, shown: &str, output: &Output) {
         let report = || {
             format!(

@@ -337,6 +337,7 @@ impl World {
     }
 
     /// The modes of the repo's service, from `devrig list-services --json`.
+    #[track_caller]
     pub fn modes(&self) -> Vec<String> {
         let services = self.devrig().args(["list-services", "--json"]).run().json();
         services[0]["modes"]
@@ -348,6 +349,7 @@ impl World {
     }
 
     /// `devrig status --json`, which must succeed.
+    #[track_caller]
     pub fn status(&self) -> serde_json::Value {
         self.devrig().args(["status", "--json"]).run().json()
     }
