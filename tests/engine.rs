@@ -688,20 +688,14 @@ fn ctrl_c_stops_waiting_and_the_next_up_converges() {
               slow:
                 condition: service_healthy
     "#});
-    let child = world
-        .command()
-        .arg("up")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("devrig starts");
+    let up = world.spawn(["up"]);
     // Interrupted once the slow container runs.
     wait_for("the slow container", Duration::from_secs(20), || {
         !docker(&["ps", "-q", "--filter", &format!("name={project}-slow-1")]).is_empty()
     });
-    common::kill(i64::from(child.id()), libc::SIGINT);
-    let output = child.wait_with_output().expect("devrig exits");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    up.signal(libc::SIGINT);
+    let (status, _, stderr) = up.wait();
+    assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("error: interrupted"), "{stderr}");
     assert!(stderr.contains("run `up` again"), "{stderr}");
     assert!(
@@ -883,23 +877,10 @@ fn concurrent_ups_are_serialized_and_status_works_before_anything_runs() {
     assert_eq!(rows[0]["state"], "missing");
     assert_eq!(rows[0]["status"], "not created");
 
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            world
-                .command()
-                .arg("up")
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("devrig starts")
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().expect("devrig exits");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let ups: Vec<_> = (0..2).map(|_| world.spawn(["up"])).collect();
+    for up in ups {
+        let (status, _, stderr) = up.wait();
+        assert!(status.success(), "{stderr}");
     }
     // One container per service, and the state file records the service once.
     for service in ["a", "b"] {

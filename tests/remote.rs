@@ -555,21 +555,12 @@ fn concurrent_refreshes_of_one_remote_are_serialized() {
     let world = World::new();
     cache_redis_6(&world);
     update_redis_to_7(&world);
-    let children: Vec<_> = (0..3)
-        .map(|_| {
-            world
-                .command()
-                .args(["config", "--refresh"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("devrig starts")
-        })
+    let refreshes: Vec<_> = (0..3)
+        .map(|_| world.spawn(["config", "--refresh"]))
         .collect();
-    for child in children {
-        let out = child.wait_with_output().expect("devrig exits");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
+    for refresh in refreshes {
+        let (status, _, stderr) = refresh.wait();
+        assert!(status.success(), "{stderr}");
         assert!(
             !stderr.contains("warning"),
             "no refresh fell over another: {stderr}"
@@ -623,19 +614,13 @@ fn a_refresh_killed_half_way_leaves_the_previous_copy_usable() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut child = world
-        .command()
-        .env("PATH", path)
-        .args(["config", "--refresh"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("devrig starts");
+    let mut cmd = world.command();
+    cmd.env("PATH", path).args(["config", "--refresh"]);
+    let refresh = common::Spawned::start(cmd);
     wait_for("the clone", Duration::from_secs(20), || cloned.exists());
     let staging = world.cache().join(".redis.fetching");
     assert!(staging.join(".git").exists(), "the new copy is half-made");
-    child.kill().expect("kill -9 devrig");
-    let _ = child.wait();
+    refresh.kill();
 
     assert_eq!(
         image_of(&world, "redis", "redis"),
