@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    MIRROR, World, container_id, container_state, docker, formatdoc, indoc, project_containers,
-    wait_for,
+    MIRROR, World, container_id, container_state, devserver_beside_a_db, devservices_config,
+    docker, formatdoc, indoc, project_containers, wait_for,
 };
 use std::time::Duration;
 
@@ -18,19 +18,7 @@ const REDIS: &str = "image: redis:7\n    command: [redis-server, --port, \"7777\
 /// A project `project` whose default mode is its one service `service`,
 /// whose definition (under `services:`, at four spaces) is `body`.
 fn one_service(project: &str, service: &str, body: &str) -> String {
-    formatdoc! {"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            {service}:
-              description: {service}
-          modes:
-            default: [{service}]
-        services:
-          {service}:
-            {body}
-    "}
+    devservices_config(project, &format!("services:\n  {service}:\n    {body}\n"))
 }
 
 #[test]
@@ -38,15 +26,9 @@ fn up_pulls_starts_and_waits_then_down_keeps_containers() {
     let world = World::engine("up");
     let project = world.project();
     let port = world.port();
-    world.config(&formatdoc! {r#"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            db:
-              description: db
-          modes:
-            default: [db]
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {r#"
         services:
           db:
             image: postgres:14
@@ -59,7 +41,8 @@ fn up_pulls_starts_and_waits_then_down_keeps_containers() {
               interval: 30s
         volumes:
           data:
-    "#});
+    "#},
+    ));
     // A cold image cache: the pull must really go to the registry. (This
     // image is used by no other test, so removing it races with nothing.)
     docker(&["rmi", "-f", "127.0.0.1:5000/library/postgres:14"]);
@@ -123,24 +106,17 @@ fn noop_up_does_no_container_work_and_a_changed_service_is_recreated_alone() {
     let world = World::engine("idem");
     let project = world.project();
     let config = |value: &str| {
-        formatdoc! {r#"
-            x-sentry-service-config:
-              version: 0.1
-              service_name: {project}
-              dependencies:
-                a:
-                  description: a
-                b:
-                  description: b
-              modes:
-                default: [a, b]
+        devservices_config(
+            project,
+            &formatdoc! {r#"
             services:
               a:
                 {REDIS}
                 environment: {{X: "{value}"}}
               b:
                 {REDIS}
-        "#}
+        "#},
+        )
     };
     world.config(&config("1"));
     world.devrig().arg("up").run();
@@ -400,19 +376,7 @@ fn shared_dependency_is_kept_on_down_even_after_state_loss() {
 fn logs_are_multiplexed_with_prefixes() {
     let world = World::engine("logs");
     let project = world.project();
-    world.config(&formatdoc! {r#"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            left:
-              description: left
-            right:
-              description: right
-            partial:
-              description: partial
-          modes:
-            default: [left, right, partial]
+    world.config(&devservices_config(project, &formatdoc! {r#"
         services:
           left:
             image: redis:7
@@ -428,7 +392,7 @@ fn logs_are_multiplexed_with_prefixes() {
             image: redis:7
             entrypoint: [/bin/sh, -c]
             command: ["printf 'no newline at the end'"]
-    "#});
+    "#}));
     world.devrig().arg("up").run();
     let out = world
         .devrig()
@@ -471,17 +435,9 @@ fn logs_are_multiplexed_with_prefixes() {
 fn reset_deletes_only_that_services_volumes() {
     let world = World::engine("reset");
     let project = world.project();
-    world.config(&formatdoc! {"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            a:
-              description: a
-            b:
-              description: b
-          modes:
-            default: [a, b]
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {"
         services:
           a:
             {REDIS}
@@ -493,7 +449,8 @@ fn reset_deletes_only_that_services_volumes() {
           a-data:
           b-data:
           common:
-    "});
+    "},
+    ));
     world.devrig().arg("up").run();
     let volumes = || {
         docker(&[
@@ -637,22 +594,17 @@ fn an_existing_volume_of_the_same_name_is_used_not_replaced() {
         "-c",
         "echo precious > /data/marker",
     ]);
-    world.config(&formatdoc! {"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            db:
-              description: db
-          modes:
-            default: [db]
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {"
         services:
           db:
             {REDIS}
             volumes: [postgres-data:/data]
         volumes:
           postgres-data:
-    "});
+    "},
+    ));
     world
         .devrig()
         .arg("up")
@@ -855,23 +807,16 @@ fn up_refreshes_remotes_at_most_once_per_ttl() {
 fn concurrent_ups_are_serialized_and_status_works_before_anything_runs() {
     let world = World::engine("concurrent");
     let project = world.project();
-    world.config(&formatdoc! {"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            a:
-              description: a
-            b:
-              description: b
-          modes:
-            default: [a, b]
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {"
         services:
           a:
             {REDIS}
           b:
             {REDIS}
-    "});
+    "},
+    ));
     let status = world.status();
     let rows = &status["containers"];
     assert_eq!(rows[0]["state"], "missing");
@@ -960,22 +905,7 @@ fn doctor_checks_the_engine_disk_and_the_default_modes_ports() {
 fn serve_names_the_containers_that_are_not_running() {
     let world = World::engine("serve-check");
     let project = world.project();
-    world.config(&formatdoc! {"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            db: {{description: db}}
-            devserver: {{description: dev server}}
-          modes:
-            default: [db, devserver]
-        x-programs:
-          devserver:
-            command: echo served
-        services:
-          db:
-            image: postgres:14-alpine
-    "});
+    world.config(&devserver_beside_a_db(project));
     world
         .devrig()
         .arg("serve")

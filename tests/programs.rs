@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    World, children_of, cmdline, container_state, docker, formatdoc, git, indoc, kill, marker,
-    sleeping, wait_for, write,
+    World, children_of, cmdline, container_state, devservices_config, docker, formatdoc, git,
+    indoc, kill, marker, sleeping, wait_for, write,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -16,28 +16,11 @@ use std::time::Duration;
 /// program of `x_programs` (YAML: the body of `x-programs:`, names at the
 /// left margin).
 fn programs_only(project: &str, x_programs: &str) -> String {
-    let names: Vec<&str> = x_programs
-        .lines()
-        .filter(|l| !l.starts_with(' ') && l.ends_with(':'))
-        .map(|l| l.trim_end_matches(':'))
-        .collect();
-    let mut text = formatdoc! {"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-    "};
-    for name in &names {
-        text.push_str(&format!("    {name}:\n      description: {name}\n"));
-    }
-    text.push_str(&format!(
-        "  modes:\n    default: [{}]\nx-programs:\n",
-        names.join(", ")
-    ));
+    let mut yaml = String::from("x-programs:\n");
     for line in x_programs.lines() {
-        text.push_str(&format!("  {line}\n"));
+        yaml.push_str(&format!("  {line}\n"));
     }
-    text
+    devservices_config(project, &yaml)
 }
 
 /// The program `name` in a `status --json`.
@@ -82,17 +65,9 @@ fn programs_start_after_a_healthy_container_and_down_leaves_no_process() {
     // The worker asks redis for PONG the moment it starts: it only gets one
     // if the container was ready first. It leaves a background child in its
     // process group, which `down` must take too.
-    world.config(&formatdoc! {r#"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            db:
-              description: db
-            worker:
-              description: worker
-          modes:
-            default: [db, worker]
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {r#"
         x-programs:
           worker:
             command: sh -c 'python3 ping.py && (sleep {child} &) && exec sleep {lead}'
@@ -107,7 +82,8 @@ fn programs_start_after_a_healthy_container_and_down_leaves_no_process() {
             healthcheck:
               test: redis-cli -p 7777 ping | grep -q PONG
               interval: 30s
-    "#});
+    "#},
+    ));
     world.file(
         "ping.py",
         indoc! {r"
@@ -620,21 +596,7 @@ fn a_program_that_narrows_its_dependencies_starts_before_unrelated_containers_ar
     let world = World::engine("narrow");
     let project = world.project();
     let (fast_port, slow_port) = (world.port(), world.port());
-    world.config(&formatdoc! {r#"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            fast:
-              description: fast
-            slow:
-              description: slow
-            early:
-              description: early
-            late:
-              description: late
-          modes:
-            default: [fast, slow, early, late]
+    world.config(&devservices_config(project, &formatdoc! {r#"
         x-programs:
           early:
             command: python3 probe.py
@@ -660,7 +622,7 @@ fn a_program_that_narrows_its_dependencies_starts_before_unrelated_containers_ar
             healthcheck:
               test: redis-cli -p 7777 ping | grep -q PONG
               interval: 30s
-    "#});
+    "#}));
     // Says whether the slow redis answered when the program started (a
     // bare connect would not tell: docker-proxy accepts on the published
     // port before redis listens).

@@ -4,24 +4,16 @@
 
 mod common;
 
-use common::{World, docker, formatdoc, marker, project_containers, sleeping};
+use common::{World, devservices_config, docker, formatdoc, marker, project_containers, sleeping};
 
 #[test]
 fn purge_removes_containers_network_cache_and_state_but_volumes_only_on_request() {
     let world = World::engine("purge");
     let project = world.project();
     let sleep = marker();
-    world.config(&formatdoc! {r#"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            db:
-              description: db
-            worker:
-              description: w
-          modes:
-            default: [db, worker]
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {r#"
         x-programs:
           worker:
             command: sleep {sleep}
@@ -37,7 +29,8 @@ fn purge_removes_containers_network_cache_and_state_but_volumes_only_on_request(
           devservices:
             name: devservices
             external: true
-    "#});
+    "#},
+    ));
     world.devrig().arg("up").run();
     std::fs::create_dir_all(world.cache().join("some-remote")).expect("mkdir");
     let volume = format!("{project}_data");

@@ -5,26 +5,22 @@
 mod common;
 
 use common::terminal::Terminal;
-use common::{World, indoc};
+use common::{World, devserver_beside_a_db, devservices_config, indoc};
 
 /// A config whose dev server is `sh ./serve.sh` in the repo, with no
 /// containers: these tests must not depend on the engine.
 fn world_with(script: &str) -> World {
     let world = World::new();
     world
-        .config(indoc! {r#"
-            x-sentry-service-config:
-              version: 0.1
-              service_name: serve-test
-              dependencies:
-                devserver: {description: dev server}
-              modes:
-                default: [devserver]
-            x-programs:
-              devserver:
-                command: sh ./serve.sh
-                environment: 'GREETING="hello there"'
-        "#})
+        .config(&devservices_config(
+            "serve-test",
+            indoc! {r#"
+                x-programs:
+                  devserver:
+                    command: sh ./serve.sh
+                    environment: 'GREETING="hello there"'
+            "#},
+        ))
         .file("serve.sh", script);
     world
 }
@@ -171,22 +167,7 @@ fn missing_devserver_exits_2_saying_what_to_add() {
 #[test]
 fn an_absent_engine_is_a_warning_and_serve_goes_on() {
     let world = World::new();
-    world.config(indoc! {"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: serve-check
-          dependencies:
-            db: {description: db}
-            devserver: {description: dev server}
-          modes:
-            default: [db, devserver]
-        x-programs:
-          devserver:
-            command: echo served
-        services:
-          db:
-            image: postgres:14-alpine
-    "});
+    world.config(&devserver_beside_a_db("serve-check"));
     world
         .devrig()
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")

@@ -6,7 +6,7 @@
 mod common;
 
 use common::terminal::Terminal;
-use common::{World, docker, formatdoc};
+use common::{World, devservices_config, docker, formatdoc};
 
 #[test]
 fn up_on_a_terminal_shows_live_progress_and_colors() {
@@ -14,14 +14,9 @@ fn up_on_a_terminal_shows_live_progress_and_colors() {
     let project = world.project();
     let port = world.port();
     // A redis that listens only after 3 s: long enough for the spinner.
-    world.config(&formatdoc! {r#"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            slow: {{description: slow}}
-          modes:
-            default: [slow]
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {r#"
         services:
           slow:
             image: redis:7
@@ -30,7 +25,8 @@ fn up_on_a_terminal_shows_live_progress_and_colors() {
             healthcheck:
               test: redis-cli -p 7777 ping | grep -q PONG
               interval: 30s
-    "#});
+    "#},
+    ));
     docker(&["rmi", "-f", "127.0.0.1:5000/library/redis:7"]);
 
     let term = Terminal::spawn_command({

@@ -7,6 +7,8 @@
 //! - [`Test`] (test.rs): one devrig run: config, files, env, args, stdin,
 //!   then the expected exit code, stdout and stderr (exact, contains,
 //!   snapshots), and `run()`.
+//! - config.rs: the `x-sentry-service-config` block around a test's
+//!   services and programs, every one in the default mode.
 //! - filters.rs: the insta filters that make timings, pids, ports and ids
 //!   snapshot-stable.
 //! - docker.rs: the test bed (engine, registry, compose) and `docker` to
@@ -17,6 +19,7 @@
 // Every test binary compiles the whole harness and uses a part of it.
 #![allow(dead_code, unused_imports)]
 
+mod config;
 mod docker;
 mod filters;
 mod process;
@@ -25,6 +28,7 @@ pub mod terminal;
 mod test;
 mod world;
 
+pub use config::{devserver_beside_a_db, devservices_config};
 pub use docker::*;
 pub use indoc::{formatdoc, indoc};
 pub use process::*;
