@@ -70,7 +70,16 @@ fn no_doctor_check_applies_to_the_test_repos() {
 fn fresh_repo_runs_all_then_an_unchanged_repo_skips_all() {
     let world = world(THREE_STEPS);
     // Each step's `running` line, then `done in` its time.
-    sync(&world, &[]).stderr_snapshot().run();
+    let _filters = world.snapshot_settings().bind_to_scope();
+    let fresh = sync(&world, &[]).run();
+    insta::assert_snapshot!(fresh.stderr, @"
+    a  running echo a >> ran.log
+    a  done in [DURATION]
+    b  running echo b >> ran.log
+    b  done in [DURATION]
+    c  running echo c >> ran.log
+    c  done in [DURATION]
+    ");
     assert_eq!(ran(&world), ["a", "b", "c"]);
     // The state is the isolated one, one file per repo.
     let files: Vec<_> = std::fs::read_dir(world.state_dir().join("sync"))
