@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    MIRROR, World, container_id, container_state, devserver_beside_a_db, devservices_config,
-    docker, formatdoc, indoc, project_containers, wait_for,
+    MIRROR, TCP_ENGINE, World, container_id, container_state, devserver_beside_a_db,
+    devservices_config, docker, docker_at, formatdoc, indoc, project_containers, wait_for,
 };
 use std::time::Duration;
 
@@ -487,15 +487,9 @@ fn reset_deletes_only_that_services_volumes() {
     assert_eq!(container_state(&format!("{project}-b-1")), "running");
 }
 
-/// The testbed's second engine, listening on loopback TCP
-/// (`bash tests/testbed/up.sh`).
-const TCP_ENGINE: &str = "tcp://127.0.0.1:2375";
-
 /// `docker -H TCP_ENGINE ARGS`, its stdout trimmed.
 fn on_tcp(args: &[&str]) -> String {
-    let mut all = vec!["-H", TCP_ENGINE];
-    all.extend(args);
-    docker(&all)
+    docker_at(Some(TCP_ENGINE), args)
 }
 
 /// Removes a container from the TCP engine when dropped.
@@ -510,10 +504,7 @@ impl Drop for TcpCleanup {
 #[test]
 fn a_remote_engine_over_tcp_through_docker_host_and_a_context() {
     let world = World::engine("tcp");
-    assert!(
-        !on_tcp(&["version", "--format", "{{.Server.Version}}"]).is_empty(),
-        "the testbed's TCP engine does not answer at {TCP_ENGINE}; run `bash tests/testbed/up.sh`"
-    );
+    common::require_engine_at(TCP_ENGINE);
     let project = world.project();
     let db = format!("{project}-db-1");
     let _cleanup = TcpCleanup(db.clone());

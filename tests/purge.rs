@@ -1,14 +1,15 @@
 //! `purge` removes every devservices container on the engine, so it runs in
-//! a test binary of its own: cargo runs test binaries one after another,
-//! never beside the other container tests.
+//! a test binary of its own (cargo runs test binaries one after another,
+//! never beside the other container tests of this run), on the test bed's
+//! second engine: other runs' tests share the default one.
 
 mod common;
 
-use common::{World, devservices_config, docker, formatdoc, marker, project_containers, sleeping};
+use common::{TCP_ENGINE, World, devservices_config, formatdoc, marker, sleeping};
 
 #[test]
 fn purge_removes_containers_network_cache_and_state_but_volumes_only_on_request() {
-    let world = World::engine("purge");
+    let world = World::engine_at("purge", TCP_ENGINE);
     let project = world.project();
     let sleep = marker();
     world.config(&devservices_config(
@@ -34,7 +35,7 @@ fn purge_removes_containers_network_cache_and_state_but_volumes_only_on_request(
     world.devrig().arg("up").run();
     std::fs::create_dir_all(world.cache().join("some-remote")).expect("mkdir");
     let volume = format!("{project}_data");
-    let volumes = || docker(&["volume", "ls", "-q", "--filter", &format!("name={volume}")]);
+    let volumes = || world.docker(&["volume", "ls", "-q", "--filter", &format!("name={volume}")]);
 
     assert_eq!(sleeping(&sleep).len(), 1, "the program runs");
     world
@@ -44,9 +45,12 @@ fn purge_removes_containers_network_cache_and_state_but_volumes_only_on_request(
         .stdout_contains("Data volumes were kept")
         .run();
     assert!(sleeping(&sleep).is_empty(), "purge stops programs");
-    assert!(project_containers(project).is_empty());
+    let filter = format!("label=com.docker.compose.project={project}");
+    assert!(world.docker(&["ps", "-aq", "--filter", &filter]).is_empty());
     assert!(
-        docker(&["network", "ls", "-q", "--filter", "name=^devservices$"]).is_empty(),
+        world
+            .docker(&["network", "ls", "-q", "--filter", "name=^devservices$"])
+            .is_empty(),
         "network removed"
     );
     assert!(!world.cache().exists(), "dependency cache removed");

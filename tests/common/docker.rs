@@ -25,12 +25,32 @@ pub fn require_testbed() {
     );
 }
 
-/// `docker ARGS`, its stdout trimmed (empty when it fails).
+/// The test bed's second engine, on loopback TCP: for the remote-engine
+/// test, and for purge, which removes every devservices container of its
+/// engine and so must not run where other tests' containers are.
+pub const TCP_ENGINE: &str = "tcp://127.0.0.1:2375";
+
+/// Fails the test loudly unless the engine at `host` answers.
+pub fn require_engine_at(host: &str) {
+    assert!(
+        !docker_at(Some(host), &["version", "--format", "{{.Server.Version}}"]).is_empty(),
+        "the testbed's engine at {host} does not answer; run `bash tests/testbed/up.sh`"
+    );
+}
+
+/// `docker ARGS` on the default engine, its stdout trimmed (empty when it
+/// fails).
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
+    docker_at(None, args)
+}
+
+/// `docker -H HOST ARGS` (the default engine without a host).
+pub fn docker_at(host: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = Command::new("docker");
+    if let Some(host) = host {
+        cmd.args(["-H", host]);
+    }
+    let out = cmd.args(args).output().expect("docker runs");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 

@@ -4,7 +4,7 @@
 //! world also owns a unique compose project and takes everything of it off
 //! the engine when dropped, whether the test passed or failed.
 
-use super::docker::{docker, require_testbed};
+use super::docker::{docker_at, require_engine_at, require_testbed};
 use super::test::Test;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +20,8 @@ pub struct World {
     tmp: TempDir,
     /// The engine world's compose project (its config's `service_name`).
     project: Option<String>,
+    /// `DOCKER_HOST` of every command, when not the default engine.
+    engine_host: Option<String>,
     /// Every compose project removed from the engine on drop.
     projects: Mutex<Vec<String>>,
     /// Values that differ from run to run, and what snapshots show instead.
@@ -45,6 +47,7 @@ impl World {
         World {
             tmp,
             project: None,
+            engine_host: None,
             projects: Mutex::new(Vec::new()),
             placeholders: Mutex::new(Vec::new()),
         }
@@ -60,6 +63,20 @@ impl World {
         let project = world.other_project(prefix);
         world.project = Some(project);
         world
+    }
+
+    /// As [`World::engine`], on the test bed's engine at `host` (its
+    /// `DOCKER_HOST` for devrig, and for the clean-up).
+    pub fn engine_at(prefix: &str, host: &str) -> World {
+        require_engine_at(host);
+        let mut world = World::engine(prefix);
+        world.engine_host = Some(host.to_owned());
+        world
+    }
+
+    /// `docker ARGS` on this world's engine.
+    pub fn docker(&self, args: &[&str]) -> String {
+        docker_at(self.engine_host.as_deref(), args)
     }
 
     /// The engine world's compose project; `[PROJECT]` in snapshots.
@@ -320,6 +337,9 @@ impl World {
             .env("DEVRIG_REGISTRY_MIRROR", super::docker::MIRROR)
             .env("DEVSERVICES_DEPENDENCIES_CACHE_DIR", self.cache())
             .envs(GIT_ENV.iter().copied());
+        if let Some(host) = &self.engine_host {
+            cmd.env("DOCKER_HOST", host);
+        }
         cmd
     }
 
@@ -373,18 +393,18 @@ impl Drop for World {
         }
         for project in &projects {
             let filter = format!("label=com.docker.compose.project={project}");
-            let ids = docker(&["ps", "-aq", "--filter", &filter]);
+            let ids = self.docker(&["ps", "-aq", "--filter", &filter]);
             if !ids.is_empty() {
                 let mut args = vec!["rm", "-f", "-v"];
                 args.extend(ids.lines());
-                docker(&args);
+                self.docker(&args);
             }
             for kind in ["network", "volume"] {
-                let ids = docker(&[kind, "ls", "-q", "--filter", &filter]);
+                let ids = self.docker(&[kind, "ls", "-q", "--filter", &filter]);
                 if !ids.is_empty() {
                     let mut args = vec![kind, "rm"];
                     args.extend(ids.lines());
-                    docker(&args);
+                    self.docker(&args);
                 }
             }
         }
