@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{FIXTURES, World, compose_binary};
+use common::{FIXTURES, World, compose_binary, indoc};
 use devrig::config::{self, Variables};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -121,122 +121,124 @@ fn every_supported_field_and_form_matches_compose() {
     let world = World::new();
     world.file(
         "devservices/app.env",
-        "FROM_FILE=1\nOVERRIDDEN=file\nQUOTED=\"two words\"\n",
+        indoc! {r#"
+            FROM_FILE=1
+            OVERRIDDEN=file
+            QUOTED="two words"
+        "#},
     );
-    world.file(
-        "devservices/config.yml",
-        r#"x-sentry-service-config:
-  version: 0.1
-  service_name: difftest
-  dependencies:
-    app: {description: app}
-  modes:
-    default: [app]
-x-common: &common
-  restart: unless-stopped
-  labels: [orchestrator=devservices, "com.example.note=a b"]
-services:
-  app:
-    <<: *common
-    build:
-      context: ../app
-      dockerfile: Dockerfile.dev
-      args: [VERSION=1, PLAIN]
-    command: run --port "8000" --name 'a b'
-    entrypoint: [/bin/sh, -c]
-    env_file: app.env
-    environment: [OVERRIDDEN=env, "EQ=a=b", LITERAL=$$HOME, "DEFAULTED=${UNSET_DIFF_VAR:-fallback}"]
-    ports:
-      - "5432"
-      - "8000:80"
-      - 127.0.0.1:5433:5432
-      - 127.0.0.1::81
-      - 53/udp
-      - "[::1]:8080:80"
-      - 9000-9001:9000-9001
-      - target: 9100
-        published: "9101"
-        host_ip: 127.0.0.1
-        protocol: tcp
-    volumes:
-      - ./data:/data:ro
-      - ../shared:/shared
-      - cache:/cache
-      - cache:/cache-nocopy:nocopy
-      - /anonymous
-      - type: tmpfs
-        target: /tmp
-      - type: bind
-        source: ./long
-        target: /long
-        read_only: true
-    networks:
-      devservices:
-      backend:
-        aliases: [api]
-    healthcheck:
-      test: [CMD, curl, -f, http://localhost/]
-      interval: 90s
-      timeout: 500ms
-      retries: 5
-      start_period: 1m
-      start_interval: 2s
-    extra_hosts:
-      - host.docker.internal:host-gateway
-      - other=10.0.0.1
-    ulimits:
-      nofile: {soft: 1024, hard: 2048}
-      nproc: 512
-    platform: linux/amd64
-    working_dir: /srv
-    user: "1000"
-    tmpfs: [/run, /var/run]
-    shm_size: 1gb
-    stop_signal: SIGINT
-    stop_grace_period: 1m30s
-    init: true
-    cap_add: [NET_ADMIN]
-    privileged: true
-    hostname: app-host
-    container_name: difftest-app
-    depends_on:
-      db:
-        condition: service_healthy
-        restart: true
-      once:
-        condition: service_completed_successfully
-        required: false
-  db:
-    image: postgres:14
-    healthcheck:
-      test: pg_isready -U postgres
-    depends_on: [once]
-  built:
-    build: ../built
-  once:
-    image: busybox
-    command: "echo done"
-    healthcheck:
-      disable: true
-  nocheck:
-    image: busybox
-    healthcheck:
-      test: [NONE]
-    environment:
-      NUM: 1
-      FLOAT: 1.50
-      HEX: 0x1F
-      BOOL: true
-      YES: yes
-      NUL:
-volumes:
-  cache:
-networks:
-  devservices:
-    name: devservices
-    external: true
-  backend:
-"#,
-    );
+    world.config(indoc! {r#"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: difftest
+          dependencies:
+            app: {description: app}
+          modes:
+            default: [app]
+        x-common: &common
+          restart: unless-stopped
+          labels: [orchestrator=devservices, "com.example.note=a b"]
+        services:
+          app:
+            <<: *common
+            build:
+              context: ../app
+              dockerfile: Dockerfile.dev
+              args: [VERSION=1, PLAIN]
+            command: run --port "8000" --name 'a b'
+            entrypoint: [/bin/sh, -c]
+            env_file: app.env
+            environment: [OVERRIDDEN=env, "EQ=a=b", LITERAL=$$HOME, "DEFAULTED=${UNSET_DIFF_VAR:-fallback}"]
+            ports:
+              - "5432"
+              - "8000:80"
+              - 127.0.0.1:5433:5432
+              - 127.0.0.1::81
+              - 53/udp
+              - "[::1]:8080:80"
+              - 9000-9001:9000-9001
+              - target: 9100
+                published: "9101"
+                host_ip: 127.0.0.1
+                protocol: tcp
+            volumes:
+              - ./data:/data:ro
+              - ../shared:/shared
+              - cache:/cache
+              - cache:/cache-nocopy:nocopy
+              - /anonymous
+              - type: tmpfs
+                target: /tmp
+              - type: bind
+                source: ./long
+                target: /long
+                read_only: true
+            networks:
+              devservices:
+              backend:
+                aliases: [api]
+            healthcheck:
+              test: [CMD, curl, -f, http://localhost/]
+              interval: 90s
+              timeout: 500ms
+              retries: 5
+              start_period: 1m
+              start_interval: 2s
+            extra_hosts:
+              - host.docker.internal:host-gateway
+              - other=10.0.0.1
+            ulimits:
+              nofile: {soft: 1024, hard: 2048}
+              nproc: 512
+            platform: linux/amd64
+            working_dir: /srv
+            user: "1000"
+            tmpfs: [/run, /var/run]
+            shm_size: 1gb
+            stop_signal: SIGINT
+            stop_grace_period: 1m30s
+            init: true
+            cap_add: [NET_ADMIN]
+            privileged: true
+            hostname: app-host
+            container_name: difftest-app
+            depends_on:
+              db:
+                condition: service_healthy
+                restart: true
+              once:
+                condition: service_completed_successfully
+                required: false
+          db:
+            image: postgres:14
+            healthcheck:
+              test: pg_isready -U postgres
+            depends_on: [once]
+          built:
+            build: ../built
+          once:
+            image: busybox
+            command: "echo done"
+            healthcheck:
+              disable: true
+          nocheck:
+            image: busybox
+            healthcheck:
+              test: [NONE]
+            environment:
+              NUM: 1
+              FLOAT: 1.50
+              HEX: 0x1F
+              BOOL: true
+              YES: yes
+              NUL:
+        volumes:
+          cache:
+        networks:
+          devservices:
+            name: devservices
+            external: true
+          backend:
+    "#});
     compare_file(&world.repo().join("devservices/config.yml"));
 }

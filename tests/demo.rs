@@ -5,38 +5,28 @@
 
 mod common;
 
-use common::{Cleanup, World, docker, require_testbed, run, unique_project, wait_for};
+use common::{World, container_state, wait_for};
 use std::time::Duration;
 
 #[test]
 fn init_output_comes_up_healthy_with_snuba_last() {
-    require_testbed();
-    let world = World::new();
-    let project = unique_project("demo");
-    let _cleanup = Cleanup(vec![project.clone()]);
-    let (code, _, stderr) = run(
-        &world,
-        world.devrig().args(["init", "--force", "--name", &project]),
-    );
-    assert_eq!(code, 0, "{stderr}");
+    let world = World::engine("demo");
+    let project = world.project();
+    world
+        .devrig()
+        .args(["init", "--force", "--name", project])
+        .run();
 
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
-    let position = |needle: String| {
-        stderr
-            .find(&needle)
-            .unwrap_or_else(|| panic!("no `{needle}` in:\n{stderr}"))
-    };
-    let snuba_created = position(format!("Created {project}-snuba-1"));
+    let up = world.devrig().arg("up").run();
+    let snuba_created = up.stderr_at(&format!("Created {project}-snuba-1"));
     for dep in ["clickhouse", "kafka"] {
         assert!(
-            position(format!("Ready {project}-{dep}-1")) < snuba_created,
-            "snuba waited for {dep}:\n{stderr}"
+            up.stderr_at(&format!("Ready {project}-{dep}-1")) < snuba_created,
+            "snuba waited for {dep}:\n{}",
+            up.stderr
         );
     }
-    let (code, stdout, _) = run(&world, world.devrig_engine().args(["status", "--json"]));
-    assert_eq!(code, 0);
-    let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let status = world.status();
     let rows = status["containers"].as_array().expect("containers");
     assert_eq!(rows.len(), 5);
     for row in rows {
@@ -48,13 +38,14 @@ fn init_output_comes_up_healthy_with_snuba_last() {
     assert_eq!(programs[0]["name"], "worker");
     assert_eq!(programs[0]["state"], "running", "{status}");
     wait_for("the worker to reach redis", Duration::from_secs(10), || {
-        world
-            .program_log(&project, "worker")
-            .contains("redis says +PONG")
+        world.program_log("worker").contains("redis says +PONG")
     });
-    let (code, table, _) = run(&world, world.devrig_engine().arg("status"));
-    assert_eq!(code, 0);
-    assert!(table.contains(&format!("{project}-snuba-1")), "{table}");
+    let table = world
+        .devrig()
+        .arg("status")
+        .stdout_contains(format!("{project}-snuba-1"))
+        .run()
+        .stdout;
     assert!(
         table
             .lines()
@@ -72,16 +63,10 @@ fn init_output_comes_up_healthy_with_snuba_last() {
         String::from_utf8_lossy(&health.stdout)
     );
 
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("down"));
-    assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("Stopped worker"), "{stderr}");
-    assert_eq!(
-        docker(&[
-            "inspect",
-            "--format",
-            "{{.State.Status}}",
-            &format!("{project}-snuba-1")
-        ]),
-        "exited"
-    );
+    world
+        .devrig()
+        .arg("down")
+        .stderr_contains("Stopped worker")
+        .run();
+    assert_eq!(container_state(&format!("{project}-snuba-1")), "exited");
 }

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{FIXTURES, World, compose_binary, run, testbed_dir};
+use common::{FIXTURES, World, compose_binary, copy_tree, testbed_dir};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -41,20 +41,6 @@ const HELPER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/devservices_diff/resolve.py"
 );
-
-fn copy_tree(src: &Path, dst: &Path, transform: &dyn Fn(&str) -> String) {
-    std::fs::create_dir_all(dst).expect("mkdir");
-    for entry in std::fs::read_dir(src).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = dst.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &target, transform);
-        } else {
-            let text = std::fs::read_to_string(entry.path()).expect("text file");
-            std::fs::write(target, transform(&text)).expect("write");
-        }
-    }
-}
 
 /// A scratch HOME for one devservices run: the dependency cache holds every
 /// fixture remote (repo_name = directory name) with the exact text devrig's
@@ -132,12 +118,11 @@ fn devservices_resolve(world: &World, repo: &Path, mode: &str) -> Resolved {
 
 /// What devrig's plan starts for the world's repo in `mode`.
 fn devrig_resolve(world: &World, mode: &str) -> Resolved {
-    let (code, stdout, stderr) = run(
-        world,
-        world.devrig().args(["config", "--json", "--mode", mode]),
-    );
-    assert_eq!(code, 0, "devrig config --mode {mode} failed:\n{stderr}");
-    let plan: Value = serde_json::from_str(&stdout).expect("config --json prints JSON");
+    let plan = world
+        .devrig()
+        .args(["config", "--json", "--mode", mode])
+        .run()
+        .json();
     let keys = |v: &Value| -> BTreeSet<String> {
         v.as_object()
             .map(|o| o.keys().cloned().collect())
@@ -159,18 +144,6 @@ fn devrig_resolve(world: &World, mode: &str) -> Resolved {
         );
     }
     Resolved { projects, programs }
-}
-
-fn modes(world: &World) -> Vec<String> {
-    let (code, listing, stderr) = run(world, world.devrig().args(["list-services", "--json"]));
-    assert_eq!(code, 0, "{stderr}");
-    let services: Value = serde_json::from_str(&listing).expect("json");
-    services[0]["modes"]
-        .as_array()
-        .expect("modes")
-        .iter()
-        .map(|m| m.as_str().expect("mode name").to_owned())
-        .collect()
 }
 
 fn diff(mode: &str, devrig: &Resolved, devservices: &Resolved) -> Vec<String> {
@@ -208,7 +181,7 @@ fn compare_fixture(fixture: &str) -> (usize, Vec<String>) {
     // rewritten to file://; devservices never fetches in offline mode).
     let ds_repo = world.root().join("devservices-repo");
     copy_tree(&world.repo(), &ds_repo, &|t| t.to_owned());
-    let modes = modes(&world);
+    let modes = world.modes();
     // Fetch every remote once, so the parallel runs below only read the cache.
     devrig_resolve(&world, "default");
 

@@ -13,11 +13,13 @@
 //! once to fill the pnpm cache. A missing tool fails the tests; it never
 //! skips them.
 
+mod common;
+
+use common::{World, write};
 use devrig::toolchain::{self, Check, HostEnv, apply_fix};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use tempfile::TempDir;
 
 /// The pnpm the tests install; `package.json` pins it in the healthy setup.
 const PNPM: &str = "9.15.0";
@@ -174,9 +176,9 @@ impl Setup {
         }
     }
 
-    fn build(self) -> World {
+    fn build(self) -> Host {
         let m = machine();
-        let world = World::new();
+        let world = Host::new();
         world.tool("bash", &m.bash);
         if self.python {
             world.tool("python3", &m.python);
@@ -217,42 +219,38 @@ impl Setup {
     }
 }
 
-/// One case's machine: `bin` (the whole PATH), `home` and `repo`, removed
-/// when dropped.
-struct World {
-    tmp: TempDir,
+/// One case's machine: a test world whose `bin` directory is the whole
+/// PATH. While it lives, the test's snapshots show this machine's paths and
+/// versions as placeholders.
+struct Host {
+    world: World,
+    _filters: insta::internals::SettingsBindDropGuard,
 }
 
-impl World {
-    fn new() -> World {
-        let tmp = tempfile::Builder::new()
-            .prefix("devrig-doctor-")
-            .tempdir()
-            .expect("temp dir");
-        for dir in ["bin", "home", "repo"] {
-            std::fs::create_dir_all(tmp.path().join(dir)).expect("mkdir");
-        }
-        World { tmp }
-    }
+impl std::ops::Deref for Host {
+    type Target = World;
 
-    fn root(&self) -> &Path {
-        self.tmp.path()
+    fn deref(&self) -> &World {
+        &self.world
     }
+}
 
-    fn repo(&self) -> PathBuf {
-        self.root().join("repo")
-    }
-
-    fn home(&self) -> PathBuf {
-        self.root().join("home")
+impl Host {
+    fn new() -> Host {
+        let m = machine();
+        let world = World::new();
+        std::fs::create_dir_all(world.root().join("bin")).expect("mkdir");
+        world.placeholder(&m.pnpm_prefix.display().to_string(), "[PNPM_PREFIX]");
+        world.placeholder(&m.python_version, "[PYTHON]");
+        world.placeholder(&m.python_line, "[PY]");
+        world.placeholder(&m.node_version, "[NODE]");
+        world.placeholder(&format!("direnv {}", m.direnv_version), "direnv [DIRENV]");
+        let _filters = world.snapshot_settings().bind_to_scope();
+        Host { world, _filters }
     }
 
     fn tool(&self, name: &str, target: &Path) {
         std::os::unix::fs::symlink(target, self.root().join("bin").join(name)).expect("symlink");
-    }
-
-    fn file(&self, rel: &str, text: &str) {
-        write(&self.repo().join(rel), text);
     }
 
     fn home_file(&self, rel: &str, text: &str) {
@@ -269,7 +267,7 @@ impl World {
         ])
     }
 
-    /// Runs a real tool in the repo with this world's environment.
+    /// Runs a real tool in the repo with this host's environment.
     fn run(&self, program: &Path, args: &[&str]) {
         let out = Command::new(program)
             .args(args)
@@ -286,7 +284,7 @@ impl World {
         );
     }
 
-    /// A real venv from this world's `python3`, without pip: the checks read
+    /// A real venv from this host's `python3`, without pip: the checks read
     /// `pyvenv.cfg` and run `bin/python`, and pip would add seconds.
     fn venv(&self) {
         self.run(
@@ -299,26 +297,10 @@ impl World {
         toolchain::doctor(&self.repo(), &self.env()).expect("requirements load")
     }
 
-    /// The checks as a user reads them, with this machine's paths and
-    /// versions replaced by placeholders.
+    /// The checks as a user reads them.
     fn doctor(&self) -> String {
-        self.scrub(&report(&self.checks()))
+        report(&self.checks())
     }
-
-    fn scrub(&self, text: &str) -> String {
-        let m = machine();
-        text.replace(&self.root().display().to_string(), "[TMP]")
-            .replace(&m.pnpm_prefix.display().to_string(), "[PNPM_PREFIX]")
-            .replace(&m.python_version, "[PYTHON]")
-            .replace(&m.python_line, "[PY]")
-            .replace(&m.node_version, "[NODE]")
-            .replace(&format!("direnv {}", m.direnv_version), "direnv [DIRENV]")
-    }
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(path, text).expect("write");
 }
 
 fn report(checks: &[Check]) -> String {
@@ -434,7 +416,7 @@ fn envrc_not_allowed_then_fixed() {
     ");
 
     let applied = apply_fix("direnv.allowed", &world.repo(), &world.env()).expect("fix applies");
-    insta::assert_snapshot!(world.scrub(&format!("ran: {}\n{}", applied.command, report(&[applied.check]))), @"
+    insta::assert_snapshot!(format!("ran: {}\n{}", applied.command, report(&[applied.check])), @"
     ran: direnv allow
     ok   direnv.allowed: .envrc is allowed
     ");
@@ -519,7 +501,7 @@ fn no_venv_then_fixed() {
 
     // The real fix: a venv with pip, made by the required Python.
     let applied = apply_fix("python.venv", &world.repo(), &world.env()).expect("fix applies");
-    insta::assert_snapshot!(world.scrub(&format!("ran: {}\n{}", applied.command, report(&[applied.check]))), @"
+    insta::assert_snapshot!(format!("ran: {}\n{}", applied.command, report(&[applied.check])), @"
     ran: python[PY] -m venv .venv
     ok   python.venv: .venv has Python [PYTHON], direnv activates it
     ");
@@ -557,7 +539,7 @@ fn venv_from_the_wrong_python() {
 
     // Recreating deletes the user's venv: that is theirs to run.
     let err = apply_fix("python.venv", &world.repo(), &world.env()).unwrap_err();
-    insta::assert_snapshot!(world.scrub(&format!("{err}\nhint: {}", err.hint().unwrap_or_default())), @"
+    insta::assert_snapshot!(format!("{err}\nhint: {}", err.hint().unwrap_or_default()), @"
     `python.venv` cannot be fixed automatically: .venv was made with Python 2.7.18; .python-version:1 requires [PY]
     hint: run it yourself: rm -rf .venv && python[PY] -m venv .venv
     ");
@@ -619,7 +601,7 @@ fn another_venv_is_active() {
         .iter()
         .find(|c| c.id == "python.venv")
         .expect("check");
-    insta::assert_snapshot!(world.scrub(&report(std::slice::from_ref(venv))), @"
+    insta::assert_snapshot!(report(std::slice::from_ref(venv)), @"
     warn python.venv: another virtualenv is active ([TMP]/elsewhere/.venv), not .venv
          fix: deactivate && source .venv/bin/activate
     ");
@@ -669,7 +651,7 @@ fn node_pinned_by_nvmrc() {
         .iter()
         .find(|c| c.id == "node.version")
         .expect("check");
-    insta::assert_snapshot!(world.scrub(&report(std::slice::from_ref(node))), @"
+    insta::assert_snapshot!(report(std::slice::from_ref(node)), @"
     fail node.version: node [NODE] does not match 22, required by .nvmrc:1
          fix: install Node 22 with a version manager: volta (https://volta.sh), fnm or nvm
     ");
@@ -750,13 +732,13 @@ fn x_devenv_block_overrides_the_repo_files() {
 
 #[test]
 fn invalid_x_devenv_is_an_error_with_its_position() {
-    let world = World::new();
+    let world = Host::new();
     world.file(
         "devservices/config.yml",
         "x-devenv:\n  node:\n    version: \"twenty-two\"\n",
     );
     let err = toolchain::doctor(&world.repo(), &world.env()).unwrap_err();
-    insta::assert_snapshot!(world.scrub(&format!("{}: {}\nhint: {}", err.location(), err.message, err.hint.unwrap_or_default())), @r#"
+    insta::assert_snapshot!(format!("{}: {}\nhint: {}", err.location(), err.message, err.hint.unwrap_or_default()), @r#"
     [TMP]/repo/devservices/config.yml:3:14: x-devenv.node.version: `twenty-two` is not a version or version range
     hint: write a version such as "22", or a range such as ">=22"
     "#);
@@ -764,7 +746,7 @@ fn invalid_x_devenv_is_an_error_with_its_position() {
 
 #[test]
 fn a_repo_without_python_or_node_has_no_such_checks() {
-    let world = World::new();
+    let world = Host::new();
     world.file(".envrc", "export A=1\n");
     world.tool("direnv", &machine().direnv);
     world.tool("bash", &machine().bash);
@@ -789,7 +771,7 @@ fn checks_serialize_to_json() {
         .iter()
         .find(|c| c.id == "direnv.hooked")
         .expect("check");
-    insta::assert_snapshot!(world.scrub(&serde_json::to_string_pretty(hooked).expect("json")), @r#"
+    insta::assert_snapshot!(serde_json::to_string_pretty(hooked).expect("json"), @r#"
     {
       "id": "direnv.hooked",
       "outcome": "fail",
@@ -804,7 +786,7 @@ fn checks_serialize_to_json() {
 fn sentry_shaped_repo_requirements() {
     // The files getsentry/sentry has: sentry-devenv's config.ini, a Node
     // pin, pnpm, pre-commit, a package with setup.cfg metadata.
-    let world = World::new();
+    let world = Host::new();
     world.file(
         "devenv/config.ini",
         "[devenv]\nminimum_version = 1.14.2\n\n[venv.sentry]\npython = 3.13.1\npath = .venv\nrequirements = requirements-dev.txt\neditable =\n  .\n# sourced by direnv\n# bins =\n\n[node]\n# upstream is mirrored\nversion = v22.11.0\n",

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{World, compose_binary, run};
+use common::{Output, World, compose_binary};
 
 /// The variables every case sees; `UNSET` is never set.
 const VARS: &[(&str, &str)] = &[
@@ -117,12 +117,14 @@ fn compose(world: &World) -> Result<serde_json::Value, String> {
     Ok(json["services"]["s"]["environment"].clone())
 }
 
-fn devrig(world: &World) -> (i32, String, String) {
-    let mut cmd = world.devrig();
-    for (k, v) in VARS {
-        cmd.env(k, v);
-    }
-    run(world, cmd.args(["config", "--json"]))
+/// `devrig config --json` on the world's config, with [`VARS`] set.
+fn devrig(world: &World) -> Output {
+    world
+        .devrig()
+        .envs(VARS.iter().copied())
+        .args(["config", "--json"])
+        .any_code()
+        .run()
 }
 
 #[test]
@@ -130,9 +132,9 @@ fn valid_templates_give_the_same_values() {
     let world = World::new();
     world.config(&config_with(VALID));
     let theirs = compose(&world).expect("compose accepts every valid case");
-    let (code, stdout, stderr) = devrig(&world);
-    assert_eq!(code, 0, "{stderr}");
-    let plan: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let out = devrig(&world);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plan = out.json();
     let ours = &plan["projects"]["interp"]["services"]["s"]["environment"];
     for (i, case) in VALID.iter().enumerate() {
         let key = format!("V{i:03}");
@@ -146,8 +148,9 @@ fn valid_templates_give_the_same_values() {
     }
     // Both warn about the unset variables (compose once per use, devrig once per name).
     assert!(
-        stderr.contains("the `UNSET` variable is not set"),
-        "{stderr}"
+        out.stderr.contains("the `UNSET` variable is not set"),
+        "{}",
+        out.stderr
     );
 }
 
@@ -157,9 +160,10 @@ fn invalid_and_required_templates_are_refused_alike() {
         let world = World::new();
         world.config(&config_with(&[case]));
         let theirs = compose(&world).expect_err(&format!("compose refuses {case:?}"));
-        let (code, _, stderr) = devrig(&world);
-        assert_eq!(code, 2, "devrig refuses {case:?}: {stderr}");
-        let ours = stderr
+        let out = devrig(&world);
+        assert_eq!(out.code, 2, "devrig refuses {case:?}: {}", out.stderr);
+        let ours = out
+            .stderr
             .lines()
             .next()
             .and_then(|l| l.strip_prefix("error: "))

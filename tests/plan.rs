@@ -3,13 +3,17 @@
 
 mod common;
 
-use common::{World, run};
+use common::{Test, World, indoc};
 use serde_json::Value;
 
+/// `devrig config --json ARGS`, which must succeed.
 fn plan_json(world: &World, args: &[&str]) -> Value {
-    let (code, stdout, stderr) = run(world, world.devrig().args(["config", "--json"]).args(args));
-    assert_eq!(code, 0, "config failed:\n{stderr}");
-    serde_json::from_str(&stdout).expect("config --json prints JSON")
+    world
+        .devrig()
+        .args(["config", "--json"])
+        .args(args)
+        .run()
+        .json()
 }
 
 fn keys(v: &Value) -> Vec<String> {
@@ -46,18 +50,15 @@ fn large_fixture_resolves_every_mode() {
     );
 
     // Every mode of the fixture resolves.
-    let (_, listing, _) = run(&world, world.devrig().args(["list-services", "--json"]));
-    let services: Value = serde_json::from_str(&listing).expect("json");
-    let modes = services[0]["modes"].as_array().expect("modes").clone();
+    let modes = world.modes();
     assert!(
         modes.len() >= 15,
         "the fixture has ~15 modes, found {}",
         modes.len()
     );
     for mode in modes {
-        let mode = mode.as_str().expect("mode name");
-        let plan = plan_json(&world, &["--mode", mode]);
-        assert_eq!(plan["mode"], mode);
+        let plan = plan_json(&world, &["--mode", &mode]);
+        assert_eq!(plan["mode"], mode.as_str());
     }
 }
 
@@ -66,13 +67,9 @@ fn programs_start_after_every_container() {
     let world = World::new();
     world.all_fixture_remotes();
     world.fixture_repo("large");
-    let (_, listing, _) = run(&world, world.devrig().args(["list-services", "--json"]));
-    let services: Value = serde_json::from_str(&listing).expect("json");
-    let mode_with_programs = services[0]["modes"]
-        .as_array()
-        .expect("modes")
-        .iter()
-        .map(|m| m.as_str().expect("str").to_owned())
+    let mode_with_programs = world
+        .modes()
+        .into_iter()
         .find(|m| {
             let plan = plan_json(&world, &["--mode", m]);
             plan["projects"]["sentry"]["programs"]
@@ -106,30 +103,25 @@ fn list_dependencies_prints_the_tree() {
     let world = World::new();
     world.all_fixture_remotes();
     world.fixture_repo("remotes/snuba");
-    let (code, stdout, stderr) = run(
-        &world,
-        world
-            .devrig()
-            .args(["list-dependencies", "--mode", "containerized"]),
-    );
-    assert_eq!(code, 0, "{stderr}");
-    insta::assert_snapshot!(stdout, @"
-    snuba (mode containerized)
-    ├── clickhouse (remote: clickhouse, mode default) — Real time analytics database
-    │   └── clickhouse (container) — Column-oriented analytics database
-    ├── kafka (remote: kafka, mode default) — Shared instance of kafka used by sentry services
-    │   └── kafka (container) — Distributed log used for streaming data between services
-    ├── redis (remote: redis, mode default) — Shared instance of redis used by sentry services
-    │   └── redis (container) — In-memory key-value store
-    └── snuba (container) — Snuba API devserver
-    ");
-    let (_, json, _) = run(
-        &world,
-        world
-            .devrig()
-            .args(["list-dependencies", "--mode", "containerized", "--json"]),
-    );
-    let tree: Value = serde_json::from_str(&json).expect("json");
+    world
+        .devrig()
+        .args(["list-dependencies", "--mode", "containerized"])
+        .stdout(indoc! {"
+            snuba (mode containerized)
+            ├── clickhouse (remote: clickhouse, mode default) — Real time analytics database
+            │   └── clickhouse (container) — Column-oriented analytics database
+            ├── kafka (remote: kafka, mode default) — Shared instance of kafka used by sentry services
+            │   └── kafka (container) — Distributed log used for streaming data between services
+            ├── redis (remote: redis, mode default) — Shared instance of redis used by sentry services
+            │   └── redis (container) — In-memory key-value store
+            └── snuba (container) — Snuba API devserver
+        "})
+        .run();
+    let tree = world
+        .devrig()
+        .args(["list-dependencies", "--mode", "containerized", "--json"])
+        .run()
+        .json();
     assert_eq!(tree["dependencies"][0]["kind"], "remote");
     assert_eq!(
         tree["dependencies"][0]["dependencies"][0]["kind"],
@@ -139,19 +131,44 @@ fn list_dependencies_prints_the_tree() {
 
 #[test]
 fn interpolation_uses_environment_then_dotenv() {
-    let world = World::new();
-    world.config(
-        "x-sentry-service-config:\n  version: 0.1\n  service_name: demo\n  dependencies:\n    pg:\n      description: db\n  modes:\n    default: [pg]\nservices:\n  pg:\n    image: postgres:${PG_TAG:-14}\n    environment:\n      FROM_ENV: $FROM_ENV\n      FROM_DOTENV: ${FROM_DOTENV}\n      LITERAL: $$HOME\n      DEFAULTED: ${UNSET_VAR-fallback}\n      BARE:\n    ports:\n      - \"127.0.0.1:${PG_PORT:-5432}:5432\"\n    healthcheck:\n      test: pg_isready\n      retries: ${RETRIES:-5}\n",
-    );
-    world.file(
-        "devservices/.env",
-        "FROM_DOTENV=dot\nFROM_ENV=loses\nPG_PORT=6543\nBARE=from-dotenv\n",
-    );
-    let mut cmd = world.devrig();
-    cmd.env("FROM_ENV", "wins");
-    let (code, stdout, stderr) = run(&world, cmd.args(["config", "--json"]));
-    assert_eq!(code, 0, "{stderr}");
-    let plan: Value = serde_json::from_str(&stdout).expect("json");
+    let plan = Test::new()
+        .config(indoc! {r#"
+            x-sentry-service-config:
+              version: 0.1
+              service_name: demo
+              dependencies:
+                pg:
+                  description: db
+              modes:
+                default: [pg]
+            services:
+              pg:
+                image: postgres:${PG_TAG:-14}
+                environment:
+                  FROM_ENV: $FROM_ENV
+                  FROM_DOTENV: ${FROM_DOTENV}
+                  LITERAL: $$HOME
+                  DEFAULTED: ${UNSET_VAR-fallback}
+                  BARE:
+                ports:
+                  - "127.0.0.1:${PG_PORT:-5432}:5432"
+                healthcheck:
+                  test: pg_isready
+                  retries: ${RETRIES:-5}
+        "#})
+        .file(
+            "devservices/.env",
+            indoc! {"
+                FROM_DOTENV=dot
+                FROM_ENV=loses
+                PG_PORT=6543
+                BARE=from-dotenv
+            "},
+        )
+        .env("FROM_ENV", "wins")
+        .args(["config", "--json"])
+        .run()
+        .json();
     let pg = &plan["projects"]["demo"]["services"]["pg"];
     assert_eq!(pg["image"], "postgres:14");
     assert_eq!(
@@ -165,9 +182,36 @@ fn interpolation_uses_environment_then_dotenv() {
 #[test]
 fn anchors_and_merge_keys_in_services_and_programs() {
     let world = World::new();
-    world.config(
-        "x-base: &base\n  image: redis\n  restart: unless-stopped\n  labels: [orchestrator=devservices]\nx-env: &env\n  A: \"1\"\nx-sentry-service-config:\n  version: 0.1\n  service_name: demo\n  dependencies:\n    r1: {description: one}\n    r2: {description: two}\n    worker: {description: w}\n  modes:\n    default: [r1, r2, worker]\nservices:\n  r1:\n    <<: *base\n    environment: *env\n  r2:\n    <<: *base\n    image: redis:7\nx-programs:\n  worker:\n    command: python -m worker --queue \"high prio\"\n    environment: 'A=\"1\",B=\"two words\"'\n    stopsignal: INT\n    stopwaitsecs: 3\n",
-    );
+    world.config(indoc! {r#"
+        x-base: &base
+          image: redis
+          restart: unless-stopped
+          labels: [orchestrator=devservices]
+        x-env: &env
+          A: "1"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: demo
+          dependencies:
+            r1: {description: one}
+            r2: {description: two}
+            worker: {description: w}
+          modes:
+            default: [r1, r2, worker]
+        services:
+          r1:
+            <<: *base
+            environment: *env
+          r2:
+            <<: *base
+            image: redis:7
+        x-programs:
+          worker:
+            command: python -m worker --queue "high prio"
+            environment: 'A="1",B="two words"'
+            stopsignal: INT
+            stopwaitsecs: 3
+    "#});
     let plan = plan_json(&world, &[]);
     let services = &plan["projects"]["demo"]["services"];
     assert_eq!(services["r1"]["image"], "redis");
@@ -188,9 +232,52 @@ fn anchors_and_merge_keys_in_services_and_programs() {
 fn compose_normalization_of_the_typed_fields() {
     let world = World::new();
     world.file("devservices/app.env", "FROM_FILE=1\nOVERRIDDEN=file\n");
-    world.config(
-        "x-sentry-service-config:\n  version: 0.1\n  service_name: demo\n  dependencies:\n    app: {description: app}\n  modes:\n    default: [app]\nservices:\n  app:\n    build:\n      context: ../app\n      args: [VERSION=1]\n    command: run --port \"8000\"\n    env_file: app.env\n    environment: [OVERRIDDEN=env, PLAIN]\n    ports:\n      - 8000-8001:8000-8001/udp\n      - target: 9000\n        published: \"9001\"\n        host_ip: 127.0.0.1\n    volumes:\n      - ./data:/data:ro\n      - cache:/cache\n      - type: tmpfs\n        target: /tmp\n    healthcheck:\n      test: [CMD, curl, -f, http://localhost:8000/]\n      interval: 90s\n      start_period: 1500ms\n    extra_hosts:\n      host.docker.internal: host-gateway\n    ulimits:\n      nofile: {soft: 1024, hard: 2048}\n      nproc: 512\n    shm_size: 1gb\n    stop_grace_period: 1m\n    init: true\n    depends_on:\n      db:\n        condition: service_healthy\n  db:\n    image: postgres\nvolumes:\n  cache:\n",
-    );
+    world.config(indoc! {r#"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: demo
+          dependencies:
+            app: {description: app}
+          modes:
+            default: [app]
+        services:
+          app:
+            build:
+              context: ../app
+              args: [VERSION=1]
+            command: run --port "8000"
+            env_file: app.env
+            environment: [OVERRIDDEN=env, PLAIN]
+            ports:
+              - 8000-8001:8000-8001/udp
+              - target: 9000
+                published: "9001"
+                host_ip: 127.0.0.1
+            volumes:
+              - ./data:/data:ro
+              - cache:/cache
+              - type: tmpfs
+                target: /tmp
+            healthcheck:
+              test: [CMD, curl, -f, http://localhost:8000/]
+              interval: 90s
+              start_period: 1500ms
+            extra_hosts:
+              host.docker.internal: host-gateway
+            ulimits:
+              nofile: {soft: 1024, hard: 2048}
+              nproc: 512
+            shm_size: 1gb
+            stop_grace_period: 1m
+            init: true
+            depends_on:
+              db:
+                condition: service_healthy
+          db:
+            image: postgres
+        volumes:
+          cache:
+    "#});
     let plan = plan_json(&world, &[]);
     let app = &plan["projects"]["demo"]["services"]["app"];
     let repo = "[TMP]/repo";
@@ -251,31 +338,34 @@ fn compose_normalization_of_the_typed_fields() {
     );
 }
 
+/// The config `devrig init --with TEMPLATE --name demo` writes.
+fn template(name: &str) -> String {
+    devrig::templates::render("demo", &[name.to_owned()])
+        .expect("template")
+        .text
+}
+
 #[test]
 fn yaml_output_is_the_same_plan() {
-    let world = World::new();
-    world.config(
-        &devrig::templates::render("demo", &["redis".to_owned()])
-            .expect("template")
-            .text,
-    );
-    let (code, stdout, _) = run(&world, world.devrig().arg("config"));
-    assert_eq!(code, 0);
-    insta::assert_snapshot!("config_yaml", stdout);
+    Test::new()
+        .config(&template("redis"))
+        .arg("config")
+        .stdout_snapshot()
+        .run();
 }
 
 #[test]
 fn json_output_snapshot() {
     let world = World::new();
-    world.config(
-        &devrig::templates::render("demo", &["snuba".to_owned()])
-            .expect("template")
-            .text,
-    );
-    let (code, stdout, _) = run(&world, world.devrig().args(["config", "--json"]));
-    assert_eq!(code, 0);
-    insta::assert_snapshot!("config_json", stdout);
-    let (code, tree, _) = run(&world, world.devrig().args(["list-dependencies", "--json"]));
-    assert_eq!(code, 0);
-    insta::assert_snapshot!("list_dependencies_json", tree);
+    world.config(&template("snuba"));
+    world
+        .devrig()
+        .args(["config", "--json"])
+        .stdout_snapshot()
+        .run();
+    world
+        .devrig()
+        .args(["list-dependencies", "--json"])
+        .stdout_snapshot()
+        .run();
 }

@@ -5,17 +5,23 @@
 mod common;
 
 use common::terminal::Terminal;
-use common::{World, run};
-use std::time::Instant;
+use common::{World, devserver_beside_a_db, devservices_config, indoc};
 
 /// A config whose dev server is `sh ./serve.sh` in the repo, with no
 /// containers: these tests must not depend on the engine.
 fn world_with(script: &str) -> World {
     let world = World::new();
-    world.config(
-        "x-sentry-service-config:\n  version: 0.1\n  service_name: serve-test\n  dependencies:\n    devserver: {description: dev server}\n  modes:\n    default: [devserver]\nx-programs:\n  devserver:\n    command: sh ./serve.sh\n    environment: 'GREETING=\"hello there\"'\n",
-    );
-    world.file("serve.sh", script);
+    world
+        .config(&devservices_config(
+            "serve-test",
+            indoc! {r#"
+                x-programs:
+                  devserver:
+                    command: sh ./serve.sh
+                    environment: 'GREETING="hello there"'
+            "#},
+        ))
+        .file("serve.sh", script);
     world
 }
 
@@ -28,16 +34,17 @@ fn same_modes(a: &libc::termios, b: &libc::termios) -> bool {
 
 #[test]
 fn runs_the_devserver_in_its_own_terminal_with_extra_args_and_its_exit_code() {
-    let world = world_with(
-        "if [ -t 0 ] && [ -t 1 ]; then echo 'in a terminal'; else echo 'not in a terminal'; fi\n\
-         echo \"tty: $(tty)\"\necho \"greeting: $GREETING\"\necho \"dir: $(pwd)\"\n\
-         printf 'arg: <%s>\\n' \"$@\"\nexit 3\n",
-    );
-    let started = Instant::now();
+    let world = world_with(indoc! {r#"
+        if [ -t 0 ] && [ -t 1 ]; then echo 'in a terminal'; else echo 'not in a terminal'; fi
+        echo "tty: $(tty)"
+        echo "greeting: $GREETING"
+        echo "dir: $(pwd)"
+        printf 'arg: <%s>\n' "$@"
+        exit 3
+    "#});
     let term = Terminal::spawn(&world, &["serve", "--flag", "-x", "two words"]);
     let slave_name = term.name.clone();
     let (code, out) = term.finish();
-    eprintln!("serve ran in {:?}", started.elapsed());
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("in a terminal\n"), "{out}");
     let inner = out
@@ -60,14 +67,25 @@ fn runs_the_devserver_in_its_own_terminal_with_extra_args_and_its_exit_code() {
 
 #[test]
 fn without_a_terminal_it_still_runs_the_devserver_in_one() {
-    let world = world_with("[ -t 1 ] && echo 'in a terminal'\nexit 5\n");
-    let (code, stdout, stderr) = run(&world, world.devrig().arg("serve").write_stdin(""));
-    assert_eq!(code, 5, "{stdout}{stderr}");
-    assert!(stdout.contains("in a terminal"), "{stdout}{stderr}");
+    let world = world_with(indoc! {"
+        [ -t 1 ] && echo 'in a terminal'
+        exit 5
+    "});
+    world
+        .devrig()
+        .arg("serve")
+        .stdin("")
+        .code(5)
+        .stdout_contains("in a terminal")
+        .run();
 }
 
-const TRAPS: &str = "trap 'echo got INT; exit 0' INT\ntrap 'echo got TERM; exit 0' TERM\n\
-                     echo ready\nwhile :; do sleep 0.1; done\n";
+const TRAPS: &str = indoc! {"
+    trap 'echo got INT; exit 0' INT
+    trap 'echo got TERM; exit 0' TERM
+    echo ready
+    while :; do sleep 0.1; done
+"};
 
 #[test]
 fn sigint_to_devrig_reaches_the_devserver() {
@@ -115,51 +133,46 @@ fn ctrl_c_typed_reaches_the_devserver_through_its_terminal() {
 #[test]
 fn a_devserver_killed_by_a_signal_exits_128_plus_the_signal() {
     let world = world_with("kill -KILL $$\n");
-    let (code, stdout, stderr) = run(&world, world.devrig().arg("serve"));
-    assert_eq!(code, 128 + 9, "{stdout}{stderr}");
+    world.devrig().arg("serve").code(128 + 9).run();
 }
 
 #[test]
 fn missing_devserver_exits_2_saying_what_to_add() {
     let world = World::new();
-    world.config(
-        "x-sentry-service-config:\n  version: 0.1\n  service_name: serve-test\n  dependencies: {}\n  modes:\n    default: []\n",
-    );
-    let (code, _, stderr) = run(&world, world.devrig().arg("serve"));
-    assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains("declares no `devserver` program"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("x-programs:\n  devserver:\n    command: <your dev server command>"),
-        "{stderr}"
-    );
+    world.config(indoc! {"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: serve-test
+          dependencies: {}
+          modes:
+            default: []
+    "});
+    world
+        .devrig()
+        .arg("serve")
+        .code(2)
+        .stderr(indoc! {"
+            error: [TMP]/repo/devservices/config.yml declares no `devserver` program to serve
+            hint: add it to the config:
+
+            x-programs:
+              devserver:
+                command: <your dev server command>
+        "})
+        .run();
 }
 
+/// With an engine, the containers not running are named instead
+/// (tests/engine.rs, `serve_names_the_containers_that_are_not_running`).
 #[test]
-fn containers_not_running_are_named_or_an_absent_engine_is_a_warning() {
+fn an_absent_engine_is_a_warning_and_serve_goes_on() {
     let world = World::new();
-    let project = common::unique_project("serve-check");
-    world.config(&format!(
-        "x-sentry-service-config:\n  version: 0.1\n  service_name: {project}\n  dependencies:\n    db: {{description: db}}\n    devserver: {{description: dev server}}\n  modes:\n    default: [db, devserver]\nx-programs:\n  devserver:\n    command: echo served\nservices:\n  db:\n    image: postgres:14-alpine\n",
-    ));
-    let (code, stdout, stderr) = run(&world, world.devrig().arg("serve"));
-    // Whether an engine runs here is not this test's business: with one the
-    // never-started container is named, without one serve goes on.
-    if code == 1 {
-        assert!(
-            stderr.contains(&format!("not running: {project}/db (missing)")),
-            "{stderr}"
-        );
-        assert!(stderr.contains("devrig up"), "{stderr}");
-        assert!(!stdout.contains("served"), "{stdout}");
-    } else {
-        assert_eq!(code, 0, "{stdout}{stderr}");
-        assert!(
-            stderr.contains("warning: cannot check the containers"),
-            "{stderr}"
-        );
-        assert!(stdout.contains("served"), "{stdout}");
-    }
+    world.config(&devserver_beside_a_db("serve-check"));
+    world
+        .devrig()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .arg("serve")
+        .stderr_contains("warning: cannot check the containers")
+        .stdout_contains("served")
+        .run();
 }

@@ -6,23 +6,31 @@
 mod common;
 
 use common::terminal::Terminal;
-use common::{Cleanup, World, docker, free_port, require_testbed, run, unique_project};
+use common::{World, devservices_config, docker, formatdoc};
 
 #[test]
 fn up_on_a_terminal_shows_live_progress_and_colors() {
-    require_testbed();
-    let world = World::new();
-    let project = unique_project("tty");
-    let _cleanup = Cleanup(vec![project.clone()]);
-    let port = free_port();
+    let world = World::engine("tty");
+    let project = world.project();
+    let port = world.port();
     // A redis that listens only after 3 s: long enough for the spinner.
-    world.config(&format!(
-        "x-sentry-service-config:\n  version: 0.1\n  service_name: {project}\n  dependencies:\n    slow: {{description: slow}}\n  modes:\n    default: [slow]\nservices:\n  slow:\n    image: redis:7\n    command: [sh, -c, \"sleep 3; exec redis-server --port 7777 --save ''\"]\n    ports: [\"127.0.0.1:{port}:7777\"]\n    healthcheck:\n      test: redis-cli -p 7777 ping | grep -q PONG\n      interval: 30s\n"
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {r#"
+        services:
+          slow:
+            image: redis:7
+            command: [sh, -c, "sleep 3; exec redis-server --port 7777 --save ''"]
+            ports: ["127.0.0.1:{port}:7777"]
+            healthcheck:
+              test: redis-cli -p 7777 ping | grep -q PONG
+              interval: 30s
+    "#},
     ));
     docker(&["rmi", "-f", "127.0.0.1:5000/library/redis:7"]);
 
     let term = Terminal::spawn_command({
-        let mut cmd = world.devrig_engine_std();
+        let mut cmd = world.command();
         // As in a terminal emulator: without TERM, indicatif takes the
         // terminal for a dumb one and draws no live lines.
         cmd.arg("up").env("TERM", "xterm-256color");
@@ -49,10 +57,12 @@ fn up_on_a_terminal_shows_live_progress_and_colors() {
     }
 
     // The same `up` in a pipe: plain lines, no escape codes at all.
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("down"));
-    assert_eq!(code, 0, "{stderr}");
-    let (code, _, stderr) = run(&world, world.devrig_engine().arg("up"));
-    assert_eq!(code, 0, "{stderr}");
-    assert!(!stderr.contains('\x1b'), "{stderr}");
-    assert!(stderr.contains(&format!("Ready {container}")), "{stderr}");
+    world.devrig().arg("down").run();
+    let _filters = world.snapshot_settings().bind_to_scope();
+    let piped = world.devrig().arg("up").stderr_lacks("\x1b").run();
+    insta::assert_snapshot!(piped.stderr, @"
+         Started [PROJECT]-slow-1
+           Ready [PROJECT]-slow-1 ([DURATION])
+              Up [PROJECT] (mode default) in [DURATION]
+    ");
 }

@@ -30,7 +30,7 @@ pub struct Terminal {
 impl Terminal {
     /// devrig with `args`, in `world`'s isolated environment.
     pub fn spawn(world: &World, args: &[&str]) -> Terminal {
-        let mut cmd = world.std_command(&assert_cmd::cargo::cargo_bin("devrig"));
+        let mut cmd = world.command();
         cmd.args(args);
         Terminal::spawn_command(cmd)
     }
