@@ -647,6 +647,17 @@ fn ctrl_c_stops_waiting_and_the_next_up_converges() {
         docker(&["ps", "-aq", "--filter", &format!("name={project}-after-1")]).is_empty(),
         "the dependent was not created half-way"
     );
+    // What the interrupted `up` started is recorded as in use, so another
+    // service's `down` would not stop it under this one.
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(world.state_dir().join("state.json")).expect("state saved"),
+    )
+    .expect("state is JSON");
+    assert_eq!(
+        state["services"][&project]["projects"],
+        serde_json::json!([project]),
+        "{state}"
+    );
 
     world
         .devrig()
