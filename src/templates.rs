@@ -15,11 +15,14 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("snuba", include_str!("../templates/snuba.yml")),
 ];
 
+/// Why `init` cannot render the config asked for.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TemplateError {
     #[error("there is no template for `{0}`")]
+    /// A service no template exists for.
     Unknown(String),
     #[error("`{0}` is not a valid service name")]
+    /// A service name compose would refuse as a project name.
     InvalidName(String),
 }
 
@@ -103,6 +106,7 @@ const WORKER: &str = "  worker:
 
 /// What `init` wrote beyond what was asked, for the user to see.
 pub struct Rendered {
+    /// The config, as written.
     pub text: String,
     /// Services added because a chosen one requires them.
     pub added: Vec<String>,

@@ -39,7 +39,7 @@ const SERVICE_COMMANDS: &str = "up, down, status, logs, reset, purge, serve, for
                   Toolchain commands (also as `devenv <command>`): doctor, sync\n\
                   Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config, 3 Docker engine unreachable, 130 interrupted."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -47,7 +47,7 @@ pub struct Cli {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Path to the devservices config (default: devservices/config.yml in
     /// this directory or the nearest parent that has one)
     #[arg(short = 'c', long = "config", global = true, value_name = "PATH")]
@@ -73,7 +73,7 @@ impl GlobalArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Print the resolved plan for a mode: every project, service and program, fully interpolated
     Config(config_cmd::ConfigArgs),
     /// List the services whose configs devrig knows
@@ -120,7 +120,7 @@ pub enum Command {
     version,
     about = "Check and sync a clone's toolchain (devrig's devenv)"
 )]
-pub struct DevenvCli {
+pub(crate) struct DevenvCli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -128,7 +128,7 @@ pub struct DevenvCli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum DevenvCommand {
+pub(crate) enum DevenvCommand {
     /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
     Doctor(doctor::DoctorArgs),
     /// Run the repo's setup steps (installs) whose inputs changed since they last succeeded
@@ -155,6 +155,8 @@ fn personality(argv0: &OsString) -> Personality {
     }
 }
 
+/// Runs the command line this process was started with, under the name it
+/// was started as (`devrig`, `devservices`, `devenv`), and says how to exit.
 pub fn run() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let who = args.first().map(personality).unwrap_or(Personality::Devrig);
@@ -262,7 +264,7 @@ fn finish(printer: &Printer, result: CmdResult) -> ExitCode {
 }
 
 /// A command's outcome: its errors, each shown, the last one's exit code.
-pub type CmdResult = Result<(), Diagnostics>;
+pub(crate) type CmdResult = Result<(), Diagnostics>;
 
 /// A command whose exit code is a program's (`serve`, `foreground`).
 fn exit_with(printer: &Printer, result: Result<i32, Diagnostics>) -> ExitCode {

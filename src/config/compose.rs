@@ -42,67 +42,99 @@ const SERVICE_KEYS: &[&str] = &[
     "container_name",
 ];
 
+/// One compose service, normalized: every short form in its long form,
+/// variables interpolated, `env_file`s merged, as `docker compose config`
+/// prints it (its JSON is compared with compose's in the tests).
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Service {
+    /// The service's key under `services:`.
     #[serde(skip)]
     pub name: String,
+    /// Where the service is defined, for errors and warnings.
     #[serde(skip)]
     pub pos: Pos,
+    /// `build`: the image is built from this context instead of pulled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<Build>,
+    /// `cap_add`: extra Linux capabilities.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cap_add: Vec<String>,
+    /// `command`, as an argument list (a string is split like compose splits it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
+    /// `container_name`: instead of compose's `<project>-<service>-1`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,
+    /// `depends_on`, in its long form: each service with its condition.
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub depends_on: IndexMap<String, DependsOn>,
+    /// `entrypoint`, as an argument list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<Vec<String>>,
+    /// `environment` (and `env_file`s merged in); `None` for a name given
+    /// without a value.
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub environment: IndexMap<String, Option<String>>,
     /// Already merged into `environment`, as compose merges them.
     #[serde(skip)]
     pub env_file: Vec<EnvFile>,
+    /// `extra_hosts`: `host:ip` entries (`host-gateway` included).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extra_hosts: Vec<String>,
+    /// `healthcheck`: what devrig probes, and Docker too.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
+    /// `hostname`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// `image`: the reference to pull (before any registry mirror).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// `init`: run an init process as PID 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
+    /// `labels`, beside the ones devrig adds.
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub labels: IndexMap<String, String>,
+    /// `networks`: the networks it joins (`default` when none is named).
     pub networks: IndexMap<String, Option<ServiceNetwork>>,
+    /// `platform`: the image platform to pull and run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// `ports`, each in compose's long form.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<Port>,
+    /// `privileged`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub privileged: bool,
+    /// `restart`: the engine's restart policy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restart: Option<String>,
+    /// `shm_size`, in bytes.
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "serialize_opt_display"
     )]
     pub shm_size: Option<u64>,
+    /// `stop_grace_period`: how long a stop waits before SIGKILL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_grace_period: Option<Duration>,
+    /// `stop_signal`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// `tmpfs` mounts (`path[:options]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<String>,
+    /// `ulimits`, each with its soft and hard limit.
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub ulimits: IndexMap<String, Ulimit>,
+    /// `user`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// `volumes`, each in compose's long form.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<ServiceVolume>,
+    /// `working_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
 }
@@ -118,6 +150,9 @@ pub struct Build {
     pub target: Option<String>,
 }
 
+/// A `depends_on` condition. The variants are compose's own names
+/// (`service_started`, …), which serde writes back as they are.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {

@@ -7,10 +7,13 @@ use std::path::{Path, PathBuf};
 /// Something wrong in a config file: what, where, and what to do about it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub struct ConfigError {
+    /// The config file.
     pub file: PathBuf,
     /// `None` when the problem is the file as a whole (unreadable, missing).
     pub pos: Option<Pos>,
+    /// What is wrong, in one line.
     pub message: String,
+    /// What to do about it.
     pub hint: Option<String>,
 }
 
@@ -21,6 +24,7 @@ impl fmt::Display for ConfigError {
 }
 
 impl ConfigError {
+    /// An error at `pos` in `file`.
     pub fn at(file: &Path, pos: Pos, message: impl Into<String>) -> Self {
         ConfigError {
             file: file.to_owned(),
@@ -30,6 +34,7 @@ impl ConfigError {
         }
     }
 
+    /// An error about `file` as a whole.
     pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
         ConfigError {
             file: file.to_owned(),
@@ -39,6 +44,7 @@ impl ConfigError {
         }
     }
 
+    /// The error with what to do about it.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self

@@ -2,19 +2,21 @@
 //! validate. Everything that can be checked within one file is checked here;
 //! what needs other repos (remote dependencies) is the plan's job.
 
-pub mod compose;
-pub mod devservices;
-pub mod dotenv;
-pub mod duration;
-pub mod error;
-pub mod interpolate;
+pub(crate) mod compose;
+pub(crate) mod devservices;
+pub(crate) mod dotenv;
+pub(crate) mod duration;
+pub(crate) mod error;
+pub(crate) mod interpolate;
 mod validate;
-pub mod value;
-pub mod yaml;
+pub(crate) mod value;
+pub(crate) mod yaml;
 
-pub use compose::{Network, Service, Volume};
-pub use devservices::{Autorestart, Dependency, Mode, Program, Remote, ServiceMeta};
-pub use error::{ConfigError, Reporter, Warning};
+pub use compose::Service;
+pub(crate) use compose::{Network, Volume};
+pub(crate) use devservices::{Autorestart, Program, Remote, ServiceMeta};
+pub use error::ConfigError;
+pub(crate) use error::{Reporter, Warning};
 
 use indexmap::IndexMap;
 use std::collections::HashMap;
@@ -30,15 +32,17 @@ pub struct Config {
     /// The config file, absolute.
     pub file: PathBuf,
     /// The directory holding the file; relative paths are resolved against it.
-    pub dir: PathBuf,
-    /// The repo the config belongs to: the parent of `devservices/`.
-    pub repo_root: PathBuf,
-    pub meta: ServiceMeta,
-    pub programs: IndexMap<String, Program>,
+    pub(crate) dir: PathBuf,
+    /// The `x-sentry-service-config` block: name, dependencies, modes.
+    pub(crate) meta: ServiceMeta,
+    /// `x-programs`: what runs on the host.
+    pub(crate) programs: IndexMap<String, Program>,
+    /// The compose services, normalized as `docker compose config` prints them.
     pub services: IndexMap<String, Service>,
-    pub volumes: IndexMap<String, Volume>,
-    pub networks: IndexMap<String, Network>,
-    pub warnings: Vec<Warning>,
+    pub(crate) volumes: IndexMap<String, Volume>,
+    pub(crate) networks: IndexMap<String, Network>,
+    /// What devrig ignored or doubts, each with its line.
+    pub(crate) warnings: Vec<Warning>,
 }
 
 impl Config {
@@ -87,12 +91,14 @@ pub struct Variables {
 }
 
 impl Variables {
+    /// The variables of this process's environment.
     pub fn from_process() -> Self {
         Variables {
             process: std::env::vars().collect(),
         }
     }
 
+    /// Exactly these variables (for tests and differential runs).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         Variables {
             process: pairs
@@ -192,7 +198,6 @@ pub fn load_str(file: &Path, text: &str, vars: &Variables) -> Result<Config, Con
     let config = Config {
         file: file.to_owned(),
         dir,
-        repo_root,
         meta,
         programs,
         services,

@@ -126,28 +126,6 @@ impl Node {
             Some(Scalar::Str(_)) => "a string",
         }
     }
-
-    /// Converts to JSON with YAML core-schema typing, for extension blocks
-    /// that are passed through untouched.
-    pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value;
-        match &self.kind {
-            NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
-            NodeKind::Map(entries) => Value::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.scalar_text().unwrap_or_default().to_owned(), v.to_json()))
-                    .collect(),
-            ),
-            NodeKind::Scalar { .. } => match self.scalar() {
-                Some(Scalar::Null) | None => Value::Null,
-                Some(Scalar::Bool(b)) => Value::Bool(b),
-                Some(Scalar::Int(i)) => Value::from(i),
-                Some(Scalar::Float(f)) => Value::from(f),
-                Some(Scalar::Str(s)) => Value::from(s),
-            },
-        }
-    }
 }
 
 fn resolve_plain(text: &str) -> Scalar<'_> {

@@ -8,7 +8,7 @@ pub mod probe;
 pub mod pull;
 pub mod spec;
 
-pub use container::{Container, Health, Protocol, PublishedPort, RunState, State};
+pub use container::{Container, Health, Protocol, RunState};
 
 use bollard::Docker;
 use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};

@@ -64,8 +64,4 @@ impl Session {
     pub fn cancel(&self) -> &CancellationToken {
         &self.cancel
     }
-
-    pub fn interrupted(&self) -> bool {
-        self.cancel.is_cancelled()
-    }
 }

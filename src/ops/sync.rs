@@ -52,7 +52,7 @@ impl Prepared {
             state_dir: Store::default_dir(),
         };
         let env = HostEnv::from_process();
-        Ok(steps::sync_with(
+        Ok(steps::sync(
             &self.root, &env, &self.reqs, &options, observer,
         )?)
     }

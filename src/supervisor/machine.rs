@@ -1,6 +1,7 @@
 //! One supervised program as a state machine: a [`Phase`] per supervisord
-//! state, each holding only what that phase has, and a pure [`transition`]
-//! from (program, event, now) to (program, effects). The supervisor's loop
+//! state, each holding only what that phase has, and a pure transition
+//! ([`Program::handle`]) from (program, event, now) to (program, effects).
+//! The supervisor's loop
 //! turns what happens (a request, a reaped child, a closed pipe, a timer)
 //! into [`Event`]s, and carries out the [`Effect`]s: it owns every process
 //! and file, this module owns every decision.
@@ -326,14 +327,11 @@ pub enum Effect {
 /// The signal that ends a group at once.
 pub const SIGKILL: i32 = 9;
 
-/// The program after `event` at `now`, and what the loop must do.
-pub fn transition(mut program: Program, event: Event, now: Instant) -> (Program, Vec<Effect>) {
-    let effects = program.handle(event, now);
-    (program, effects)
-}
-
 impl Program {
-    /// [`transition`], in place.
+    /// The transition function: the program's next phase (and counts)
+    /// after `event` at `now`, and what the loop must do. Pure: it reads
+    /// no clock and touches no process, so the same inputs always give the
+    /// same outputs.
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Effect> {
         let mut step = Step {
             program: self,
@@ -720,9 +718,7 @@ mod tests {
 
         fn at(&mut self, ms: u64, event: Event) -> Vec<Effect> {
             let now = self.t0 + Duration::from_millis(ms);
-            let (program, effects) = transition(self.program.clone(), event, now);
-            self.program = program;
-            effects
+            self.program.handle(event, now)
         }
 
         fn tick(&mut self, ms: u64, group_alive: bool) -> Vec<Effect> {

@@ -37,9 +37,11 @@ pub const ALL: &[&str] = &[
     id::DOCKER_PORTS,
 ];
 
+/// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
+    /// Works as the repo needs.
     Ok,
     /// Works, but not the way the repo expects (another venv is active).
     Warn,
@@ -50,7 +52,9 @@ pub enum Outcome {
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
+    /// Its stable id (`node.version`), as in [`ALL`].
     pub id: &'static str,
+    /// How it came out.
     pub outcome: Outcome,
     /// What was found, in one line.
     pub finding: String,
@@ -63,6 +67,7 @@ pub struct Check {
 }
 
 impl Check {
+    /// A check that passed.
     pub fn ok(id: &'static str, finding: impl Into<String>) -> Self {
         Check {
             id,
@@ -73,6 +78,7 @@ impl Check {
         }
     }
 
+    /// A check that works, though not as the repo expects.
     pub fn warn(id: &'static str, finding: impl Into<String>, fix: Option<String>) -> Self {
         Check {
             outcome: Outcome::Warn,
@@ -81,6 +87,7 @@ impl Check {
         }
     }
 
+    /// A check that failed.
     pub fn fail(id: &'static str, finding: impl Into<String>, fix: Option<String>) -> Self {
         Check {
             outcome: Outcome::Fail,

@@ -48,18 +48,22 @@ impl HostEnv {
             .filter(|v| !v.is_empty())
     }
 
+    /// Sets a variable (for a test's environment, or a fix's tool).
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.vars.insert(name.into(), value.into());
     }
 
+    /// Unsets a variable.
     pub fn remove(&mut self, name: &str) {
         self.vars.remove(name);
     }
 
+    /// Every variable, sorted by name.
     pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
         self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// `$HOME`.
     pub fn home(&self) -> Option<PathBuf> {
         self.get("HOME").map(PathBuf::from)
     }

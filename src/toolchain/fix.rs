@@ -19,28 +19,46 @@ pub struct Applied {
     pub check: Check,
 }
 
+/// Why a fix was not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum FixError {
+    /// No check has this id.
     #[error("there is no check `{0}`")]
     UnknownCheck(String),
+    /// The repo's own files cannot be read.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The check does not run for this repo.
     #[error("`{0}` does not apply to this repo")]
     NotApplicable(String),
+    /// The check passes already.
     #[error("`{id}` passes; there is nothing to fix")]
-    NothingToFix { id: String },
+    NothingToFix {
+        /// The check.
+        id: String,
+    },
+    /// The fix is not one devrig applies by itself.
     #[error("`{id}` cannot be fixed automatically: {finding}")]
     NotFixable {
+        /// The check.
         id: String,
+        /// What the check found.
         finding: String,
         /// What the user can run instead.
         fix: Option<String>,
     },
+    /// The fix's command failed.
     #[error("`{command}` failed: {detail}")]
-    Failed { command: String, detail: String },
+    Failed {
+        /// What ran.
+        command: String,
+        /// What it said, or how it ended.
+        detail: String,
+    },
 }
 
 impl FixError {
+    /// What to do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
             FixError::UnknownCheck(_) => Some(format!("checks: {}", checks::ALL.join(", "))),

@@ -7,27 +7,27 @@
 //! exact fix. Checks read the environment only through a [`HostEnv`], and
 //! run tools only with its variables, so a test can build an isolated one.
 
-pub mod checks;
+pub(crate) mod checks;
 mod direnv;
-pub mod discover;
+pub(crate) mod discover;
 mod docker;
-pub mod env;
+pub(crate) mod env;
 mod fix;
-pub mod ini;
+pub(crate) mod ini;
 mod node;
 mod pnpm;
 mod python;
 pub mod requirements;
-pub mod run;
-pub mod sync;
+pub(crate) mod run;
+pub(crate) mod sync;
 pub mod version;
-pub mod xdevenv;
+pub(crate) mod xdevenv;
 
 pub use checks::{Check, Outcome};
 pub use env::HostEnv;
 pub use fix::{Applied, FixError, apply_fix};
-pub use requirements::{Requirements, SyncStep};
-pub use sync::{StepOutcome, StepReport, SyncError, SyncOptions, sync};
+pub use requirements::Requirements;
+pub(crate) use sync::SyncError;
 
 use crate::config::ConfigError;
 use std::path::Path;

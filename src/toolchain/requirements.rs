@@ -24,6 +24,7 @@ pub const DEFAULT_VENV: &str = ".venv";
 /// Node's major version when nothing pins one: Sentry's frontend needs 22.
 pub const DEFAULT_NODE: &str = "22";
 
+/// What a repo needs of the machine, and what `devenv sync` runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Requirements {
     /// `None` when the repo is not a Python project.
@@ -40,6 +41,7 @@ pub struct Requirements {
     pub sync: Vec<SyncStep>,
 }
 
+/// The Python a repo needs, and its venv.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PythonReq {
     /// `None` when nothing pins a version: any Python 3 will do.
@@ -55,11 +57,14 @@ pub struct PythonReq {
     pub project: Option<String>,
 }
 
+/// The Node a repo needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeReq {
+    /// The version, and where it is pinned.
     pub version: Pinned,
 }
 
+/// The pnpm a repo needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PnpmReq {
     /// `None` when any pnpm will do (a `pnpm-lock.yaml` without a pin).
@@ -75,6 +80,7 @@ pub struct Pinned {
     pub req: VersionReq,
     /// The value as written (`22.11.0`, `pnpm@9.15.0+sha512.…` → `9.15.0`).
     pub written: String,
+    /// Where it is written.
     pub source: Source,
 }
 
@@ -85,6 +91,7 @@ pub struct Source {
     /// The file, relative to the repo root; `None` for devrig's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// The line, when the file has several places it could be.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     /// The field inside the file, when the file has several.
@@ -93,6 +100,7 @@ pub struct Source {
 }
 
 impl Source {
+    /// Read from `file` (relative to the repo root).
     pub fn file(file: &str) -> Self {
         Source {
             file: Some(file.to_owned()),
@@ -101,6 +109,7 @@ impl Source {
         }
     }
 
+    /// Read from `field` of `file` (`package.json`, `engines.node`).
     pub fn field(file: &str, field: &str) -> Self {
         Source {
             field: Some(field.to_owned()),
@@ -108,11 +117,13 @@ impl Source {
         }
     }
 
+    /// The same place, at `line`.
     pub fn at(mut self, line: usize) -> Self {
         self.line = Some(line);
         self
     }
 
+    /// devrig's own default: nothing in the repo pins it.
     pub fn default_value() -> Self {
         Source {
             file: None,
@@ -142,10 +153,13 @@ impl fmt::Display for Source {
 /// changed since it last succeeded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncStep {
+    /// Its name, as sync reports it.
     pub name: String,
+    /// The shell command, run with `sh -c` in the repo root.
     pub command: String,
     /// Files and directories, relative to the repo root.
     pub inputs: Vec<String>,
+    /// Where the step is defined (or that it was discovered).
     pub source: Source,
 }
 

@@ -30,7 +30,7 @@
 use super::checks::{self, Check, Outcome, id};
 use super::env::HostEnv;
 use super::fix::{FixError, apply_fix};
-use super::requirements::{self, Requirements, Source, SyncStep};
+use super::requirements::{Requirements, Source, SyncStep};
 use crate::config::ConfigError;
 use crate::store::{Loaded, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -262,20 +262,9 @@ fn load(store: &Store<State>) -> Result<(State, Option<String>), SyncError> {
     })
 }
 
-/// Syncs the repo at `repo_root`: reads its requirements, then runs the
+/// Syncs the repo at `repo_root` with its requirements `reqs`: runs the
 /// steps as the module documentation says.
 pub fn sync(
-    repo_root: &Path,
-    env: &HostEnv,
-    opts: &SyncOptions,
-    observer: &mut dyn Observer,
-) -> Result<Vec<StepReport>, SyncError> {
-    let reqs = requirements::load(repo_root)?;
-    sync_with(repo_root, env, &reqs, opts, observer)
-}
-
-/// [`sync`] with the requirements already read.
-pub fn sync_with(
     repo_root: &Path,
     env: &HostEnv,
     reqs: &Requirements,

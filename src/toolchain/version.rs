@@ -10,10 +10,14 @@
 
 use std::fmt;
 
+/// A release, `major.minor.patch` (missing parts are zero).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
+    /// The first number.
     pub major: u64,
+    /// The second number.
     pub minor: u64,
+    /// The third number.
     pub patch: u64,
 }
 
@@ -121,13 +125,16 @@ impl serde::Serialize for VersionReq {
     }
 }
 
+/// A requirement that is neither a version nor a range this grammar reads.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{text}` is not a version or version range")]
 pub struct BadVersionReq {
+    /// The text as written.
     pub text: String,
 }
 
 impl VersionReq {
+    /// Reads a version or a range (see the module documentation).
     pub fn parse(text: &str) -> Result<VersionReq, BadVersionReq> {
         let bad = || BadVersionReq {
             text: text.to_owned(),
@@ -159,6 +166,7 @@ impl VersionReq {
         }
     }
 
+    /// Whether `v` meets the requirement.
     pub fn matches(&self, v: &Version) -> bool {
         self.any_of
             .iter()
@@ -172,6 +180,7 @@ impl VersionReq {
         partial(&self.text).map(|_| self.text.trim_start_matches(['v', 'V']))
     }
 
+    /// The requirement as written.
     pub fn as_str(&self) -> &str {
         &self.text
     }
