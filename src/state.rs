@@ -119,6 +119,11 @@ impl Store {
         Ok(Store(store::Store::open(dir.join(FILE))?))
     }
 
+    /// [`Store::open`], unless `cancelled` says to stop waiting first.
+    pub fn open_unless(dir: &Path, cancelled: &dyn Fn() -> bool) -> Result<Store, StateError> {
+        Ok(Store(store::Store::open_unless(dir.join(FILE), cancelled)?))
+    }
+
     /// Reads the state in `dir` without the lock: the file is only ever
     /// replaced whole (by rename), so a reader sees one version or the other.
     pub fn peek(dir: &Path) -> Loaded {

@@ -53,13 +53,37 @@ impl<T: Serialize + DeserializeOwned> Store<T> {
     /// Opens the store at `path`, creating its directory, and waits for
     /// (then holds) its lock.
     pub fn open(path: impl Into<PathBuf>) -> Result<Store<T>, StoreError> {
+        Store::open_unless(path, &|| false)
+    }
+
+    /// [`Store::open`], giving up on the wait for another holder as soon
+    /// as `cancelled` says so (Ctrl-C): the error's source is then of kind
+    /// [`io::ErrorKind::Interrupted`].
+    pub fn open_unless(
+        path: impl Into<PathBuf>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Store<T>, StoreError> {
         let path = path.into();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(failed(dir))?;
         }
         let lock_path = path.with_extension("lock");
         let lock = File::create(&lock_path).map_err(failed(&lock_path))?;
-        lock.lock().map_err(failed(&lock_path))?;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if cancelled() => {
+                    return Err(failed(&lock_path)(io::Error::from(
+                        io::ErrorKind::Interrupted,
+                    )));
+                }
+                // Polled rather than blocked on, so the wait can be given up.
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(failed(&lock_path)(e)),
+            }
+        }
         Ok(Store {
             path,
             _lock: lock,

@@ -667,6 +667,47 @@ fn ctrl_c_stops_waiting_and_the_next_up_converges() {
         .run();
 }
 
+#[test]
+fn ctrl_c_ends_the_wait_for_another_devrigs_state_lock() {
+    let world = World::engine("lockwait");
+    let project = world.project();
+    world.config(&formatdoc! {r#"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: {project}
+          dependencies:
+            kv:
+              description: kv
+          modes:
+            default: [kv]
+        services:
+          kv:
+            {REDIS}
+    "#});
+    // Another devrig holds the state (flock, the lock devrig takes; `-o`:
+    // held by flock itself, so killing it frees the lock).
+    std::fs::create_dir_all(world.state_dir()).expect("state dir");
+    let mut holder = std::process::Command::new("flock")
+        .arg("-o")
+        .arg(world.state_dir().join("state.lock"))
+        .args(["sleep", "60"])
+        .spawn()
+        .expect("flock runs");
+    let up = world.spawn(["-v", "up"]);
+    // The engine answered: what comes next is the wait for the state.
+    up.wait_for_stderr("the engine note", |err| err.contains("via "));
+    up.signal(libc::SIGINT);
+    let (status, _, stderr) = up.wait();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("another devrig held the state"), "{stderr}");
+    assert!(
+        docker(&["ps", "-aq", "--filter", &format!("name={project}-kv-1")]).is_empty(),
+        "nothing was created"
+    );
+}
+
 /// A registry in front of the testbed's that fails the first `failures`
 /// manifest requests with 503 and passes everything else through.
 fn flaky_registry(failures: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {

@@ -4,7 +4,7 @@
 //! the operation reports. The work is in `ops/`.
 
 mod args;
-mod config_cmd;
+mod config;
 mod doctor;
 mod down;
 mod foreground;
@@ -75,7 +75,7 @@ impl GlobalArgs {
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Print the resolved plan for a mode: every project, service and program, fully interpolated
-    Config(config_cmd::ConfigArgs),
+    Config(config::ConfigArgs),
     /// List the services whose configs devrig knows
     #[command(visible_alias = "ls")]
     ListServices(list::ListServicesArgs),
@@ -176,7 +176,7 @@ pub fn run() -> ExitCode {
     };
     let printer = printer_for(&cli.global);
     let result = match cli.command {
-        Command::Config(args) => config_cmd::run(&printer, &cli.global, args),
+        Command::Config(args) => config::run(&printer, &cli.global, args),
         Command::ListServices(args) => list::services(&printer, &cli.global, args),
         Command::ListDependencies(args) => list::dependencies(&printer, &cli.global, args),
         Command::Init(args) => init::run(&printer, &cli.global, args),

@@ -8,7 +8,7 @@ use crate::exit;
 use crate::ops::reset::{self, ResetOptions};
 use crate::ui::{Diagnostic, Printer};
 use clap::Args;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
 #[derive(Args, Debug)]
 pub struct ResetArgs {
@@ -41,7 +41,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: ResetArgs) -> CmdResult
                 plan.volumes.join(", ")
             }
         );
-        if !confirm(&question)? {
+        if !confirm(printer, &question)? {
             printer.status("Cancelled", "nothing was deleted");
             return Ok(());
         }
@@ -53,7 +53,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: ResetArgs) -> CmdResult
 
 /// Asks `question` on the terminal; without one (or in CI) refuses, since
 /// data is deleted only when someone said so.
-fn confirm(question: &str) -> Result<bool, Diagnostic> {
+fn confirm(printer: &Printer, question: &str) -> Result<bool, Diagnostic> {
     if !std::io::stdin().is_terminal() || std::env::var_os("CI").is_some() {
         return Err(Diagnostic::new(
             format!("refusing to delete data without confirmation: {question}"),
@@ -61,9 +61,6 @@ fn confirm(question: &str) -> Result<bool, Diagnostic> {
         )
         .hint("pass --yes to confirm"));
     }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
+    let answer = printer.ask(&format!("{question} [y/N]"));
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

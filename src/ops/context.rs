@@ -9,6 +9,7 @@ use crate::plan::remote::{FetchPolicy, RemoteCache};
 use crate::plan::{self, Plan};
 use crate::state::{Loaded, State, Store};
 use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
 
 /// Which repo an operation works on: the config file given with `-c PATH`,
 /// else `devservices/config.yml` in the current directory or the nearest
@@ -189,12 +190,22 @@ pub fn open_store() -> Result<Store, Error> {
 
 /// Opens the state and loads it, rebuilt from the engine's labels when it
 /// is lost or corrupt. The lock is held while the store lives: two `up`s
-/// (or an `up` and a `down`) at once are serialized.
+/// (or an `up` and a `down`) at once are serialized; a cancelled `cancel`
+/// (Ctrl-C) ends the wait for the other one.
 pub async fn locked_state(
     engine: &Engine,
+    cancel: &CancellationToken,
     observer: &dyn Observer,
 ) -> Result<(Store, State), Error> {
-    let store = open_store()?;
+    let store = match Store::open_unless(&Store::default_dir(), &|| cancel.is_cancelled()) {
+        Ok(store) => store,
+        Err(e) if e.source.kind() == std::io::ErrorKind::Interrupted => {
+            return Err(Error::Interrupted {
+                kept: "nothing was started: another devrig held the state; run `up` again",
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     let (state, rebuilt) =
         crate::stack::registry::load(engine, &store, &RemoteCache::default_root()).await?;
     if let Some(note) = rebuilt {

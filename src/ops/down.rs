@@ -26,7 +26,7 @@ pub fn down(opts: &DownOptions, observer: &dyn Observer) -> Result<(), Error> {
     let session = Session::new()?;
     let (local, state) = session.block_on(async {
         let engine = context::engine(observer).await?;
-        let (store, mut state) = context::locked_state(&engine, observer).await?;
+        let (store, mut state) = context::locked_state(&engine, session.cancel(), observer).await?;
         let mode = opts
             .mode
             .clone()

@@ -100,7 +100,7 @@ async fn containers(
 ) -> Result<Instant, Error> {
     let engine = context::engine(observer).await?;
     // Held until the state is saved.
-    let (store, mut state) = context::locked_state(&engine, observer).await?;
+    let (store, mut state) = context::locked_state(&engine, cancel, observer).await?;
     let root = &plan.projects[&plan.root];
     state.services.insert(
         plan.root.clone(),

@@ -186,6 +186,17 @@ impl Printer {
         }
     }
 
+    /// Asks `question` on stderr and reads one line of answer from stdin
+    /// (the caller decides whether there is someone to ask).
+    pub fn ask(&self, question: &str) -> String {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{question} ");
+        let _ = err.flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        answer
+    }
+
     pub fn json<T: Serialize>(&self, value: &T) {
         let text = serde_json::to_string_pretty(value).expect("output types serialize");
         let mut out = std::io::stdout().lock();

@@ -61,6 +61,11 @@ impl Spawned {
         wait_for(what, TIMEOUT, || done(&self.stdout()));
     }
 
+    /// Waits until `done` holds for its stderr so far.
+    pub fn wait_for_stderr(&self, what: &str, done: impl Fn(&str) -> bool) {
+        wait_for(what, TIMEOUT, || done(&self.stderr()));
+    }
+
     /// Sends it `signal`.
     pub fn signal(&self, signal: libc::c_int) {
         super::process::kill(self.pid(), signal);

@@ -38,6 +38,8 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: ConfigArgs) -> CmdResul
             exit::FAILURE,
         )
     })?;
-    print!("{yaml}");
+    use std::io::Write;
+    // A reader that went away (`| head`) ends the output; nothing to report.
+    let _ = printer.stdout().write_all(yaml.as_bytes());
     Ok(())
 }
