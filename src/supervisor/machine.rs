@@ -738,11 +738,39 @@ mod tests {
             self.at(ms, Event::Spawned { pid })
         }
 
-        /// The leader exits at `ms` and its output ends with it.
+        /// The leader exits at `ms` and its output ends with it; its group
+        /// is empty then.
         fn exit(&mut self, ms: u64, exit: Exit) -> Vec<Effect> {
+            self.exit_leaving(ms, exit, false)
+        }
+
+        /// [`Script::exit`], with the group still alive or not after it.
+        fn exit_leaving(&mut self, ms: u64, exit: Exit, group_alive: bool) -> Vec<Effect> {
             self.at(ms, Event::Reaped { exit });
             self.at(ms, Event::OutputClosed);
-            self.tick(ms, false)
+            self.tick(ms, group_alive)
+        }
+
+        /// Started as pid 100 at 0 ms, running since 1000 ms.
+        fn running(rules: Rules) -> Self {
+            let mut s = Script::new(rules);
+            s.at(0, Event::Start);
+            s.spawn(0, 100);
+            s.tick(1000, true);
+            s
+        }
+
+        fn stop(&mut self, ms: u64, why: StopFor, group_alive: bool) -> Vec<Effect> {
+            self.at(
+                ms,
+                Event::Stop {
+                    why,
+                    seen: Seen {
+                        group_alive,
+                        holder_alive: false,
+                    },
+                },
+            )
         }
 
         fn state(&self) -> &'static str {
@@ -838,10 +866,7 @@ mod tests {
 
     #[test]
     fn crashes_of_a_running_program_back_off_and_a_long_run_resets_the_series() {
-        let mut s = Script::new(rules(Autorestart::Always, 3));
-        s.at(0, Event::Start);
-        s.spawn(0, 100);
-        s.tick(1000, true);
+        let mut s = Script::running(rules(Autorestart::Always, 3));
         let mut t = 5_000;
         let mut delays = Vec::new();
         for pid in 101..104 {
@@ -871,19 +896,9 @@ mod tests {
 
     #[test]
     fn autorestart_decides_on_the_exit_and_a_lingering_child_stays_reachable() {
-        let mut s = Script::new(rules(Autorestart::Unexpected, 3));
-        s.at(0, Event::Start);
-        s.spawn(0, 100);
-        s.tick(1000, true);
+        let mut s = Script::running(rules(Autorestart::Unexpected, 3));
         // Exits cleanly while a background child still holds the group.
-        s.at(
-            2000,
-            Event::Reaped {
-                exit: Exit::Code(0),
-            },
-        );
-        s.at(2000, Event::OutputClosed);
-        let effects = s.tick(2000, true);
+        let effects = s.exit_leaving(2000, Exit::Code(0), true);
         assert_eq!(
             notes(&effects),
             ["exited (exit 0); autorestart is off for this exit"]
@@ -891,16 +906,7 @@ mod tests {
         assert_eq!(s.state(), "exited");
         assert!(s.program.phase.run().is_some(), "its group is kept");
         // A stop still signals what is left of it.
-        let effects = s.at(
-            3000,
-            Event::Stop {
-                why: StopFor::Stop,
-                seen: Seen {
-                    group_alive: true,
-                    holder_alive: false,
-                },
-            },
-        );
+        let effects = s.stop(3000, StopFor::Stop, true);
         assert_eq!(
             effects,
             [Effect::Signal {
@@ -923,21 +929,8 @@ mod tests {
 
     #[test]
     fn a_stop_past_its_grace_period_kills_the_group() {
-        let mut s = Script::new(rules(Autorestart::Always, 3));
-        s.at(0, Event::Start);
-        s.spawn(0, 100);
-        s.tick(1000, true);
-        let alive = Seen {
-            group_alive: true,
-            holder_alive: false,
-        };
-        let effects = s.at(
-            2000,
-            Event::Stop {
-                why: StopFor::Stop,
-                seen: alive,
-            },
-        );
+        let mut s = Script::running(rules(Autorestart::Always, 3));
+        let effects = s.stop(2000, StopFor::Stop, true);
         assert_eq!(
             effects,
             [Effect::Signal {
@@ -959,14 +952,7 @@ mod tests {
         assert_eq!(s.program.phase.deadline(), None, "SIGKILL goes once");
         assert!(s.tick(4050, true).is_empty());
         assert!(!s.program.phase.settled());
-        s.at(
-            4100,
-            Event::Reaped {
-                exit: Exit::Signal(9),
-            },
-        );
-        s.at(4100, Event::OutputClosed);
-        let effects = s.tick(4100, false);
+        let effects = s.exit_leaving(4100, Exit::Signal(9), false);
         assert_eq!(notes(&effects), ["stopped (signal 9)"]);
         assert!(effects.contains(&Effect::Unguard { pgid: 100 }));
         assert_eq!(s.state(), "stopped");
@@ -977,10 +963,7 @@ mod tests {
 
     #[test]
     fn an_exit_is_handled_once_its_output_is_in() {
-        let mut s = Script::new(rules(Autorestart::Always, 3));
-        s.at(0, Event::Start);
-        s.spawn(0, 100);
-        s.tick(1000, true);
+        let mut s = Script::running(rules(Autorestart::Always, 3));
         s.at(
             2000,
             Event::Reaped {
@@ -1042,14 +1025,7 @@ mod tests {
                 },
             );
             if ran_before {
-                s.at(
-                    2100,
-                    Event::Reaped {
-                        exit: Exit::Signal(15),
-                    },
-                );
-                s.at(2100, Event::OutputClosed);
-                s.tick(2100, false);
+                s.exit_leaving(2100, Exit::Signal(15), false);
             }
             assert_eq!(s.state(), "foreground");
             // While the holder runs, nothing happens.
@@ -1069,10 +1045,7 @@ mod tests {
 
     #[test]
     fn a_changed_command_restarts_a_live_program_and_starts_a_stopped_one() {
-        let mut s = Script::new(rules(Autorestart::Always, 3));
-        s.at(0, Event::Start);
-        s.spawn(0, 100);
-        s.tick(1000, true);
+        let mut s = Script::running(rules(Autorestart::Always, 3));
         let seen = Seen {
             group_alive: true,
             holder_alive: false,
@@ -1099,14 +1072,7 @@ mod tests {
             ["its command, environment or directory changed: restarting"]
         );
         assert_eq!(s.state(), "stopping");
-        s.at(
-            2100,
-            Event::Reaped {
-                exit: Exit::Signal(15),
-            },
-        );
-        s.at(2100, Event::OutputClosed);
-        let effects = s.tick(2100, false);
+        let effects = s.exit_leaving(2100, Exit::Signal(15), false);
         assert_eq!(effects.last(), Some(&Effect::Spawn));
         s.spawn(2100, 101);
         assert_eq!(s.state(), "starting");
@@ -1125,10 +1091,7 @@ mod tests {
 
     #[test]
     fn a_stop_of_a_program_whose_group_is_gone_finishes_at_once() {
-        let mut s = Script::new(rules(Autorestart::Always, 3));
-        s.at(0, Event::Start);
-        s.spawn(0, 100);
-        s.tick(1000, true);
+        let mut s = Script::running(rules(Autorestart::Always, 3));
         // Reaped, output still open: the stop comes before the exit is handled.
         s.at(
             2000,
@@ -1136,13 +1099,7 @@ mod tests {
                 exit: Exit::Code(7),
             },
         );
-        let effects = s.at(
-            2010,
-            Event::Stop {
-                why: StopFor::Stop,
-                seen: Seen::default(),
-            },
-        );
+        let effects = s.stop(2010, StopFor::Stop, false);
         assert_eq!(effects, [Effect::Unguard { pgid: 100 }]);
         assert_eq!(s.state(), "stopped");
         assert_eq!(s.program.last_exit.as_deref(), Some("exit 7"));
