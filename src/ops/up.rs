@@ -102,6 +102,7 @@ async fn containers(
     // Held until the state is saved.
     let (store, mut state) = context::locked_state(&engine, cancel, observer).await?;
     let root = &plan.projects[&plan.root];
+    let mut saved = state.clone();
     state.services.insert(
         plan.root.clone(),
         Active {
@@ -119,8 +120,12 @@ async fn containers(
         },
     );
     // Intent first: whatever is created from here on is ours, also if
-    // this `up` never gets to its end.
-    store.save(&state)?;
+    // this `up` never gets to its end. (Unchanged, as on a no-op `up`, it
+    // is not written again.)
+    if state != saved {
+        store.save(&state)?;
+        saved = state.clone();
+    }
     let stack_opts = stack::up::UpOptions {
         mirror: opts.mirror.clone(),
         timeout,
@@ -131,7 +136,9 @@ async fn containers(
     let started = Instant::now();
     let outcome = stack::up::up(&engine, plan, &stack_opts, &StackEvents(observer)).await;
     state.ready.extend(outcome.ready);
-    store.save(&state)?;
+    if state != saved {
+        store.save(&state)?;
+    }
     if outcome.interrupted {
         return Err(Error::Interrupted {
             kept: "containers made so far are complete and kept; run `up` again to finish",
