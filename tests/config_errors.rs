@@ -397,7 +397,7 @@ fn missing_config_file() {
         .code(2)
         .stderr(indoc! {"
             error: no devservices/config.yml in [TMP]/repo or any parent directory
-            hint: run devrig inside a repo that has one, pass -c PATH, or create one with `devrig init`
+            hint: run devrig inside a repo that has one, name a service (`devservices up snuba`), pass -c PATH, or create one with `devrig init`
         "})
         .run();
 }

@@ -34,6 +34,11 @@ fn purge_removes_containers_network_cache_and_state_but_volumes_only_on_request(
     ));
     world.devrig().arg("up").run();
     std::fs::create_dir_all(world.cache().join("some-remote")).expect("mkdir");
+    // `devenv sync`'s record lives in the same data directory, and is not
+    // devservices' state: a purge must not make every step run again.
+    let sync_record = world.state_dir().join("sync/record.json");
+    std::fs::create_dir_all(sync_record.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&sync_record, "{}").expect("write");
     let volume = format!("{project}_data");
     let volumes = || world.docker(&["volume", "ls", "-q", "--filter", &format!("name={volume}")]);
 
@@ -54,10 +59,22 @@ fn purge_removes_containers_network_cache_and_state_but_volumes_only_on_request(
         "network removed"
     );
     assert!(!world.cache().exists(), "dependency cache removed");
-    assert!(!world.state_dir().exists(), "state removed");
+    assert!(
+        !world.state_dir().join("state.json").exists(),
+        "state removed"
+    );
+    assert!(sync_record.exists(), "sync's record kept");
     assert_eq!(volumes(), volume, "volume kept");
 
     world.devrig().arg("up").run();
-    world.devrig().args(["purge", "--volumes"]).run();
+    // Deleting data is asked for; without a terminal to ask on, --yes says so.
+    world
+        .devrig()
+        .args(["purge", "--volumes"])
+        .code(2)
+        .stderr_contains("refusing to delete data without confirmation")
+        .run();
+    assert_eq!(volumes(), volume, "nothing deleted unasked");
+    world.devrig().args(["purge", "--volumes", "--yes"]).run();
     assert!(volumes().is_empty(), "volume removed on request");
 }

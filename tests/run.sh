@@ -18,7 +18,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-TIER1=(cli config_errors plan remote sync doctor serve)
+TIER1=(cli config_errors plan remote sync doctor serve service_names)
 tier2=()
 for file in tests/*.rs; do
   name=$(basename "$file" .rs)

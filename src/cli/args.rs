@@ -41,10 +41,38 @@ pub struct PlanArgs {
     pub mirror: MirrorArgs,
 }
 
+/// The mode and remote freshness of commands that read a plan but create
+/// nothing (no image is pulled, so no mirror).
+#[derive(Args, Debug, Clone)]
+pub struct ReadPlanArgs {
+    /// The mode
+    #[arg(long, short, default_value = "default")]
+    pub mode: String,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
 /// Where images are pulled from, for air-gapped CI.
 #[derive(Args, Debug, Clone, Default)]
 pub struct MirrorArgs {
     /// Pull every image through this registry (HOST[:PORT]) instead of its own
     #[arg(long, env = "DEVRIG_REGISTRY_MIRROR", value_name = "HOST[:PORT]")]
     pub registry_mirror: Option<String>,
+}
+
+/// devservices' `--debug`: the same as `-v` (on the commands where
+/// devservices has it).
+#[derive(Args, Debug, Clone, Default)]
+pub struct DebugArg {
+    /// Print what devrig does, step by step (as -v)
+    #[arg(long)]
+    pub debug: bool,
+}
+
+/// devservices' `--exclude-local`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExcludeLocalArg {
+    /// Leave dependencies toggled to run locally alone: neither started nor stopped
+    #[arg(long)]
+    pub exclude_local: bool,
 }

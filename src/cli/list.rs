@@ -8,7 +8,12 @@ use crate::ui::{Printer, Tone, pad, width};
 use clap::Args;
 
 #[derive(Args, Debug)]
-pub struct ListServicesArgs {}
+pub struct ListServicesArgs {
+    /// Also the services that are not running: every one found in this
+    /// repo, under the coderoot and in the dependency cache
+    #[arg(short, long)]
+    pub all: bool,
+}
 
 #[derive(Args, Debug)]
 pub struct ListDependenciesArgs {
@@ -21,28 +26,34 @@ pub struct ListDependenciesArgs {
     pub remote: RemoteArgs,
 }
 
-pub fn services(printer: &Printer, global: &GlobalArgs, _args: ListServicesArgs) -> CmdResult {
-    let services = services::list(&global.target(), &Renderer::new(printer));
+pub fn services(printer: &Printer, global: &GlobalArgs, args: ListServicesArgs) -> CmdResult {
+    let services = services::list(&global.target(), args.all, &Renderer::new(printer));
     if printer.is_json() {
         printer.json(&services);
         return Ok(());
     }
     if services.is_empty() {
-        printer.line("No services found.");
+        printer.line(if args.all {
+            "No services found."
+        } else {
+            "No services are running; `devrig list-services --all` lists every one found."
+        });
         return Ok(());
     }
     let width = width(services.iter().map(|s| s.name.as_str()));
     for s in &services {
-        let state = match s.running {
-            Some(true) => printer.paint(Tone::Good, "running"),
-            Some(false) => printer.paint(Tone::Dim, "stopped"),
-            None => String::new(),
+        let (state, modes) = match &s.mode {
+            Some(mode) => (printer.paint(Tone::Good, "running"), format!("mode {mode}")),
+            None => (
+                printer.paint(Tone::Dim, "stopped"),
+                format!("[{}]", s.modes.join(", ")),
+            ),
         };
         printer.line(&format!(
             "{}  {}  {}  {}",
             printer.paint(Tone::Strong, &pad(&s.name, width)),
             pad(&state, 7),
-            printer.paint(Tone::Dim, &format!("[{}]", s.modes.join(", "))),
+            printer.paint(Tone::Dim, &modes),
             s.config_file.display()
         ));
     }

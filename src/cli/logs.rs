@@ -1,7 +1,7 @@
 //! `devrig logs`: containers' and programs' output, multiplexed, one color
 //! per source (see [`crate::ops::logs`]).
 
-use super::args::PlanArgs;
+use super::args::ReadPlanArgs;
 use super::render::Renderer;
 use super::{CmdResult, GlobalArgs, report};
 use crate::ops::logs::{self, LogsOptions, Sink};
@@ -12,8 +12,9 @@ use std::io::Write;
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {
-    /// Services or programs to show (default: every container of the mode
-    /// and every program of the repo)
+    /// What to show: a service (devservices' `logs snuba`: all of its
+    /// output), or containers and programs of this repo's plan (default:
+    /// every container of the mode and every program of the repo)
     pub services: Vec<String>,
     /// Keep printing new output
     #[arg(short, long)]
@@ -22,7 +23,7 @@ pub struct LogsArgs {
     #[arg(long, value_name = "N")]
     pub tail: Option<usize>,
     #[command(flatten)]
-    pub plan: PlanArgs,
+    pub plan: ReadPlanArgs,
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: LogsArgs) -> CmdResult {
@@ -30,7 +31,6 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: LogsArgs) -> CmdResult 
         target: global.target(),
         mode: args.plan.mode,
         fetch: args.plan.remote.read_policy(),
-        mirror: args.plan.mirror.registry_mirror,
         names: args.services,
         follow: args.follow,
         tail: args.tail,

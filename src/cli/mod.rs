@@ -20,6 +20,7 @@ mod status;
 mod sync;
 mod toggle;
 mod up;
+mod update;
 
 use crate::exit;
 use crate::ui::{Diagnostics, Printer, Verbosity};
@@ -28,14 +29,14 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const SERVICE_COMMANDS: &str = "up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init";
+const SERVICE_COMMANDS: &str = "up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init, update";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "devrig",
     version,
     about = "Sentry's devservices and devenv in one fast binary",
-    after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init\n\
+    after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init, update\n\
                   Toolchain commands (also as `devenv <command>`): doctor, sync\n\
                   Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config, 3 Docker engine unreachable, 130 interrupted."
 )]
@@ -66,8 +67,15 @@ pub(crate) struct GlobalArgs {
 impl GlobalArgs {
     /// The repo the command works on.
     pub fn target(&self) -> crate::ops::Target {
+        self.target_for(None)
+    }
+
+    /// The repo of `service` (devservices' `up snuba`), else the one
+    /// `-c` names or the current directory is in.
+    pub fn target_for(&self, service: Option<String>) -> crate::ops::Target {
         crate::ops::Target {
             config: self.config.clone(),
+            service,
         }
     }
 }
@@ -105,6 +113,8 @@ pub(crate) enum Command {
     Doctor(doctor::DoctorArgs),
     /// Run the repo's setup steps (installs) whose inputs changed since they last succeeded
     Sync(sync::SyncArgs),
+    /// Say which devrig runs and the command that updates it
+    Update(update::UpdateArgs),
     /// The background supervisor of a repo's programs (started by `up`)
     #[command(name = "__supervise", hide = true)]
     Supervise { project: String },
@@ -174,7 +184,14 @@ pub fn run() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    let printer = printer_for(&cli.global);
+    // devservices' `--debug` (on up, down and toggle) is `-v`.
+    let debug = match &cli.command {
+        Command::Up(args) => args.debug.debug,
+        Command::Down(args) => args.debug.debug,
+        Command::Toggle(args) => args.debug.debug,
+        _ => false,
+    };
+    let printer = printer_for(&cli.global, debug);
     let result = match cli.command {
         Command::Config(args) => config::run(&printer, &cli.global, args),
         Command::ListServices(args) => list::services(&printer, &cli.global, args),
@@ -196,6 +213,7 @@ pub fn run() -> ExitCode {
         Command::Toggle(args) => toggle::run(&printer, &cli.global, args),
         Command::Doctor(args) => doctor::run(&printer, &cli.global, args),
         Command::Sync(args) => sync::run(&printer, &cli.global, args),
+        Command::Update(args) => update::run(&printer, &cli.global, args),
         Command::Supervise { project } => {
             return match crate::supervisor::daemon::run(&project) {
                 Ok(()) => ExitCode::from(exit::OK),
@@ -218,7 +236,7 @@ fn run_devenv(args: &[OsString]) -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    let printer = printer_for(&cli.global);
+    let printer = printer_for(&cli.global, false);
     let result = match cli.command {
         DevenvCommand::Doctor(args) => doctor::run(&printer, &cli.global, args),
         DevenvCommand::Sync(args) => sync::run(&printer, &cli.global, args),
@@ -242,10 +260,10 @@ fn parse<T: FromArgMatches>(command: clap::Command, args: &[OsString]) -> Result
         })
 }
 
-fn printer_for(global: &GlobalArgs) -> Printer {
+fn printer_for(global: &GlobalArgs, debug: bool) -> Printer {
     let verbosity = if global.quiet {
         Verbosity::Quiet
-    } else if global.verbose {
+    } else if global.verbose || debug {
         Verbosity::Verbose
     } else {
         Verbosity::Normal

@@ -1,8 +1,8 @@
-//! `devrig purge`: stop every supervised program and remove everything
-//! devrig started, its networks, caches and state; volumes only with
-//! `--volumes` (see [`crate::ops::purge`]).
+//! `devrig purge [SERVICE]`: stop supervised programs and remove what devrig
+//! started; asks before deleting volumes (see [`crate::ops::purge`]).
 
 use super::render::Renderer;
+use super::reset::confirm;
 use super::{CmdResult, GlobalArgs, report};
 use crate::ops::purge::{self, PurgeOptions};
 use crate::ui::Printer;
@@ -10,25 +10,54 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct PurgeArgs {
+    /// Only this service: its containers, volumes, cached remote and state
+    /// (default: everything devrig and devservices started)
+    pub service: Option<String>,
     /// Also delete the data volumes of the purged projects
     #[arg(long)]
     pub volumes: bool,
+    /// Do not ask before deleting volumes
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 pub fn run(printer: &Printer, _global: &GlobalArgs, args: PurgeArgs) -> CmdResult {
     let opts = PurgeOptions {
+        service: args.service,
         volumes: args.volumes,
     };
     let renderer = Renderer::new(printer).naming_projects();
-    let purged = purge::purge(&opts, &renderer).map_err(|e| report::diagnostics(&e))?;
-    printer.status(
-        "Purged",
-        &format!(
-            "{} containers, {} networks, {} volumes; dependency cache and state removed",
-            purged.containers, purged.networks, purged.volumes
-        ),
+    let plan = purge::prepare(&opts, &renderer).map_err(|e| report::diagnostics(&e))?;
+    if plan.deletes_data() && !args.yes {
+        let question = format!(
+            "Remove {} and delete the volumes {}?",
+            match &plan.service {
+                Some(service) => format!("{service}'s containers"),
+                None => format!("{} containers", plan.set.containers.len()),
+            },
+            plan.set.volumes.join(", ")
+        );
+        if !confirm(printer, &question)? {
+            printer.status("Cancelled", "nothing was removed");
+            return Ok(());
+        }
+    }
+    let purged = purge::purge(&plan, &renderer).map_err(|e| report::diagnostics(&e))?;
+    let what = format!(
+        "{} containers, {} networks, {} volumes",
+        purged.containers, purged.networks, purged.volumes
     );
-    if !args.volumes {
+    match &plan.service {
+        Some(service) => printer.status(
+            "Purged",
+            &format!("{service}: {what}; its cached remote and state removed"),
+        ),
+        None => printer.status(
+            "Purged",
+            &format!("{what}; dependency cache and state removed"),
+        ),
+    }
+    if plan.service.is_none() && !args.volumes {
         printer.line("Data volumes were kept; `devrig purge --volumes` deletes them too.");
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! `devrig reset SERVICE`: stop a service and delete its data volumes,
 //! after asking (see [`crate::ops::reset`]).
 
-use super::args::PlanArgs;
+use super::args::ReadPlanArgs;
 use super::render::Renderer;
 use super::{CmdResult, GlobalArgs, report};
 use crate::exit;
@@ -12,13 +12,14 @@ use std::io::IsTerminal;
 
 #[derive(Args, Debug)]
 pub struct ResetArgs {
-    /// The service whose data to delete
+    /// The compose service whose data to delete (`postgres`, `kafka/kafka`):
+    /// of this repo's plan, else any devservices container of that service
     pub service: String,
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
     #[command(flatten)]
-    pub plan: PlanArgs,
+    pub plan: ReadPlanArgs,
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: ResetArgs) -> CmdResult {
@@ -26,15 +27,19 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: ResetArgs) -> CmdResult
         target: global.target(),
         mode: args.plan.mode,
         fetch: args.plan.remote.read_policy(),
-        mirror: args.plan.mirror.registry_mirror,
         service: args.service,
     };
     let renderer = Renderer::new(printer);
     let plan = reset::prepare(&opts, &renderer).map_err(|e| report::diagnostics(&e))?;
     if !args.yes {
         let question = format!(
-            "Stop {} and delete its volumes ({})?",
-            plan.container.name,
+            "Stop {} and delete {} volumes ({})?",
+            plan.containers.join(", "),
+            if plan.containers.len() == 1 {
+                "its"
+            } else {
+                "their"
+            },
             if plan.volumes.is_empty() {
                 "none".to_owned()
             } else {
@@ -47,13 +52,13 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: ResetArgs) -> CmdResult
         }
     }
     reset::reset(&plan, &renderer).map_err(|e| report::diagnostics(&e))?;
-    printer.status("Reset", &plan.container.name);
+    printer.status("Reset", &plan.containers.join(", "));
     Ok(())
 }
 
 /// Asks `question` on the terminal; without one (or in CI) refuses, since
 /// data is deleted only when someone said so.
-fn confirm(printer: &Printer, question: &str) -> Result<bool, Diagnostic> {
+pub(super) fn confirm(printer: &Printer, question: &str) -> Result<bool, Diagnostic> {
     if !std::io::stdin().is_terminal() || std::env::var_os("CI").is_some() {
         return Err(Diagnostic::new(
             format!("refusing to delete data without confirmation: {question}"),

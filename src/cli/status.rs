@@ -1,7 +1,7 @@
 //! `devrig status`: the plan's containers and the repo's programs in one
 //! table (see [`crate::ops::status`]); `--json` prints the report as is.
 
-use super::args::PlanArgs;
+use super::args::ReadPlanArgs;
 use super::render::Renderer;
 use super::{CmdResult, GlobalArgs, report};
 use crate::ops::status::{self, StatusOptions};
@@ -11,8 +11,10 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
+    /// The service to show (its `service_name`; default: this repo's)
+    pub service: Option<String>,
     #[command(flatten)]
-    pub plan: PlanArgs,
+    pub plan: ReadPlanArgs,
 }
 
 /// The state column's width.
@@ -20,10 +22,9 @@ const STATE: usize = 9;
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResult {
     let opts = StatusOptions {
-        target: global.target(),
+        target: global.target_for(args.service),
         mode: args.plan.mode,
         fetch: args.plan.remote.read_policy(),
-        mirror: args.plan.mirror.registry_mirror,
     };
     let status =
         status::status(&opts, &Renderer::new(printer)).map_err(|e| report::diagnostics(&e))?;

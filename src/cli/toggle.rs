@@ -1,7 +1,7 @@
 //! `devrig toggle [SERVICE] [containerized|local]`: switch how a
 //! dependency runs (see [`crate::ops::toggle`]).
 
-use super::args::{MirrorArgs, RemoteArgs};
+use super::args::{DebugArg, MirrorArgs, RemoteArgs};
 use super::render::Renderer;
 use super::{CmdResult, GlobalArgs, report};
 use crate::ops::toggle::{self, ToggleOptions};
@@ -19,6 +19,8 @@ pub struct ToggleArgs {
     pub remote: RemoteArgs,
     #[command(flatten)]
     pub mirror: MirrorArgs,
+    #[command(flatten)]
+    pub debug: DebugArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,7 +1,7 @@
-//! `devrig up`: start a mode's containers, wait until they are ready, then
-//! its programs (see [`crate::ops::up`]).
+//! `devrig up [SERVICE]`: start a mode's containers, wait until they are
+//! ready, then its programs (see [`crate::ops::up`]).
 
-use super::args::PlanArgs;
+use super::args::{DebugArg, ExcludeLocalArg, PlanArgs};
 use super::render::Renderer;
 use super::{CmdResult, GlobalArgs, report};
 use crate::ops::programs::Selection;
@@ -11,17 +11,25 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct UpArgs {
+    /// The service to bring up (its `service_name`; default: this repo's).
+    /// Its checkout is found under sentry-devenv's coderoot.
+    pub service: Option<String>,
     #[command(flatten)]
     pub plan: PlanArgs,
+    #[command(flatten)]
+    pub exclude_local: ExcludeLocalArg,
+    #[command(flatten)]
+    pub debug: DebugArg,
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
     let opts = UpOptions {
-        target: global.target(),
+        target: global.target_for(args.service),
         mode: args.plan.mode,
         fetch: args.plan.remote.up_policy(),
         mirror: args.plan.mirror.registry_mirror,
         programs: Selection::all(),
+        exclude_local: args.exclude_local.exclude_local,
     };
     // The summary line comes from the operation's `ServiceUp` event.
     up::up(&opts, &Renderer::new(printer)).map_err(|e| report::diagnostics(&e))?;

@@ -123,6 +123,8 @@ pub struct Container {
     pub status: String,
     pub labels: HashMap<String, String>,
     pub ports: Vec<PublishedPort>,
+    /// The named volumes it mounts.
+    pub volumes: Vec<String>,
 }
 
 impl Container {
@@ -175,7 +177,15 @@ impl Container {
                 })
             })
             .collect();
+        let volumes = c
+            .mounts
+            .iter()
+            .flatten()
+            .filter(|m| m.typ.as_deref() == Some("volume"))
+            .filter_map(|m| m.name.clone())
+            .collect();
         Some(Container {
+            volumes,
             id: c.id.unwrap_or_default(),
             name,
             state,

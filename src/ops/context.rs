@@ -12,11 +12,15 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 /// Which repo an operation works on: the config file given with `-c PATH`,
+/// else the repo of the service named on the command line (devservices'
+/// `up snuba`: a checkout under sentry-devenv's coderoot, or this repo),
 /// else `devservices/config.yml` in the current directory or the nearest
 /// parent that has one.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
     pub config: Option<PathBuf>,
+    /// A service name (`service_name`), matched case-insensitively.
+    pub service: Option<String>,
 }
 
 impl Target {
@@ -25,34 +29,48 @@ impl Target {
     pub fn file(file: impl Into<PathBuf>) -> Target {
         Target {
             config: Some(file.into()),
+            service: None,
         }
     }
 
-    /// The config file.
-    pub fn config_path(&self) -> Result<PathBuf, ContextError> {
-        if let Some(path) = &self.config {
-            return Ok(path.clone());
-        }
-        let cwd = std::env::current_dir().map_err(ContextError::Cwd)?;
-        find_config(&cwd).ok_or(ContextError::NoConfig { dir: cwd })
+    /// The config file; warnings about the repos looked through (a config
+    /// under the coderoot that cannot be read) are dropped.
+    pub fn config_path(&self) -> Result<PathBuf, Error> {
+        self.locate(&())
     }
 
-    /// The repo: where `devservices/config.yml` is found, else the current
-    /// directory (the toolchain commands work in repos without one).
-    pub fn repo_root(&self) -> Result<PathBuf, ContextError> {
+    /// The config file; warnings about the repos looked through go to
+    /// `observer`.
+    pub fn locate(&self, observer: &dyn Observer) -> Result<PathBuf, Error> {
+        match (&self.config, &self.service) {
+            (Some(config), Some(service)) => Err(ContextError::ServiceAndConfig {
+                service: service.clone(),
+                config: config.clone(),
+            }
+            .into()),
+            (Some(config), None) => Ok(config.clone()),
+            (None, Some(service)) => Ok(super::services::locate(service, observer)?.config_file),
+            (None, None) => Ok(discover()?),
+        }
+    }
+
+    /// The repo: where its config is, else the current directory (the
+    /// toolchain commands work in repos without one).
+    pub fn repo_root(&self) -> Result<PathBuf, Error> {
         match self.config_path() {
             Ok(file) => {
                 let file = std::path::absolute(&file).unwrap_or(file);
                 let devservices = file.parent().unwrap_or(Path::new("/"));
                 Ok(devservices.parent().unwrap_or(devservices).to_owned())
             }
-            Err(_) => std::env::current_dir().map_err(ContextError::Cwd),
+            Err(Error::Context(ContextError::NoConfig { dir })) => Ok(dir),
+            Err(e) => Err(e),
         }
     }
 
     /// Loads the config; its warnings go to `observer`.
     pub fn load(&self, observer: &dyn Observer) -> Result<Config, Error> {
-        let path = self.config_path()?;
+        let path = self.locate(observer)?;
         let config = config::load(&path, &Variables::from_process())?;
         for warning in &config.warnings {
             observer.event(Event::Warning(warning.to_string()));
@@ -72,6 +90,12 @@ impl Target {
     }
 }
 
+/// `devservices/config.yml` in the current directory or the nearest parent.
+pub fn discover() -> Result<PathBuf, ContextError> {
+    let cwd = std::env::current_dir().map_err(ContextError::Cwd)?;
+    find_config(&cwd).ok_or(ContextError::NoConfig { dir: cwd })
+}
+
 /// Why an operation could not find what to work on.
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
@@ -81,6 +105,11 @@ pub enum ContextError {
     NoConfig { dir: PathBuf },
     #[error("no service `{name}` in this plan")]
     NoSuchService { name: String, known: Vec<String> },
+    #[error(
+        "both a service name (`{service}`) and a config file (-c {}) say which repo to use",
+        config.display()
+    )]
+    ServiceAndConfig { service: String, config: PathBuf },
 }
 
 impl ContextError {
@@ -88,21 +117,25 @@ impl ContextError {
         match self {
             ContextError::Cwd(_) => None,
             ContextError::NoConfig { .. } => Some(
-                "run devrig inside a repo that has one, pass -c PATH, or create one with `devrig init`"
+                "run devrig inside a repo that has one, name a service (`devservices up snuba`), pass -c PATH, or create one with `devrig init`"
                     .to_owned(),
             ),
             ContextError::NoSuchService { known, .. } => {
                 Some(format!("services: {}", known.join(", ")))
             }
+            ContextError::ServiceAndConfig { .. } => Some(
+                "give one: the service name (its checkout is found under the coderoot) or -c PATH"
+                    .to_owned(),
+            ),
         }
     }
 
     pub fn exit_code(&self) -> u8 {
         match self {
             ContextError::Cwd(_) => crate::exit::FAILURE,
-            ContextError::NoConfig { .. } | ContextError::NoSuchService { .. } => {
-                crate::exit::USAGE
-            }
+            ContextError::NoConfig { .. }
+            | ContextError::NoSuchService { .. }
+            | ContextError::ServiceAndConfig { .. } => crate::exit::USAGE,
         }
     }
 }

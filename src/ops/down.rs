@@ -15,6 +15,9 @@ pub struct DownOptions {
     /// Fetch remotes again first (else only cached copies are used: `down`
     /// works offline).
     pub refresh: bool,
+    /// Dependencies toggled to run locally are not stopped (devservices'
+    /// `--exclude-local`).
+    pub exclude_local: bool,
 }
 
 pub fn down(opts: &DownOptions, observer: &dyn Observer) -> Result<(), Error> {
@@ -48,6 +51,9 @@ pub fn down(opts: &DownOptions, observer: &dyn Observer) -> Result<(), Error> {
         });
         Ok::<_, Error>((plan.local, state))
     })?;
+    if opts.exclude_local {
+        return Ok(());
+    }
     stop_local_services(opts, &root, &local, &state, observer)
 }
 
@@ -80,6 +86,7 @@ fn stop_local_services(
                 target: Target::file(runtime.config_file()),
                 mode: None,
                 refresh: opts.refresh,
+                exclude_local: false,
             },
             observer,
         )?;

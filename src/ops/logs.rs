@@ -2,7 +2,8 @@
 //! tagged with its source. Containers' output comes from the engine,
 //! programs' from their rotated log files (no engine needed for those).
 
-use super::{Error, Observer, Session, Target, context};
+use super::{ContextError, Error, Observer, Session, Target, context, services};
+use crate::plan::Plan;
 use crate::plan::remote::FetchPolicy;
 use crate::stack::logs::Line;
 use crate::supervisor::{logfile, paths};
@@ -15,7 +16,6 @@ pub struct LogsOptions {
     pub target: Target,
     pub mode: String,
     pub fetch: FetchPolicy,
-    pub mirror: Option<String>,
     /// Services or programs to show; every container of the mode and every
     /// program of the repo when empty.
     pub names: Vec<String>,
@@ -37,23 +37,22 @@ pub trait Sink {
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 pub fn logs(opts: &LogsOptions, observer: &dyn Observer, sink: &mut dyn Sink) -> Result<(), Error> {
-    let plan = opts.target.plan(&opts.mode, opts.fetch, observer)?;
+    let (plan, wanted) = scope(opts, observer)?;
     let root = &plan.projects[&plan.root];
     // A name is a program when the repo declares one by that name.
-    let (program_names, service_names): (Vec<String>, Vec<String>) = opts
-        .names
+    let (program_names, service_names): (Vec<String>, Vec<String>) = wanted
         .iter()
         .cloned()
         .partition(|n| root.config.programs.contains_key(n));
-    let programs: Vec<String> = if opts.names.is_empty() {
+    let programs: Vec<String> = if wanted.is_empty() {
         root.programs.clone()
     } else {
         program_names
     };
-    let containers = if !opts.names.is_empty() && service_names.is_empty() {
+    let containers = if !wanted.is_empty() && service_names.is_empty() {
         Vec::new()
     } else {
-        let specs = crate::stack::specs(&plan, opts.mirror.as_deref());
+        let specs = crate::stack::specs(&plan, None);
         context::select(specs, &service_names)?
     };
     let names: Vec<String> = containers.iter().map(|s| s.name.clone()).collect();
@@ -63,7 +62,7 @@ pub fn logs(opts: &LogsOptions, observer: &dyn Observer, sink: &mut dyn Sink) ->
         .collect();
     // Following waits for a log to appear; a one-off read says there is none.
     if !opts.follow
-        && !opts.names.is_empty()
+        && !wanted.is_empty()
         && names.is_empty()
         && logs.iter().all(|(_, path)| !path.exists())
     {
@@ -97,6 +96,33 @@ pub fn logs(opts: &LogsOptions, observer: &dyn Observer, sink: &mut dyn Sink) ->
         }
         Ok(())
     })
+}
+
+/// The plan to show and the names of what to show of it. One name that is
+/// not a container or program of this repo's plan but a service's
+/// (devservices' `logs snuba`, also from outside any repo) is all of that
+/// service's output.
+fn scope(opts: &LogsOptions, observer: &dyn Observer) -> Result<(Plan, Vec<String>), Error> {
+    let here = opts.target.plan(&opts.mode, opts.fetch, observer);
+    if let ([name], None) = (opts.names.as_slice(), &opts.target.service) {
+        let whole_service = match &here {
+            Ok(plan) if plan.root.eq_ignore_ascii_case(name) => return Ok((here?, Vec::new())),
+            Ok(plan) => !names_a_unit(plan, name),
+            Err(Error::Context(ContextError::NoConfig { .. })) => true,
+            Err(_) => false,
+        };
+        if whole_service && let Ok(service) = services::locate(name, observer) {
+            let plan = Target::file(service.config_file).plan(&opts.mode, opts.fetch, observer)?;
+            return Ok((plan, Vec::new()));
+        }
+    }
+    Ok((here?, opts.names.clone()))
+}
+
+/// Whether `name` is a program, or names a container, of `plan`.
+fn names_a_unit(plan: &Plan, name: &str) -> bool {
+    plan.projects[&plan.root].config.programs.contains_key(name)
+        || context::select(crate::stack::specs(plan, None), &[name.to_owned()]).is_ok()
 }
 
 /// A program's log: its last lines, then (when following) each new line,

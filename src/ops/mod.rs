@@ -25,6 +25,7 @@ pub mod status;
 pub mod sync;
 pub mod toggle;
 pub mod up;
+pub mod update;
 
 pub use context::{ContextError, Target};
 pub use session::Session;
@@ -155,6 +156,8 @@ pub enum Error {
     UnknownService(#[from] services::UnknownService),
     #[error(transparent)]
     ChecksFailed(#[from] doctor::ChecksFailed),
+    #[error(transparent)]
+    NothingToReset(#[from] reset::NothingToReset),
     /// Two services claim the same port or name; nothing was started.
     #[error("{0}")]
     Conflict(Box<Conflict>),
@@ -204,6 +207,10 @@ impl Error {
             Error::Init(e) => e.hint(),
             Error::UnknownService(e) => Some(e.hint()),
             Error::ChecksFailed(e) => Some(e.hint()),
+            Error::NothingToReset(_) => Some(
+                "name a compose service of this repo's plan (`devrig config` lists them), or one that runs"
+                    .to_owned(),
+            ),
             Error::Conflict(c) => Some(c.hint.clone()),
             Error::Io { .. } | Error::Runtime(_) => None,
             Error::Interrupted { kept } => Some((*kept).to_owned()),
@@ -230,6 +237,7 @@ impl Error {
             Error::Program(e) => e.exit_code(),
             Error::State(_)
             | Error::ChecksFailed(_)
+            | Error::NothingToReset(_)
             | Error::Supervisor(_)
             | Error::Foreground(_)
             | Error::Io { .. }

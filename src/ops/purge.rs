@@ -1,37 +1,119 @@
-//! `purge`: stop every supervised program and remove everything devrig
-//! started, its networks, the dependency cache and the state. Volumes only
-//! when asked.
+//! `purge [SERVICE]`: stop supervised programs and remove what devrig (or
+//! devservices) started. Everything: every container, their networks, the
+//! dependency cache and devservices' state; volumes only when asked. One
+//! service: its containers (its compose project's, and, as devservices
+//! matches them, those whose compose service has its name), its volumes,
+//! its cached remote and its entries in the state.
+//!
+//! In two steps, so the command can say what would be deleted and ask
+//! before any data goes: [`prepare`], then [`purge`]. What `devenv sync`
+//! records in the same data directory is not devservices' state and stays.
 
 use super::{Error, Observer, Session, StackEvents, context, programs};
 use crate::plan::remote::RemoteCache;
-use crate::stack::maintenance::Purged;
+use crate::stack::maintenance::{PurgeSet, Purged};
 use crate::state::Store;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Default)]
 pub struct PurgeOptions {
-    /// Also delete the data volumes of the purged projects.
+    /// Only this service (a `service_name`, or a compose service name).
+    pub service: Option<String>,
+    /// Also delete the data volumes of the purged projects (always, for
+    /// one service, as devservices does).
     pub volumes: bool,
 }
 
-pub fn purge(opts: &PurgeOptions, observer: &dyn Observer) -> Result<Purged, Error> {
-    // Every repo's programs first, as `down` does for one.
-    for project in crate::supervisor::client::supervised_projects() {
-        programs::shutdown(&project, observer)?;
+/// What a purge would remove.
+#[derive(Debug, Clone)]
+pub struct PurgePlan {
+    pub service: Option<String>,
+    pub set: PurgeSet,
+    /// Files and directories removed after the engine's resources.
+    pub paths: Vec<PathBuf>,
+}
+
+impl PurgePlan {
+    /// Whether it deletes data someone may want: volumes.
+    pub fn deletes_data(&self) -> bool {
+        !self.set.volumes.is_empty()
+    }
+}
+
+pub fn prepare(opts: &PurgeOptions, observer: &dyn Observer) -> Result<PurgePlan, Error> {
+    let volumes = opts.volumes || opts.service.is_some();
+    let set = Session::new()?.block_on(async {
+        let engine = context::engine(observer).await?;
+        Ok::<_, Error>(
+            crate::stack::maintenance::purge_set(&engine, opts.service.as_deref(), volumes).await?,
+        )
+    })?;
+    let state = Store::default_dir();
+    let paths = match &opts.service {
+        None => vec![
+            RemoteCache::default_root(),
+            state.join("state.json"),
+            state.join("state.lock"),
+        ],
+        Some(service) => vec![RemoteCache::default_root().join(service)],
+    };
+    Ok(PurgePlan {
+        service: opts.service.clone(),
+        set,
+        paths,
+    })
+}
+
+pub fn purge(plan: &PurgePlan, observer: &dyn Observer) -> Result<Purged, Error> {
+    // Programs first, as `down` does for one repo.
+    let supervised = crate::supervisor::client::supervised_projects();
+    for project in supervised
+        .iter()
+        .filter(|p| plan.service.as_ref().is_none_or(|s| s == *p))
+    {
+        programs::shutdown(project, observer)?;
     }
     let purged = Session::new()?.block_on(async {
         let engine = context::engine(observer).await?;
         Ok::<_, Error>(
-            crate::stack::maintenance::purge(&engine, opts.volumes, &StackEvents(observer)).await?,
+            crate::stack::maintenance::purge(&engine, &plan.set, &StackEvents(observer)).await?,
         )
     })?;
-    for dir in [RemoteCache::default_root(), Store::default_dir()] {
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|source| Error::Io {
-                action: "remove",
-                path: dir.clone(),
-                source,
-            })?;
+    if let Some(service) = &plan.service {
+        forget(service)?;
+    }
+    for path in &plan.paths {
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+        match removed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "remove",
+                    path: path.clone(),
+                    source,
+                });
+            }
         }
     }
     Ok(purged)
+}
+
+/// The service leaves the state: not active, not toggled to local.
+fn forget(service: &str) -> Result<(), Error> {
+    let store = context::open_store()?;
+    let crate::state::Loaded::Found(mut state) = store.load()? else {
+        return Ok(());
+    };
+    let before = state.clone();
+    state.services.remove(service);
+    state.local.remove(service);
+    if state != before {
+        store.save(&state)?;
+    }
+    Ok(())
 }

@@ -1,9 +1,15 @@
 //! `reset SERVICE`: stop a service and delete its data volumes. In two
 //! steps, so the command can ask before anything is deleted: [`prepare`]
 //! says what would go, [`reset`] does it.
+//!
+//! SERVICE is a compose service: of this repo's plan (`postgres`,
+//! `kafka/kafka`, or a container name) when devrig runs in a repo that has
+//! it; else, as devservices does it, every devservices container on the
+//! engine whose compose service is that name, whichever project it is in
+//! (so `devservices reset postgres` works from anywhere).
 
-use super::{Error, Event, Observer, Session, StackEvents, Target, context};
-use crate::engine::spec::ContainerSpec;
+use super::{ContextError, Error, Event, Observer, Session, StackEvents, Target, context};
+use crate::engine::spec::{LABEL_ORCHESTRATOR, LABEL_SERVICE};
 use crate::plan::remote::FetchPolicy;
 
 #[derive(Debug, Clone)]
@@ -11,45 +17,100 @@ pub struct ResetOptions {
     pub target: Target,
     pub mode: String,
     pub fetch: FetchPolicy,
-    pub mirror: Option<String>,
-    /// The service whose data to delete.
+    /// The compose service whose data to delete.
     pub service: String,
 }
 
 /// What a reset would do.
 #[derive(Debug, Clone)]
 pub struct ResetPlan {
-    pub container: ContainerSpec,
-    /// The volumes only this service mounts: deleted.
+    /// The containers that are stopped and removed.
+    pub containers: Vec<String>,
+    /// The volumes only they mount: deleted.
     pub volumes: Vec<String>,
 }
 
-/// Finds the service and its own volumes; volumes it shares (with another
-/// service, or external ones) are kept, each said as a warning.
+/// Why there is nothing to reset.
+#[derive(Debug, thiserror::Error)]
+#[error("no container of a service `{service}` was found on the engine")]
+pub struct NothingToReset {
+    pub service: String,
+}
+
+/// Finds the service's containers and their own volumes; volumes they share
+/// (with another service, or external ones) are kept, each said as a
+/// warning.
 pub fn prepare(opts: &ResetOptions, observer: &dyn Observer) -> Result<ResetPlan, Error> {
+    match in_plan(opts, observer) {
+        Err(Error::Context(ContextError::NoConfig { .. } | ContextError::NoSuchService { .. })) => {
+            on_engine(&opts.service, observer)
+        }
+        found => found,
+    }
+}
+
+/// The service in this repo's plan.
+fn in_plan(opts: &ResetOptions, observer: &dyn Observer) -> Result<ResetPlan, Error> {
     let plan = opts.target.plan(&opts.mode, opts.fetch, observer)?;
-    let specs = crate::stack::specs(&plan, opts.mirror.as_deref());
+    // Names and volumes only: no image reference matters, so no mirror.
+    let specs = crate::stack::specs(&plan, None);
     let chosen = context::select(specs.clone(), std::slice::from_ref(&opts.service))?;
     let container = chosen.into_iter().next().expect("select found one");
     let (own, shared) = crate::stack::maintenance::own_volumes(&container, &specs);
-    for volume in &shared {
+    warn_kept(&shared, observer);
+    Ok(ResetPlan {
+        containers: vec![container.name.clone()],
+        volumes: own.into_iter().map(str::to_owned).collect(),
+    })
+}
+
+/// devservices' lookup: every devservices container whose compose service
+/// is `service`, in any project.
+fn on_engine(service: &str, observer: &dyn Observer) -> Result<ResetPlan, Error> {
+    let all = Session::new()?.block_on(async {
+        let engine = context::engine(observer).await?;
+        Ok::<_, Error>(engine.containers(&[]).await?)
+    })?;
+    let (chosen, others): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| {
+        c.label(LABEL_SERVICE) == Some(service)
+            && c.label(LABEL_ORCHESTRATOR.0) == Some(LABEL_ORCHESTRATOR.1)
+    });
+    if chosen.is_empty() {
+        return Err(NothingToReset {
+            service: service.to_owned(),
+        }
+        .into());
+    }
+    let mut volumes: Vec<String> = chosen.iter().flat_map(|c| c.volumes.clone()).collect();
+    volumes.sort();
+    volumes.dedup();
+    let (shared, own): (Vec<String>, Vec<String>) = volumes
+        .into_iter()
+        .partition(|v| others.iter().any(|c| c.volumes.contains(v)));
+    let shared: Vec<&str> = shared.iter().map(String::as_str).collect();
+    warn_kept(&shared, observer);
+    Ok(ResetPlan {
+        containers: chosen.into_iter().map(|c| c.name).collect(),
+        volumes: own,
+    })
+}
+
+fn warn_kept(shared: &[&str], observer: &dyn Observer) {
+    for volume in shared {
         observer.event(Event::Warning(format!(
             "keeping volume {volume}: another service or an external owner uses it"
         )));
     }
-    let volumes = own.into_iter().map(str::to_owned).collect();
-    Ok(ResetPlan { container, volumes })
 }
 
-/// Stops and removes the container, then deletes its volumes.
+/// Stops and removes the containers, then deletes their volumes.
 pub fn reset(plan: &ResetPlan, observer: &dyn Observer) -> Result<(), Error> {
     Session::new()?.block_on(async {
         let engine = context::engine(observer).await?;
-        let volumes: Vec<&str> = plan.volumes.iter().map(String::as_str).collect();
         crate::stack::maintenance::reset(
             &engine,
-            &plan.container,
-            &volumes,
+            &plan.containers,
+            &plan.volumes,
             &StackEvents(observer),
         )
         .await?;

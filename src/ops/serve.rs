@@ -90,6 +90,7 @@ pub fn serve(opts: &ServeOptions, observer: &dyn Observer) -> Result<i32, Error>
                 mirror: opts.mirror.clone(),
                 // It runs here, in the foreground, not under the supervisor.
                 programs: Selection::except(DEVSERVER),
+                exclude_local: false,
             },
             observer,
         )?;

@@ -6,7 +6,7 @@
 //! `~/.config/sentry-devenv/config.ini`, where devservices looks them up),
 //! and the remotes already in the dependency cache.
 
-use super::{Error, Event, Observer, Session, Target, context};
+use super::{Error, Event, Observer, Target, context};
 use crate::config::{self, Config, Variables};
 use crate::plan::remote::{FetchPolicy, RemoteCache};
 use crate::plan::{Plan, Source};
@@ -21,19 +21,35 @@ pub struct KnownService {
     pub config_file: PathBuf,
     /// `repo` for a checkout of the user's, `cache` for a fetched remote.
     pub origin: &'static str,
-    /// Whether any of its containers runs; `None` when no engine answers.
+    /// Whether it is up (`up` started it, and no `down` since).
+    pub running: bool,
+    /// The mode it runs in, when it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub running: Option<bool>,
+    pub mode: Option<String>,
 }
 
 /// Every service devrig can see (see the module documentation); a config
 /// that cannot be read is skipped with a warning naming its place.
 pub fn known(target: &Target, observer: &dyn Observer) -> Vec<KnownService> {
-    let vars = Variables::from_process();
+    let mut candidates = checkouts(target);
+    candidates.extend(
+        children_with_config(&RemoteCache::default_root())
+            .into_iter()
+            .map(|p| (p, "cache")),
+    );
+    read_all(candidates, observer)
+}
+
+/// The user's checkouts: this repo (the target's, when it names one by
+/// its config or is found from the current directory) and the repos
+/// directly under the coderoot.
+fn checkouts(target: &Target) -> Vec<(PathBuf, &'static str)> {
     let mut candidates: Vec<(PathBuf, &'static str)> = Vec::new();
-    if let Ok(path) = target.config_path() {
-        candidates.push((path, "repo"));
-    }
+    let here = match &target.config {
+        Some(config) => Some(config.clone()),
+        None => context::discover().ok(),
+    };
+    candidates.extend(here.map(|p| (p, "repo")));
     if let Some(coderoot) = devenv_coderoot() {
         candidates.extend(
             children_with_config(&coderoot)
@@ -41,11 +57,15 @@ pub fn known(target: &Target, observer: &dyn Observer) -> Vec<KnownService> {
                 .map(|p| (p, "repo")),
         );
     }
-    candidates.extend(
-        children_with_config(&RemoteCache::default_root())
-            .into_iter()
-            .map(|p| (p, "cache")),
-    );
+    candidates
+}
+
+/// Each candidate's config read, the first of each service name kept.
+fn read_all(
+    candidates: Vec<(PathBuf, &'static str)>,
+    observer: &dyn Observer,
+) -> Vec<KnownService> {
+    let vars = Variables::from_process();
     let mut out: Vec<KnownService> = Vec::new();
     for (path, origin) in candidates {
         let canonical = path.canonicalize().unwrap_or(path.clone());
@@ -59,7 +79,8 @@ pub fn known(target: &Target, observer: &dyn Observer) -> Vec<KnownService> {
                     modes: config.meta.modes.keys().cloned().collect(),
                     config_file: canonical,
                     origin,
-                    running: None,
+                    running: false,
+                    mode: None,
                 })
             }
             Ok(_) => {}
@@ -69,28 +90,66 @@ pub fn known(target: &Target, observer: &dyn Observer) -> Vec<KnownService> {
     out
 }
 
-/// [`known`], each marked running or not; a listing must not fail or wait
-/// because no engine runs, so an unreachable engine leaves them unmarked.
-pub fn list(target: &Target, observer: &dyn Observer) -> Vec<KnownService> {
-    let mut services = known(target, observer);
-    let running: Option<Vec<String>> = Session::new().ok().and_then(|session| {
-        session.block_on(async {
-            let engine = crate::engine::Engine::connect().await.ok()?;
-            let containers = engine.containers(&[]).await.ok()?;
-            Some(
-                containers
-                    .iter()
-                    .filter(|c| c.is_running())
-                    .filter_map(|c| c.label(crate::engine::spec::LABEL_PROJECT))
-                    .map(str::to_owned)
-                    .collect(),
-            )
-        })
-    });
-    if let Some(running) = running {
-        for s in &mut services {
-            s.running = Some(running.contains(&s.name));
+/// The checkout of service `name` (matched case-insensitively), as
+/// devservices finds `up snuba`'s: this repo, or a repo directly under the
+/// coderoot.
+pub fn locate(name: &str, observer: &dyn Observer) -> Result<KnownService, Error> {
+    let found = read_all(checkouts(&Target::default()), observer);
+    match found.iter().find(|k| k.name.eq_ignore_ascii_case(name)) {
+        Some(service) => Ok(service.clone()),
+        None => Err(UnknownService {
+            name: name.to_owned(),
+            known: found.iter().map(|k| k.name.clone()).collect(),
+            looked_in: looked_in(),
         }
+        .into()),
+    }
+}
+
+/// Where services are looked for, as an unknown name's hint says it.
+fn looked_in() -> String {
+    match devenv_coderoot() {
+        Some(root) => format!(
+            "the current repo and the repos under the coderoot {} (from {DEVENV_CONFIG})",
+            root.display()
+        ),
+        None => format!(
+            "the current repo only: no coderoot is set (`[devenv] coderoot` in {DEVENV_CONFIG})"
+        ),
+    }
+}
+
+/// sentry-devenv's config, where the coderoot is set.
+const DEVENV_CONFIG: &str = "~/.config/sentry-devenv/config.ini";
+
+/// The services that are up (as devservices' `list-services`), or with
+/// `all` every service [`known`] too, each marked running or not. Up is
+/// what the state says (`up` recorded it, no `down` since), so a listing
+/// needs no engine.
+pub fn list(target: &Target, all: bool, observer: &dyn Observer) -> Vec<KnownService> {
+    let state = context::peek_state();
+    let mut services = known(target, observer);
+    for service in &mut services {
+        if let Some(active) = state.services.get(&service.name) {
+            service.running = true;
+            service.mode = Some(active.mode.clone());
+        }
+    }
+    // Up, but from a checkout none of the places above has.
+    for (name, active) in &state.services {
+        if !services.iter().any(|s| &s.name == name) {
+            services.push(KnownService {
+                name: name.clone(),
+                modes: vec![active.mode.clone()],
+                config_file: active.config_file.clone(),
+                origin: "repo",
+                running: true,
+                mode: Some(active.mode.clone()),
+            });
+        }
+    }
+    if !all {
+        services.retain(|s| s.running);
     }
     services
 }
@@ -126,25 +185,36 @@ fn children_with_config(dir: &Path) -> Vec<PathBuf> {
 pub struct UnknownService {
     pub name: String,
     pub known: Vec<String>,
+    /// Where they were looked for, in words.
+    pub looked_in: String,
 }
 
 impl UnknownService {
     pub fn hint(&self) -> String {
         if self.known.is_empty() {
-            "no services are known here; run inside a repo with devservices/config.yml".to_owned()
+            format!(
+                "no services were found (looked in {}); run inside a repo with devservices/config.yml, or clone the service under the coderoot",
+                self.looked_in
+            )
         } else {
-            format!("known services: {}", self.known.join(", "))
+            format!(
+                "services found: {} (looked in {})",
+                self.known.join(", "),
+                self.looked_in
+            )
         }
     }
 }
 
-/// The config of the known service `name` (matched case-insensitively).
+/// The config of the known service `name` (matched case-insensitively),
+/// cached remotes included.
 pub fn find(target: &Target, name: &str, observer: &dyn Observer) -> Result<Config, Error> {
     let known = known(target, observer);
     let Some(found) = known.iter().find(|k| k.name.eq_ignore_ascii_case(name)) else {
         return Err(UnknownService {
             name: name.to_owned(),
             known: known.iter().map(|k| k.name.clone()).collect(),
+            looked_in: format!("{} and the dependency cache", looked_in()),
         }
         .into());
     };

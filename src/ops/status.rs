@@ -14,7 +14,6 @@ pub struct StatusOptions {
     pub target: Target,
     pub mode: String,
     pub fetch: FetchPolicy,
-    pub mirror: Option<String>,
 }
 
 /// What `status` shows, and what `status --json` prints.
@@ -39,7 +38,8 @@ pub struct LocalService {
 
 pub fn status(opts: &StatusOptions, observer: &dyn Observer) -> Result<StatusReport, Error> {
     let plan = opts.target.plan(&opts.mode, opts.fetch, observer)?;
-    let specs = crate::stack::specs(&plan, opts.mirror.as_deref());
+    // Names and labels only: no image reference matters, so no mirror.
+    let specs = crate::stack::specs(&plan, None);
     let (programs, supervisor_pid) = programs::rows(&plan)?;
     let containers = if specs.is_empty() {
         Vec::new()

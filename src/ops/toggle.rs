@@ -192,6 +192,7 @@ fn to_containerized(
                 target: Target::file(runtime.config_file()),
                 mode: None,
                 refresh: matches!(opts.fetch, FetchPolicy::Refresh),
+                exclude_local: false,
             },
             observer,
         )?;
@@ -221,6 +222,7 @@ fn up_repo(
             fetch: opts.fetch,
             mirror: opts.mirror.clone(),
             programs: super::programs::Selection::all(),
+            exclude_local: false,
         },
         observer,
     )?;
@@ -239,10 +241,15 @@ fn load(store: &Store) -> Result<State, Error> {
     }
 }
 
-/// The service's own checkout: this repo when it is the service, else a
-/// directory next to this repo whose config names it (the layout devenv
-/// sets up: ~/code/sentry beside ~/code/snuba).
+/// The service's own checkout: this repo when it is the service, else the
+/// repo under sentry-devenv's coderoot whose config names it (as
+/// devservices finds it), else a directory next to this repo whose config
+/// names it (the layout devenv sets up: ~/code/sentry beside ~/code/snuba).
 fn find_checkout(target: &Target, service: &str) -> Result<PathBuf, Error> {
+    if let Ok(found) = super::services::locate(service, &()) {
+        let devservices = found.config_file.parent().unwrap_or(Path::new("/"));
+        return Ok(devservices.parent().unwrap_or(devservices).to_owned());
+    }
     let config_file = target.config_path()?;
     let repo = config_file
         .parent()

@@ -26,6 +26,9 @@ pub struct UpOptions {
     /// Pull every image through this registry (`HOST[:PORT]`).
     pub mirror: Option<String>,
     pub programs: Selection,
+    /// Dependencies toggled to run locally are not started (devservices'
+    /// `--exclude-local`).
+    pub exclude_local: bool,
 }
 
 /// What is up.
@@ -158,7 +161,12 @@ fn start_local_services(
     plan: &Plan,
     observer: &dyn Observer,
 ) -> Result<(), Error> {
-    if plan.local.is_empty() {
+    if opts.exclude_local {
+        for service in &plan.local {
+            observer.event(Event::Warning(format!(
+                "skipping {service}: it is toggled to run locally (--exclude-local)"
+            )));
+        }
         return Ok(());
     }
     let state = context::peek_state();
@@ -182,6 +190,9 @@ fn start_local_services(
                 fetch: opts.fetch,
                 mirror: opts.mirror.clone(),
                 programs: Selection::all(),
+                // Its own local dependencies come up too (devservices skips
+                // them, which its own code marks as a bug to fix).
+                exclude_local: false,
             },
             observer,
         )?;

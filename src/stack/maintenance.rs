@@ -2,7 +2,7 @@
 
 use super::{Event, Observer, StackError};
 use crate::engine::Engine;
-use crate::engine::spec::{ContainerSpec, LABEL_PROJECT};
+use crate::engine::spec::{ContainerSpec, LABEL_PROJECT, LABEL_SERVICE};
 use std::time::Duration;
 
 /// Volumes `target` mounts that no other service in `all` mounts.
@@ -26,23 +26,25 @@ pub fn own_volumes<'a>(
     (own, shared)
 }
 
-/// Stops and removes the container, then removes `volumes`.
+/// Stops and removes the containers, then removes `volumes`.
 pub async fn reset(
     engine: &Engine,
-    target: &ContainerSpec,
-    volumes: &[&str],
+    containers: &[String],
+    volumes: &[String],
     observer: &dyn Observer,
 ) -> Result<(), StackError> {
-    observer.event(Event::Stopping {
-        container: target.name.clone(),
-    });
-    engine
-        .stop(&target.name, Some(Duration::from_secs(10)))
-        .await?;
-    engine.remove(&target.name).await?;
-    observer.event(Event::Stopped {
-        container: target.name.clone(),
-    });
+    for container in containers {
+        observer.event(Event::Stopping {
+            container: container.clone(),
+        });
+        engine
+            .stop(container, Some(Duration::from_secs(10)))
+            .await?;
+        engine.remove(container).await?;
+        observer.event(Event::Stopped {
+            container: container.clone(),
+        });
+    }
     for volume in volumes {
         engine.remove_volume(volume).await?;
         observer.event(Event::Resource {
@@ -61,58 +63,120 @@ pub struct Purged {
     pub volumes: usize,
 }
 
-/// Removes every container devrig started (and devservices' own, which
-/// carry the same label), their networks, and with `volumes` their volumes.
-pub async fn purge(
+/// What a purge would remove, found before anything is.
+#[derive(Debug, Default, Clone)]
+pub struct PurgeSet {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+/// Every container devrig started (and devservices' own, which carry the
+/// same label) — or, for `service`, those of its compose project and, as
+/// devservices matches them, those whose compose service has that name —
+/// their networks (all of them only when purging everything, the shared
+/// `devservices` network included), and with `volumes` their volumes.
+pub async fn purge_set(
     engine: &Engine,
+    service: Option<&str>,
     volumes: bool,
-    observer: &dyn Observer,
-) -> Result<Purged, StackError> {
-    let mut purged = Purged::default();
-    let containers = engine.containers(&[]).await?;
+) -> Result<PurgeSet, StackError> {
+    let (chosen, others): (Vec<_>, Vec<_>) =
+        engine.containers(&[]).await?.into_iter().partition(|c| {
+            service.is_none_or(|s| {
+                c.label(LABEL_PROJECT) == Some(s) || c.label(LABEL_SERVICE) == Some(s)
+            })
+        });
     let mut projects: Vec<String> = Vec::new();
-    for c in &containers {
+    for c in &chosen {
         if let Some(p) = c.label(LABEL_PROJECT)
             && !projects.iter().any(|x| x == p)
         {
             projects.push(p.to_owned());
         }
-        engine.stop(&c.name, Some(Duration::from_secs(10))).await?;
-        engine.remove(&c.name).await?;
+    }
+    // A service's own project goes whole; the projects it only shares a
+    // compose service name with keep their networks.
+    let whole: Vec<&String> = projects
+        .iter()
+        .filter(|p| service.is_none_or(|s| s == p.as_str()))
+        .collect();
+    let mut networks: Vec<String> = engine
+        .networks_labelled(LABEL_PROJECT)
+        .await?
+        .into_iter()
+        .filter(|n| {
+            n.labels
+                .get(LABEL_PROJECT)
+                .is_some_and(|p| whole.contains(&p))
+        })
+        .map(|n| n.name)
+        .collect();
+    if service.is_none() {
+        networks.extend(
+            engine
+                .networks_named(SHARED_NETWORK)
+                .await?
+                .into_iter()
+                .filter(|n| n.name == SHARED_NETWORK)
+                .map(|n| n.name),
+        );
+    }
+    let mut vols: Vec<String> = Vec::new();
+    if volumes {
+        // Only volumes compose or devrig made for a project (labelled):
+        // one made by hand and adopted by name is the user's.
+        for vol in engine.volumes_labelled(LABEL_PROJECT).await? {
+            let of_whole = vol
+                .labels
+                .get(LABEL_PROJECT)
+                .is_some_and(|p| whole.contains(&p));
+            // What the chosen containers mount and nobody else does.
+            let only_theirs = chosen.iter().any(|c| c.volumes.contains(&vol.name))
+                && !others.iter().any(|o| o.volumes.contains(&vol.name));
+            if of_whole || only_theirs {
+                vols.push(vol.name);
+            }
+        }
+    }
+    Ok(PurgeSet {
+        containers: chosen.into_iter().map(|c| c.name).collect(),
+        networks,
+        volumes: vols,
+    })
+}
+
+/// Removes what `set` names: containers, then networks, then volumes.
+pub async fn purge(
+    engine: &Engine,
+    set: &PurgeSet,
+    observer: &dyn Observer,
+) -> Result<Purged, StackError> {
+    let mut purged = Purged::default();
+    for name in &set.containers {
+        engine.stop(name, Some(Duration::from_secs(10))).await?;
+        engine.remove(name).await?;
         observer.event(Event::Stopped {
-            container: c.name.clone(),
+            container: name.clone(),
         });
         purged.containers += 1;
     }
-    let networks = engine.networks_labelled(LABEL_PROJECT).await?;
-    let shared = engine.networks_named(SHARED_NETWORK).await?;
-    for net in networks.iter().chain(shared.iter()) {
-        let ours = net
-            .labels
-            .get(LABEL_PROJECT)
-            .is_some_and(|p| projects.contains(p));
-        if (ours || net.name == SHARED_NETWORK) && engine.remove_network(&net.name).await? {
+    for name in &set.networks {
+        if engine.remove_network(name).await? {
             purged.networks += 1;
             observer.event(Event::Resource {
                 verb: "Removed",
-                what: format!("network {}", net.name),
+                what: format!("network {name}"),
             });
         }
     }
-    if volumes {
-        for vol in engine.volumes_labelled(LABEL_PROJECT).await? {
-            if vol
-                .labels
-                .get(LABEL_PROJECT)
-                .is_some_and(|p| projects.contains(p))
-            {
-                engine.remove_volume(&vol.name).await?;
-                purged.volumes += 1;
-                observer.event(Event::Resource {
-                    verb: "Removed",
-                    what: format!("volume {}", vol.name),
-                });
-            }
+    for name in &set.volumes {
+        if engine.remove_volume(name).await? {
+            purged.volumes += 1;
+            observer.event(Event::Resource {
+                verb: "Removed",
+                what: format!("volume {name}"),
+            });
         }
     }
     Ok(purged)

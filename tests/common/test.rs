@@ -35,6 +35,8 @@ pub struct Test<'w> {
     name: Option<String>,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    /// Where it runs; the world's repo when unset.
+    cwd: Option<std::path::PathBuf>,
     stdin: Option<Vec<u8>>,
     code: Option<i32>,
     stdout: Vec<Expect>,
@@ -104,6 +106,7 @@ impl<'w> Test<'w> {
             name: None,
             args: Vec::new(),
             env: Vec::new(),
+            cwd: None,
             stdin: None,
             code: Some(0),
             stdout: Vec::new(),
@@ -169,6 +172,12 @@ impl<'w> Test<'w> {
     }
 
     /// Feeds `text` to devrig's stdin (a pipe); without it stdin is /dev/null.
+    /// Runs it in `dir` instead of the world's repo.
+    pub fn current_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
     pub fn stdin(mut self, text: &str) -> Self {
         self.stdin = Some(text.as_bytes().to_vec());
         self
@@ -240,6 +249,9 @@ impl<'w> Test<'w> {
             Some(name) => world.command_as(name),
             None => world.command(),
         };
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
         cmd.args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(if self.stdin.is_some() {

@@ -359,7 +359,11 @@ impl World {
     /// The modes of the repo's service, from `devrig list-services --json`.
     #[track_caller]
     pub fn modes(&self) -> Vec<String> {
-        let services = self.devrig().args(["list-services", "--json"]).run().json();
+        let services = self
+            .devrig()
+            .args(["list-services", "--all", "--json"])
+            .run()
+            .json();
         services[0]["modes"]
             .as_array()
             .expect("modes")
