@@ -17,13 +17,71 @@ use std::path::{Path, PathBuf};
 pub struct State {
     /// Top-level service → what it started.
     pub services: BTreeMap<String, Active>,
-    /// Container → the start time it had when devrig last saw it ready.
+    /// Container → the run devrig last saw ready (its probe passed).
     #[serde(default)]
-    pub ready: BTreeMap<String, String>,
+    pub ready: BTreeMap<String, Ready>,
     /// Services toggled to run locally (`devrig toggle`); absent means
     /// containerized, as in devservices.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub local: BTreeMap<String, LocalRuntime>,
+}
+
+/// A container run that devrig's probe found ready: the container (its id)
+/// and the start it was in. While the container runs that same start, it
+/// is still the ready one (`status` says so without probing again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ReadyOnDisk")]
+pub struct Ready {
+    /// The container's id (empty in a state written before ids were kept).
+    #[serde(default)]
+    pub id: String,
+    /// Its start, as the engine wrote it (RFC 3339).
+    pub started_at: String,
+    /// When the probe passed (RFC 3339, UTC); empty when not known.
+    #[serde(default)]
+    pub ready_at: String,
+}
+
+impl Ready {
+    /// Whether `id` running since `started_at` is this ready run.
+    pub fn is_run(&self, id: &str, started_at: &str) -> bool {
+        self.started_at == started_at && (self.id.is_empty() || self.id == id)
+    }
+}
+
+/// A state file of an earlier devrig kept only the start time.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ReadyOnDisk {
+    StartedAt(String),
+    Full {
+        #[serde(default)]
+        id: String,
+        started_at: String,
+        #[serde(default)]
+        ready_at: String,
+    },
+}
+
+impl From<ReadyOnDisk> for Ready {
+    fn from(on_disk: ReadyOnDisk) -> Ready {
+        match on_disk {
+            ReadyOnDisk::StartedAt(started_at) => Ready {
+                id: String::new(),
+                started_at,
+                ready_at: String::new(),
+            },
+            ReadyOnDisk::Full {
+                id,
+                started_at,
+                ready_at,
+            } => Ready {
+                id,
+                started_at,
+                ready_at,
+            },
+        }
+    }
 }
 
 /// A service that runs from its own checkout instead of as another
@@ -181,6 +239,16 @@ mod tests {
             Some(&vec!["snuba".to_owned()])
         );
         assert_eq!(state.used_by_others("sentry").get("sentry"), None);
+        // An earlier devrig's state: `ready` held start times only.
+        std::fs::write(
+            store.path(),
+            r#"{"services": {}, "ready": {"app-db-1": "2026-11-26T09:30:05.1Z"}}"#,
+        )
+        .unwrap();
+        let Loaded::Found(old) = store.load().unwrap() else {
+            panic!("an old state reads")
+        };
+        assert!(old.ready["app-db-1"].is_run("any-id", "2026-11-26T09:30:05.1Z"));
         std::fs::write(store.path(), "{not json").unwrap();
         assert!(matches!(store.load().unwrap(), Loaded::Corrupt(_)));
     }

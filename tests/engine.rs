@@ -85,11 +85,34 @@ fn up_pulls_starts_and_waits_then_down_keeps_containers() {
     let status = world.status();
     let rows = &status["containers"];
     assert_eq!(rows[0]["state"], "running");
-    assert_eq!(rows[0]["ports"][0], format!("127.0.0.1:{port}->7777"));
+    assert_eq!(
+        rows[0]["ports"][0],
+        serde_json::json!({"host_ip": "127.0.0.1", "host_port": port, "container_port": 7777, "protocol": "tcp"})
+    );
+    // Right after `up`, status says what `up` found: ready, whatever
+    // Docker's own healthcheck (every 30 s) says yet.
+    assert_eq!(rows[0]["health"], "ready", "{status}");
+    assert_eq!(rows[0]["docker_health"], "starting", "{status}");
+    assert!(rows[0]["started_at"].is_string(), "{status}");
+    assert!(rows[0]["exit_code"].is_null(), "{status}");
 
     let id = container_id(&name);
     world.devrig().arg("down").run();
     assert_eq!(container_state(&name), "exited");
+    let status = world.status();
+    let rows = &status["containers"];
+    assert_eq!(rows[0]["state"], "exited", "{status}");
+    assert_eq!(rows[0]["exit_code"], 0, "{status}");
+    assert_eq!(rows[0]["health"], "none", "{status}");
+    // The human table reads it as stopped, not as a failure.
+    let table = world.devrig().arg("status").run().stdout;
+    assert!(table.starts_with("NAME"), "a header row: {table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&name) && l.contains("stopped")),
+        "{table}"
+    );
     assert!(!volume().is_empty(), "volume kept");
 
     // The next up only starts the kept container.
@@ -959,4 +982,72 @@ fn serve_names_the_containers_that_are_not_running() {
         .stderr_contains("devrig up")
         .stdout_lacks("served")
         .run();
+}
+
+/// `status --json` must validate against the schema README documents.
+#[track_caller]
+fn assert_status_schema(status: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../schemas/status.schema.json")).expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(status)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\nin {status:#}");
+}
+
+#[test]
+fn status_json_follows_its_schema_running_stopped_and_missing() {
+    let world = World::engine("schema");
+    let project = world.project();
+    let sleep = common::marker();
+    let port = world.port();
+    world.config(&formatdoc! {r#"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: {project}
+          dependencies:
+            db: {{description: db}}
+            extra: {{description: extra}}
+            worker: {{description: worker}}
+          modes:
+            default: [db, worker]
+            more: [db, extra]
+        x-programs:
+          worker:
+            command: sleep {sleep}
+        services:
+          db:
+            {REDIS}
+            ports: ["127.0.0.1:{port}:7777"]
+            healthcheck:
+              test: redis-cli -p 7777 ping | grep -q PONG
+              interval: 30s
+          extra:
+            {REDIS}
+    "#});
+    world.devrig().arg("up").run();
+    let status = world.status();
+    assert_status_schema(&status);
+    assert_eq!(status["programs"][0]["state"], "running", "{status}");
+    assert!(status["programs"][0]["started_at"].is_string(), "{status}");
+    assert_eq!(status["local"], serde_json::json!([]), "always there");
+
+    // Without --mode: the mode it runs in. With one: that mode, whose
+    // `extra` was never created.
+    let more = world
+        .devrig()
+        .args(["--json", "status", "--mode", "more"])
+        .run()
+        .json();
+    assert_status_schema(&more);
+    assert_eq!(more["containers"][1]["state"], "missing", "{more}");
+    assert_eq!(status["containers"].as_array().map(Vec::len), Some(1));
+
+    world.devrig().arg("down").run();
+    let stopped = world.status();
+    assert_status_schema(&stopped);
+    assert_eq!(stopped["containers"][0]["exit_code"], 0, "{stopped}");
+    assert_eq!(stopped["programs"][0]["state"], "stopped", "{stopped}");
 }

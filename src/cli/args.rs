@@ -41,13 +41,13 @@ pub struct PlanArgs {
     pub mirror: MirrorArgs,
 }
 
-/// The mode and remote freshness of commands that read a plan but create
-/// nothing (no image is pulled, so no mirror).
+/// The mode and remote freshness of commands that look at what runs and
+/// create nothing (no image is pulled, so no mirror).
 #[derive(Args, Debug, Clone)]
 pub struct ReadPlanArgs {
-    /// The mode
-    #[arg(long, short, default_value = "default")]
-    pub mode: String,
+    /// The mode (default: the mode it runs in, else `default`)
+    #[arg(long, short)]
+    pub mode: Option<String>,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }

@@ -5,6 +5,7 @@ use super::args::ReadPlanArgs;
 use super::render::Renderer;
 use super::{CmdResult, GlobalArgs, report};
 use crate::ops::status::{self, StatusOptions};
+use crate::stack::status::Readiness;
 use crate::supervisor::protocol::{ProgramState, ProgramStatus};
 use crate::ui::{Printer, Tone, pad, width};
 use clap::Args;
@@ -16,9 +17,6 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub plan: ReadPlanArgs,
 }
-
-/// The state column's width.
-const STATE: usize = 9;
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResult {
     let opts = StatusOptions {
@@ -32,40 +30,61 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
         printer.json(&status);
         return Ok(());
     }
-    let width = width(
-        status
-            .containers
-            .iter()
-            .map(|r| r.container.as_str())
-            .chain(status.programs.iter().map(|p| p.name.as_str()))
-            .chain(status.local.iter().map(|l| l.service.as_str())),
-    );
+    let mut rows: Vec<[String; 5]> = vec![[
+        printer.paint(Tone::Dim, "NAME"),
+        printer.paint(Tone::Dim, "STATE"),
+        printer.paint(Tone::Dim, "HEALTH"),
+        printer.paint(Tone::Dim, "DOCKER"),
+        printer.paint(Tone::Dim, "PORTS"),
+    ]];
+    let none = || printer.paint(Tone::Dim, "-");
     for row in &status.containers {
-        let tone = match (row.state.as_str(), row.health.as_deref()) {
-            ("running", Some("healthy") | None) => Tone::Good,
-            ("running", _) => Tone::Warn,
-            _ => Tone::Bad,
+        let state = match (row.state.as_str(), row.exit_code) {
+            ("running", _) => printer.paint(Tone::Good, "running"),
+            // As `down` leaves it: stopped, not failed.
+            ("exited", Some(0)) => printer.paint(Tone::Dim, "stopped"),
+            ("exited", Some(code)) => printer.paint(Tone::Bad, &format!("exited ({code})")),
+            (other, _) => printer.paint(Tone::Bad, other),
         };
-        printer.line(&format!(
-            "{}  {}  {}  {}",
-            pad(&row.container, width),
-            pad(&printer.paint(tone, &row.state), STATE),
-            row.status,
-            row.ports.join(", ")
-        ));
+        let health = match row.health {
+            Readiness::Ready => printer.paint(Tone::Good, "ready"),
+            Readiness::Starting => printer.paint(Tone::Warn, "starting"),
+            Readiness::Unhealthy => printer.paint(Tone::Bad, "unhealthy"),
+            Readiness::None => none(),
+        };
+        let ports: Vec<String> = row
+            .ports
+            .iter()
+            .map(|p| {
+                let proto = if p.protocol == "tcp" {
+                    String::new()
+                } else {
+                    format!("/{}", p.protocol)
+                };
+                format!("{}:{}->{}{proto}", p.host_ip, p.host_port, p.container_port)
+            })
+            .collect();
+        rows.push([
+            row.container.clone(),
+            state,
+            health,
+            row.status.clone(),
+            ports.join(", "),
+        ]);
     }
     for local in &status.local {
-        let (tone, state) = if local.running {
-            (Tone::Good, "running")
+        let state = if local.running {
+            printer.paint(Tone::Good, "running")
         } else {
-            (Tone::Bad, "stopped")
+            printer.paint(Tone::Dim, "stopped")
         };
-        printer.line(&format!(
-            "{}  {}  local, from {}",
-            pad(&local.service, width),
-            pad(&printer.paint(tone, state), STATE),
-            local.checkout.display()
-        ));
+        rows.push([
+            local.service.clone(),
+            state,
+            none(),
+            format!("local, from {}", local.checkout.display()),
+            String::new(),
+        ]);
     }
     for program in &status.programs {
         let tone = match program.state {
@@ -76,12 +95,24 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
             | ProgramState::Foreground => Tone::Warn,
             ProgramState::Stopped | ProgramState::Exited | ProgramState::Fatal => Tone::Bad,
         };
-        printer.line(&format!(
-            "{}  {}  {}",
-            pad(&program.name, width),
-            pad(&printer.paint(tone, program.state.as_str()), STATE),
-            describe(program)
-        ));
+        rows.push([
+            program.name.clone(),
+            printer.paint(tone, program.state.as_str()),
+            none(),
+            describe(program),
+            String::new(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| width(rows.iter().map(|r| r[i].as_str())))
+        .collect();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| pad(cell, *w))
+            .collect();
+        printer.line(cells.join("  ").trim_end());
     }
     Ok(())
 }

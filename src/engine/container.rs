@@ -200,6 +200,12 @@ impl Container {
 /// What inspecting one container says about its current run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunState {
+    pub id: String,
+    /// The image it runs (its id, `sha256:…`).
+    pub image_id: String,
+    /// The healthcheck test it has: the config's, else its image's
+    /// (`["CMD-SHELL", "…"]`); `None` when it has none (or `NONE`).
+    pub healthcheck: Option<Vec<String>>,
     pub running: bool,
     pub restarting: bool,
     pub exit_code: Option<i64>,
@@ -211,7 +217,22 @@ pub struct RunState {
 }
 
 impl RunState {
-    pub(super) fn from_api(state: ApiState) -> RunState {
+    pub(super) fn from_inspect(inspect: bollard::models::ContainerInspectResponse) -> RunState {
+        let healthcheck = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.healthcheck.as_ref())
+            .and_then(|h| h.test.clone())
+            .filter(|test| !test.is_empty() && test[0] != "NONE");
+        RunState {
+            id: inspect.id.unwrap_or_default(),
+            image_id: inspect.image.unwrap_or_default(),
+            healthcheck,
+            ..RunState::from_api(inspect.state.unwrap_or_default())
+        }
+    }
+
+    fn from_api(state: ApiState) -> RunState {
         let health = match state.health.as_ref().and_then(|h| h.status) {
             Some(HealthStatusEnum::STARTING) => Some(Health::Starting),
             Some(HealthStatusEnum::HEALTHY) => Some(Health::Healthy),
@@ -229,6 +250,9 @@ impl RunState {
             _ => State::Unknown,
         });
         RunState {
+            id: String::new(),
+            image_id: String::new(),
+            healthcheck: None,
             running: state.running == Some(true),
             restarting: state.restarting == Some(true),
             exit_code: state.exit_code,

@@ -2,13 +2,13 @@
 //! operations `up`, `down` and `status` are made of. Nothing here knows about
 //! modes or repos; it works on container specs built from the plan.
 
-mod container;
+pub(crate) mod container;
 pub mod endpoint;
 pub mod probe;
 pub mod pull;
 pub mod spec;
 
-pub use container::{Container, Health, Protocol, RunState};
+pub use container::{Container, Health, RunState};
 
 use bollard::Docker;
 use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
@@ -317,7 +317,7 @@ impl Engine {
             .inspect_container(name, None)
             .await
             .map_err(|e| EngineError::api(format!("inspecting {name}"), e))?;
-        Ok(RunState::from_api(inspect.state.unwrap_or_default()))
+        Ok(RunState::from_inspect(inspect))
     }
 
     /// A container's output (stdout and stderr) as it comes, in chunks that

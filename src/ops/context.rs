@@ -78,6 +78,20 @@ impl Target {
         Ok(config)
     }
 
+    /// Loads the config and resolves `mode`, else the mode the repo runs
+    /// in (else `default`).
+    pub fn plan_running(
+        &self,
+        mode: Option<&str>,
+        policy: FetchPolicy,
+        observer: &dyn Observer,
+    ) -> Result<Plan, Error> {
+        let state = peek_state();
+        let config = self.load(observer)?;
+        let mode = mode_or_running(mode, config.project(), &state);
+        resolve_in(config, &mode, policy, &state, observer)
+    }
+
     /// Loads the config and resolves `mode`.
     pub fn plan(
         &self,
@@ -155,6 +169,18 @@ pub fn resolve(
     policy: FetchPolicy,
     observer: &dyn Observer,
 ) -> Result<Plan, Error> {
+    resolve_in(config, mode, policy, &peek_state(), observer)
+}
+
+/// [`resolve`] with the state already read (the services toggled to
+/// local come from it).
+pub fn resolve_in(
+    config: Config,
+    mode: &str,
+    policy: FetchPolicy,
+    state: &State,
+    observer: &dyn Observer,
+) -> Result<Plan, Error> {
     let cache = RemoteCache {
         root: RemoteCache::default_root(),
         policy,
@@ -163,7 +189,7 @@ pub fn resolve(
         "remote dependencies cached in {}",
         cache.root.display()
     )));
-    let local: std::collections::BTreeSet<String> = peek_state().local.into_keys().collect();
+    let local: std::collections::BTreeSet<String> = state.local.keys().cloned().collect();
     let plan = plan::resolve_with_local(config, mode, &cache, &Variables::from_process(), &local)?;
     for warning in &plan.warnings {
         observer.event(Event::Warning(warning.clone()));
@@ -176,6 +202,14 @@ pub fn resolve(
         }
     }
     Ok(plan)
+}
+
+/// `mode`, else the mode `project` runs in (as the state says), else
+/// `default`: what `status` and `logs` look at unless told.
+pub fn mode_or_running(mode: Option<&str>, project: &str, state: &State) -> String {
+    mode.map(str::to_owned)
+        .or_else(|| state.services.get(project).map(|a| a.mode.clone()))
+        .unwrap_or_else(|| super::DEFAULT_MODE.to_owned())
 }
 
 /// How fresh remotes must be for commands that only read them: a cached

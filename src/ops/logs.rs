@@ -14,7 +14,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct LogsOptions {
     pub target: Target,
-    pub mode: String,
+    /// The mode; the one it runs in (else `default`) when `None`.
+    pub mode: Option<String>,
     pub fetch: FetchPolicy,
     /// Services or programs to show; every container of the mode and every
     /// program of the repo when empty.
@@ -103,7 +104,9 @@ pub fn logs(opts: &LogsOptions, observer: &dyn Observer, sink: &mut dyn Sink) ->
 /// (devservices' `logs snuba`, also from outside any repo) is all of that
 /// service's output.
 fn scope(opts: &LogsOptions, observer: &dyn Observer) -> Result<(Plan, Vec<String>), Error> {
-    let here = opts.target.plan(&opts.mode, opts.fetch, observer);
+    let here = opts
+        .target
+        .plan_running(opts.mode.as_deref(), opts.fetch, observer);
     if let ([name], None) = (opts.names.as_slice(), &opts.target.service) {
         let whole_service = match &here {
             Ok(plan) if plan.root.eq_ignore_ascii_case(name) => return Ok((here?, Vec::new())),
@@ -112,7 +115,11 @@ fn scope(opts: &LogsOptions, observer: &dyn Observer) -> Result<(Plan, Vec<Strin
             Err(_) => false,
         };
         if whole_service && let Ok(service) = services::locate(name, observer) {
-            let plan = Target::file(service.config_file).plan(&opts.mode, opts.fetch, observer)?;
+            let plan = Target::file(service.config_file).plan_running(
+                opts.mode.as_deref(),
+                opts.fetch,
+                observer,
+            )?;
             return Ok((plan, Vec::new()));
         }
     }

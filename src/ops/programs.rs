@@ -282,6 +282,7 @@ pub fn rows(plan: &Plan) -> Result<(Vec<ProgramStatus>, Option<u32>), Error> {
                 state: ProgramState::Stopped,
                 pid: None,
                 uptime_secs: None,
+                started_at: None,
                 restarts: 0,
                 last_exit: None,
                 log: crate::supervisor::paths::program_log(&plan.root, name),

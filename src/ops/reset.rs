@@ -15,7 +15,8 @@ use crate::plan::remote::FetchPolicy;
 #[derive(Debug, Clone)]
 pub struct ResetOptions {
     pub target: Target,
-    pub mode: String,
+    /// The mode; the one it runs in (else `default`) when `None`.
+    pub mode: Option<String>,
     pub fetch: FetchPolicy,
     /// The compose service whose data to delete.
     pub service: String,
@@ -51,7 +52,9 @@ pub fn prepare(opts: &ResetOptions, observer: &dyn Observer) -> Result<ResetPlan
 
 /// The service in this repo's plan.
 fn in_plan(opts: &ResetOptions, observer: &dyn Observer) -> Result<ResetPlan, Error> {
-    let plan = opts.target.plan(&opts.mode, opts.fetch, observer)?;
+    let plan = opts
+        .target
+        .plan_running(opts.mode.as_deref(), opts.fetch, observer)?;
     // Names and volumes only: no image reference matters, so no mirror.
     let specs = crate::stack::specs(&plan, None);
     let chosen = context::select(specs.clone(), std::slice::from_ref(&opts.service))?;

@@ -147,7 +147,8 @@ fn check_containers(plan: &Plan, observer: &dyn Observer) -> Result<(), Error> {
                 return Ok(());
             }
         };
-        let statuses = crate::stack::status::status(&engine, &specs).await?;
+        let statuses =
+            crate::stack::status::status(&engine, &specs, &context::peek_state().ready).await?;
         let down: Vec<String> = statuses
             .iter()
             .filter(|s| s.state != "running")

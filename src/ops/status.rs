@@ -1,6 +1,7 @@
-//! `status`: the plan's containers (one engine query), the repo's
-//! supervised programs (one socket request), and the dependencies toggled
-//! to run locally.
+//! `status`: the plan's containers (readiness as `up` judged it, see
+//! [`crate::stack::status`]), the repo's supervised programs (one socket
+//! request), and the dependencies toggled to run locally. Without a mode
+//! it shows the mode the repo runs in, as `down` stops it.
 
 use super::{Error, Observer, Session, Target, context, programs};
 use crate::plan::remote::FetchPolicy;
@@ -12,7 +13,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct StatusOptions {
     pub target: Target,
-    pub mode: String,
+    /// The mode; the one it runs in (else `default`) when `None`.
+    pub mode: Option<String>,
     pub fetch: FetchPolicy,
 }
 
@@ -24,7 +26,6 @@ pub struct StatusReport {
     /// The pid of the repo's supervisor, when one runs.
     pub supervisor_pid: Option<u32>,
     /// Dependencies toggled to run from their own checkouts.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub local: Vec<LocalService>,
 }
 
@@ -37,7 +38,11 @@ pub struct LocalService {
 }
 
 pub fn status(opts: &StatusOptions, observer: &dyn Observer) -> Result<StatusReport, Error> {
-    let plan = opts.target.plan(&opts.mode, opts.fetch, observer)?;
+    // Read once: the plan's local services and the ready records.
+    let state = context::peek_state();
+    let config = opts.target.load(observer)?;
+    let mode = context::mode_or_running(opts.mode.as_deref(), config.project(), &state);
+    let plan = context::resolve_in(config, &mode, opts.fetch, &state, observer)?;
     // Names and labels only: no image reference matters, so no mirror.
     let specs = crate::stack::specs(&plan, None);
     let (programs, supervisor_pid) = programs::rows(&plan)?;
@@ -46,10 +51,9 @@ pub fn status(opts: &StatusOptions, observer: &dyn Observer) -> Result<StatusRep
     } else {
         Session::new()?.block_on(async {
             let engine = context::engine(observer).await?;
-            Ok::<_, Error>(crate::stack::status::status(&engine, &specs).await?)
+            Ok::<_, Error>(crate::stack::status::status(&engine, &specs, &state.ready).await?)
         })?
     };
-    let state = context::peek_state();
     let local = plan
         .local
         .iter()

@@ -14,6 +14,7 @@ use crate::config::compose::Condition;
 use crate::engine::spec::{ContainerSpec, LABEL_CONFIG_HASH};
 use crate::engine::{Container, Engine, EngineError, Health, RunState, probe, pull};
 use crate::plan::Plan;
+use crate::state::Ready;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use std::collections::{HashMap, HashSet};
@@ -32,14 +33,14 @@ pub struct UpOptions {
     /// One still running from that same start is ready without a probe,
     /// which keeps a no-op `up` from re-probing a stack whose Docker
     /// healthchecks have not run yet.
-    pub seen_ready: HashMap<String, String>,
+    pub seen_ready: HashMap<String, Ready>,
     /// Cancelled by Ctrl-C: stop waiting.
     pub cancel: CancellationToken,
 }
 
 /// What `up` found ready (name → start time), and what failed.
 pub struct UpReport {
-    pub ready: HashMap<String, String>,
+    pub ready: HashMap<String, Ready>,
     pub errors: Vec<StackError>,
     /// The wait was cancelled before every container was ready.
     pub interrupted: bool,
@@ -75,7 +76,7 @@ struct Ctx<'a> {
     states: HashMap<String, watch::Sender<UnitState>>,
     /// Containers some dependent waits on to exit successfully.
     one_shots: HashSet<String>,
-    ready: &'a Mutex<HashMap<String, String>>,
+    ready: &'a Mutex<HashMap<String, Ready>>,
     starts: Semaphore,
     probes: Semaphore,
 }
@@ -111,7 +112,7 @@ async fn run(
     plan: &Plan,
     opts: &UpOptions,
     observer: &dyn Observer,
-    ready: &Mutex<HashMap<String, String>>,
+    ready: &Mutex<HashMap<String, Ready>>,
 ) -> Result<Vec<StackError>, Vec<StackError>> {
     let specs = super::specs(plan, opts.mirror.as_deref());
     let projects: Vec<String> = plan.projects.keys().cloned().collect();
@@ -334,19 +335,34 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
         let state = container_state(ctx, spec).await?;
         let unhealthy = state.health == Some(Health::Unhealthy);
         if let Some(started_at) = &state.started_at
-            && ctx.opts.seen_ready.get(&spec.name) == Some(started_at)
+            && let Some(seen) = ctx.opts.seen_ready.get(&spec.name)
+            && seen.is_run(&state.id, started_at)
             && !unhealthy
         {
-            mark_ready(ctx, spec, started_at);
+            // Still the run found ready before: its record stays as it was.
+            if let Ok(mut ready) = ctx.ready.lock() {
+                ready.insert(spec.name.clone(), seen.clone());
+            }
             return Ok(UnitState::Ready);
         }
     }
     wait_ready(ctx, spec, service).await
 }
 
-fn mark_ready(ctx: &Ctx<'_>, spec: &ContainerSpec, started_at: &str) {
+/// Records that `state`'s run of the container is ready, now.
+fn mark_ready(ctx: &Ctx<'_>, spec: &ContainerSpec, state: &RunState) {
+    let Some(started_at) = &state.started_at else {
+        return;
+    };
     if let Ok(mut ready) = ctx.ready.lock() {
-        ready.insert(spec.name.clone(), started_at.to_owned());
+        ready.insert(
+            spec.name.clone(),
+            Ready {
+                id: state.id.clone(),
+                started_at: started_at.clone(),
+                ready_at: jiff::Timestamp::now().to_string(),
+            },
+        );
     }
 }
 
@@ -357,7 +373,6 @@ async fn wait_ready(
 ) -> Result<UnitState, StackError> {
     let started = Instant::now();
     let healthcheck = service.healthcheck.as_ref();
-    let command = healthcheck.and_then(|h| h.probe()).and_then(probe::command);
     let probe_timeout = healthcheck
         .and_then(|h| h.timeout)
         .map_or(DEFAULT_PROBE_TIMEOUT, |t| t.as_std());
@@ -372,8 +387,17 @@ async fn wait_ready(
                 logs: ctx.engine.tail(&spec.name, 20).await,
             });
         }
+        // The test the container has: the config's, or, when the config
+        // gives none (or only timings), its image's own HEALTHCHECK; none
+        // when disabled (`NONE`).
+        let command = state.healthcheck.as_deref().and_then(probe::command);
         let docker_healthy = state.health == Some(Health::Healthy);
         let ready = match (&command, docker_healthy) {
+            // A restarting container is between two runs: never ready.
+            _ if state.restarting => {
+                last_output = Some("the container is restarting".to_owned());
+                false
+            }
             (_, true) | (None, _) => true,
             (Some(cmd), false) => {
                 let _permit = ctx.probes.acquire().await;
@@ -390,9 +414,7 @@ async fn wait_ready(
             }
         };
         if ready {
-            if let Some(started_at) = &state.started_at {
-                mark_ready(ctx, spec, started_at);
-            }
+            mark_ready(ctx, spec, &state);
             ctx.observer.event(Event::Ready {
                 container: spec.name.clone(),
                 after: started.elapsed(),

@@ -122,6 +122,9 @@ pub struct ProgramStatus {
     /// Seconds since the current process started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uptime_secs: Option<u64>,
+    /// When the current process started (RFC 3339, UTC, whole seconds).
+    #[serde(default)]
+    pub started_at: Option<String>,
     pub restarts: u32,
     /// How the last process ended: `exit 1`, `signal 9`.
     #[serde(skip_serializing_if = "Option::is_none")]

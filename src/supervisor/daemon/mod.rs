@@ -261,6 +261,7 @@ impl Supervisor {
 
     fn status(&self) -> Response {
         let now = Instant::now();
+        let wall = std::time::SystemTime::now();
         Response::Programs {
             supervisor_pid: std::process::id(),
             programs: self
@@ -269,12 +270,13 @@ impl Supervisor {
                 .map(|(name, slot)| {
                     let program = &slot.program;
                     let leader = program.phase.run().filter(|run| run.leader);
+                    let uptime = leader.map(|run| now.saturating_duration_since(run.started));
                     ProgramStatus {
                         name: name.clone(),
                         state: program.phase.state(),
                         pid: leader.map(|run| run.pgid),
-                        uptime_secs: leader
-                            .map(|run| now.saturating_duration_since(run.started).as_secs()),
+                        uptime_secs: uptime.map(|u| u.as_secs()),
+                        started_at: uptime.map(|u| started_at(wall, u)),
                         restarts: program.restarts,
                         last_exit: program.last_exit.clone(),
                         log: paths::program_log(&self.project, name),
@@ -395,6 +397,14 @@ impl Supervisor {
         }
         self.reap();
     }
+}
+
+/// The wall-clock start of a process that has run for `uptime` at `now`.
+fn started_at(now: std::time::SystemTime, uptime: Duration) -> String {
+    let start = now.checked_sub(uptime).unwrap_or(now);
+    jiff::Timestamp::try_from(start)
+        .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
+        .unwrap_or_default()
 }
 
 async fn sleep_until(at: Option<Instant>) {
