@@ -1051,3 +1051,142 @@ fn status_json_follows_its_schema_running_stopped_and_missing() {
     assert_eq!(stopped["containers"][0]["exit_code"], 0, "{stopped}");
     assert_eq!(stopped["programs"][0]["state"], "stopped", "{stopped}");
 }
+
+/// Builds `tag` from the test bed's redis image with `healthcheck` as the
+/// image's own HEALTHCHECK instruction (the real docker build, offline).
+fn image_with_healthcheck(world: &World, tag: &str, healthcheck: &str) {
+    let dir = world.root().join(format!("image-{tag}"));
+    common::write(
+        &dir.join("Dockerfile"),
+        &format!("FROM {MIRROR}/library/redis:7\nHEALTHCHECK --interval=30s {healthcheck}\n"),
+    );
+    let out = std::process::Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(&dir)
+        .output()
+        .expect("docker build runs");
+    assert!(
+        out.status.success(),
+        "docker build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_images_own_healthcheck_is_probed_when_the_config_gives_no_test() {
+    let world = World::engine("imagehc");
+    let project = world.project();
+    // Named under the mirror, so the mirrored reference is the local image.
+    let (sick, fine) = (
+        format!("{MIRROR}/devrig-test/sick-{project}"),
+        format!("{MIRROR}/devrig-test/fine-{project}"),
+    );
+    image_with_healthcheck(&world, &sick, "CMD echo the image says no >&2; exit 1");
+    image_with_healthcheck(&world, &fine, "CMD redis-cli -p 7777 ping");
+    // Healthcheck timings without a test (as sentry's spotlight has), and
+    // no healthcheck at all: the image's test decides both.
+    world.config(&formatdoc! {r#"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: {project}
+          healthcheck_timeout: 3
+          dependencies:
+            fine: {{description: fine}}
+            sick: {{description: sick}}
+          modes:
+            default: [fine, sick]
+        services:
+          fine:
+            image: {fine}
+            command: [redis-server, --port, "7777"]
+          sick:
+            image: {sick}
+            command: [redis-server, --port, "7777"]
+            healthcheck:
+              interval: 30s
+              timeout: 5s
+    "#});
+    world
+        .devrig()
+        .arg("up")
+        .code(1)
+        .stderr_contains(format!("Ready {project}-fine-1"))
+        .stderr_contains(format!(
+            "error: {project}-sick-1 did not become ready within 3s"
+        ))
+        .stderr_contains("last probe: the image says no")
+        .run();
+    let _ = world.docker(&["rmi", "-f", &sick, &fine]);
+}
+
+#[test]
+fn a_crash_looping_container_is_never_ready_and_up_again_is_not_stopped_by_its_port() {
+    let world = World::engine("crashloop");
+    let project = world.project();
+    let port = world.port();
+    world.config(&formatdoc! {r#"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: {project}
+          healthcheck_timeout: 3
+          dependencies:
+            flaky: {{description: flaky}}
+          modes:
+            default: [flaky]
+        services:
+          flaky:
+            image: redis:7
+            entrypoint: [/bin/sh, -c]
+            command: ["echo crashing; exit 1"]
+            restart: always
+            ports: ["127.0.0.1:{port}:7777"]
+    "#});
+    let first = world.devrig().arg("up").code(1).run();
+    assert!(
+        !first.stderr.contains(&format!("Ready {project}-flaky-1")),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("did not become ready")
+            || first.stderr.contains("exited with code 1"),
+        "{}",
+        first.stderr
+    );
+    // Up again while the engine restarts it: its own port is not a conflict.
+    let again = world.devrig().arg("up").code(1).run();
+    assert!(
+        !again.stderr.contains("already in use"),
+        "its own container's port: {}",
+        again.stderr
+    );
+}
+
+#[test]
+fn down_reports_only_what_it_stopped() {
+    let world = World::engine("downonly");
+    let project = world.project();
+    world.config(&formatdoc! {r#"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: {project}
+          dependencies:
+            one: {{description: one}}
+            two: {{description: two}}
+          modes:
+            default: [one, two]
+            small: [one]
+        services:
+          one:
+            {REDIS}
+          two:
+            {REDIS}
+    "#});
+    world.devrig().args(["up", "--mode", "small"]).run();
+    world
+        .devrig()
+        .args(["down", "--mode", "default"])
+        .stderr_contains(format!("Stopped {project}-one-1"))
+        .stderr_lacks(format!("Stopped {project}-two-1"))
+        .run();
+}

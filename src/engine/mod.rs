@@ -282,17 +282,19 @@ impl Engine {
         }
     }
 
-    pub async fn stop(&self, name: &str, grace: Option<Duration>) -> Result<(), EngineError> {
+    /// Stops `name`; `false` when it was not running (already stopped, or
+    /// never created).
+    pub async fn stop(&self, name: &str, grace: Option<Duration>) -> Result<bool, EngineError> {
         let options = StopContainerOptions {
             t: grace.map(|g| g.as_secs() as i32),
             signal: None,
         };
         match self.docker.stop_container(name, Some(options)).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304 | 404,
                 ..
-            }) => Ok(()),
+            }) => Ok(false),
             Err(e) => Err(EngineError::api(format!("stopping container {name}"), e)),
         }
     }

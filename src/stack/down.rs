@@ -41,8 +41,11 @@ pub async fn down(
                 .stop_grace_period
                 .map(|d| d.as_std())
                 .or(Some(Duration::from_secs(10)));
-            engine.stop(&name, grace).await?;
-            observer.event(Event::Stopped { container: name });
+            // One that was not running (never started, or stopped
+            // already) has nothing to report.
+            if engine.stop(&name, grace).await? {
+                observer.event(Event::Stopped { container: name });
+            }
             Ok::<(), StackError>(())
         });
         // Bounded like starts: each stop holds an engine request open for

@@ -133,7 +133,7 @@ impl StackError {
                 "the stack is left as it is: inspect it with `devrig logs`, raise healthcheck_timeout, or fix the service and run `up` again".to_owned(),
             ),
             StackError::Exited { .. } => {
-                Some("see its output below, fix it, and run `up` again".to_owned())
+                Some("see its last output above, fix it, and run `up` again".to_owned())
             }
             StackError::DependencyFailed { .. } => None,
             StackError::State(_) => {

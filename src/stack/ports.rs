@@ -85,9 +85,23 @@ pub fn preflight(
             if let Err(e) = try_bind(ip, number, &port.protocol)
                 && e.kind() == std::io::ErrorKind::AddrInUse
             {
-                let holder = process_holding(number, &port.protocol)
-                    .unwrap_or_else(|| "another process".to_owned());
-                return Err(taken(holder));
+                let holder = holder_of(number, &port.protocol);
+                // Our own container, restarting or with its start still in
+                // flight (an `up` re-run right after Ctrl-C): its port is
+                // held by the engine's proxy for it, and it is ours to
+                // (re)start.
+                let own_container = containers.iter().any(|c| c.name == spec.name);
+                if own_container
+                    && holder
+                        .as_ref()
+                        .is_some_and(|h| h.command.contains("docker-proxy"))
+                {
+                    continue;
+                }
+                return Err(taken(holder.map_or_else(
+                    || "another process".to_owned(),
+                    |h| format!("process {} ({})", h.pid, h.command),
+                )));
             }
         }
     }
@@ -128,12 +142,15 @@ pub(crate) fn try_bind(ip: IpAddr, port: u16, protocol: &str) -> std::io::Result
 
 /// The process with a socket on `port`, named for an error message.
 pub(crate) fn process_holding(port: u16, protocol: &str) -> Option<String> {
+    holder_of(port, protocol).map(|holder| format!("process {} ({})", holder.pid, holder.command))
+}
+
+fn holder_of(port: u16, protocol: &str) -> Option<crate::sys::PortHolder> {
     let transport = match protocol {
         "udp" => crate::sys::Transport::Udp,
         _ => crate::sys::Transport::Tcp,
     };
     crate::sys::port_holder(port, transport)
-        .map(|holder| format!("process {} ({})", holder.pid, holder.command))
 }
 
 #[cfg(test)]

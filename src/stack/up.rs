@@ -378,6 +378,8 @@ async fn wait_ready(
         .map_or(DEFAULT_PROBE_TIMEOUT, |t| t.as_std());
     let mut last_output: Option<String> = None;
     let mut last_report = Instant::now();
+    // The start seen running on the previous poll.
+    let mut previous_start: Option<String> = None;
     loop {
         let state = container_state(ctx, spec).await?;
         if !state.running && !state.restarting {
@@ -398,7 +400,15 @@ async fn wait_ready(
                 last_output = Some("the container is restarting".to_owned());
                 false
             }
-            (_, true) | (None, _) => true,
+            (_, true) => true,
+            // Without a healthcheck, a run that lasted one probe interval:
+            // a container that crashes at once is not ready for the moment
+            // it ran.
+            (None, false) => {
+                let lasted = previous_start.is_some() && previous_start == state.started_at;
+                previous_start.clone_from(&state.started_at);
+                lasted
+            }
             (Some(cmd), false) => {
                 let _permit = ctx.probes.acquire().await;
                 match probe::run(ctx.engine, &spec.name, cmd, probe_timeout).await? {
