@@ -1190,3 +1190,112 @@ fn down_reports_only_what_it_stopped() {
         .stderr_lacks(format!("Stopped {project}-two-1"))
         .run();
 }
+
+/// Builds and pushes `reference` to the test bed's registry: its redis
+/// with a label saying which build it is. Locally `reference` still names
+/// the image it named before (a newer build is only in the registry, as
+/// when someone else pushed it).
+fn push_build(world: &World, reference: &str, build: &str) {
+    let before = docker(&["image", "inspect", "--format", "{{.Id}}", reference]);
+    let dir = world.root().join(format!("build-{build}"));
+    common::write(
+        &dir.join("Dockerfile"),
+        &format!("FROM {MIRROR}/library/redis:7\nLABEL devrig.test.build={build}\n"),
+    );
+    for args in [
+        vec!["build", "-q", "-t", reference, dir.to_str().expect("utf-8")],
+        vec!["push", "-q", reference],
+    ] {
+        let out = std::process::Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker runs");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if before.starts_with("sha256:") {
+        docker(&["tag", &before, reference]);
+    }
+}
+
+#[test]
+fn a_moving_tag_is_rechecked_once_per_ttl_and_only_a_changed_image_recreates() {
+    let world = World::engine("pulls");
+    let project = world.project();
+    let repository = format!("devrig-test/moving-{project}");
+    let reference = format!("{MIRROR}/{repository}:nightly");
+    push_build(&world, &reference, "one");
+    world.config(&formatdoc! {r#"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: {project}
+          dependencies:
+            app: {{description: app}}
+            steady: {{description: steady}}
+          modes:
+            default: [app, steady]
+        services:
+          app:
+            image: {repository}:nightly
+            command: [redis-server, --port, "7777", --save, ""]
+          steady:
+            {REDIS}
+    "#});
+    let app = format!("{project}-app-1");
+    let build = || {
+        docker(&[
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"devrig.test.build\"}}",
+            &app,
+        ])
+    };
+    world.devrig().arg("up").run();
+    assert_eq!(build(), "one");
+
+    // A newer nightly in the registry. Within the TTL, `up` asks nobody.
+    push_build(&world, &reference, "two");
+    world
+        .devrig()
+        .arg("up")
+        .stderr_lacks("Checked")
+        .stderr_lacks("Pulled")
+        .run();
+    assert_eq!(build(), "one");
+
+    // Past the TTL: the moving tag is checked, the newer image comes, and
+    // only its container is recreated.
+    world
+        .devrig()
+        .arg("up")
+        .env("DEVRIG_PULL_TTL", "0")
+        .stderr_contains(format!("Pulled {reference} (a newer image)"))
+        .stderr_contains(format!("Recreated {app} (a newer image)"))
+        .stderr_lacks(format!("Recreated {project}-steady-1"))
+        .run();
+    assert_eq!(build(), "two");
+    // Checked again with nothing new: nothing is recreated.
+    world
+        .devrig()
+        .arg("up")
+        .env("DEVRIG_PULL_TTL", "0")
+        .stderr_contains(format!("Checked {reference} (up to date)"))
+        .stderr_lacks("Recreated")
+        .run();
+    // `--pull never` and `--offline` ask no registry at all.
+    push_build(&world, &reference, "three");
+    for flag in ["--offline", "--pull=never"] {
+        world
+            .devrig()
+            .args(["up", flag])
+            .env("DEVRIG_PULL_TTL", "0")
+            .stderr_lacks("Checked")
+            .stderr_lacks("Pulled")
+            .run();
+    }
+    assert_eq!(build(), "two");
+    let _ = world.docker(&["rmi", "-f", &reference]);
+}

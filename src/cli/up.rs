@@ -5,6 +5,7 @@ use super::args::{DebugArg, ExcludeLocalArg, PlanArgs};
 use super::render::Renderer;
 use super::{CmdResult, GlobalArgs, report};
 use crate::ops::programs::Selection;
+use crate::ops::pulls::PullPolicy;
 use crate::ops::up::{self, UpOptions};
 use crate::ui::Printer;
 use clap::Args;
@@ -20,6 +21,18 @@ pub struct UpArgs {
     pub exclude_local: ExcludeLocalArg,
     #[command(flatten)]
     pub debug: DebugArg,
+    /// Which images to pull: `missing` ones only, `always` every one,
+    /// `never`; by default the missing ones and moving tags (`latest`,
+    /// `nightly`, none) at most once per DEVRIG_PULL_TTL (15 minutes)
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub pull: Option<Pull>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pull {
+    Always,
+    Missing,
+    Never,
 }
 
 pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
@@ -30,6 +43,12 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: UpArgs) -> CmdResult {
         mirror: args.plan.mirror.registry_mirror,
         programs: Selection::all(),
         exclude_local: args.exclude_local.exclude_local,
+        pull: match args.pull {
+            None => PullPolicy::Moving,
+            Some(Pull::Always) => PullPolicy::Always,
+            Some(Pull::Missing) => PullPolicy::Missing,
+            Some(Pull::Never) => PullPolicy::Never,
+        },
     };
     // The summary line comes from the operation's `ServiceUp` event.
     up::up(&opts, &Renderer::new(printer)).map_err(|e| report::diagnostics(&e))?;

@@ -125,6 +125,8 @@ pub struct Container {
     pub ports: Vec<PublishedPort>,
     /// The named volumes it mounts.
     pub volumes: Vec<String>,
+    /// The image it was created from (its id, `sha256:…`).
+    pub image_id: String,
 }
 
 impl Container {
@@ -186,6 +188,7 @@ impl Container {
             .collect();
         Some(Container {
             volumes,
+            image_id: c.image_id.unwrap_or_default(),
             id: c.id.unwrap_or_default(),
             name,
             state,

@@ -34,11 +34,27 @@ pub fn split_reference(reference: &str) -> (&str, &str) {
 }
 
 pub async fn present(engine: &Engine, image: &str) -> Result<bool, EngineError> {
+    Ok(image_id(engine, image).await?.is_some())
+}
+
+/// The id (`sha256:…`) of the local image `image` names; `None` when it is
+/// not here.
+pub async fn image_id(engine: &Engine, image: &str) -> Result<Option<String>, EngineError> {
     match engine.docker.inspect_image(image).await {
-        Ok(_) => Ok(true),
-        Err(e) if is_not_found(&e) => Ok(false),
+        Ok(inspect) => Ok(Some(inspect.id.unwrap_or_default())),
+        Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(EngineError::api(format!("inspecting image {image}"), e)),
     }
+}
+
+/// Whether `reference` names a tag that moves to new builds (`latest`,
+/// `nightly`, or no tag at all, which is `latest`), as opposed to a
+/// version or a digest.
+pub fn is_moving(reference: &str) -> bool {
+    if reference.contains('@') {
+        return false;
+    }
+    matches!(split_reference(reference).1, "latest" | "nightly")
 }
 
 /// Pulls `image`, calling `report` as bytes arrive and `retrying` before
@@ -147,6 +163,16 @@ mod tests {
             ("127.0.0.1:5000/a/b", "1.2")
         );
         assert_eq!(split_reference("x@sha256:abc"), ("x", "sha256:abc"));
+    }
+
+    #[test]
+    fn moving_tags() {
+        assert!(is_moving("redis"));
+        assert!(is_moving("ghcr.io/getsentry/snuba:nightly"));
+        assert!(is_moving("127.0.0.1:5000/a/b:latest"));
+        assert!(!is_moving("redis:7"));
+        assert!(!is_moving("x@sha256:abc"));
+        assert!(!is_moving("postgres:14-alpine"));
     }
 
     #[test]

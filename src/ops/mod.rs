@@ -16,6 +16,7 @@ pub mod foreground;
 pub mod init;
 pub mod logs;
 pub mod programs;
+pub mod pulls;
 pub mod purge;
 pub mod reset;
 pub mod serve;

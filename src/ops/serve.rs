@@ -91,6 +91,7 @@ pub fn serve(opts: &ServeOptions, observer: &dyn Observer) -> Result<i32, Error>
                 // It runs here, in the foreground, not under the supervisor.
                 programs: Selection::except(DEVSERVER),
                 exclude_local: false,
+                pull: Default::default(),
             },
             observer,
         )?;

@@ -223,6 +223,7 @@ fn up_repo(
             mirror: opts.mirror.clone(),
             programs: super::programs::Selection::all(),
             exclude_local: false,
+            pull: Default::default(),
         },
         observer,
     )?;

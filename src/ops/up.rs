@@ -8,6 +8,7 @@
 //! converges.
 
 use super::programs::{self, Selection};
+use super::pulls::PullPolicy;
 use super::{Error, Event, Observer, Session, StackEvents, Target, context};
 use crate::plan::remote::FetchPolicy;
 use crate::plan::{Plan, Unit, UnitKind};
@@ -29,6 +30,8 @@ pub struct UpOptions {
     /// Dependencies toggled to run locally are not started (devservices'
     /// `--exclude-local`).
     pub exclude_local: bool,
+    /// Which images are pulled (`--offline` pulls none).
+    pub pull: PullPolicy,
 }
 
 /// What is up.
@@ -129,15 +132,23 @@ async fn containers(
         store.save(&state)?;
         saved = state.clone();
     }
+    let policy = if matches!(opts.fetch, FetchPolicy::Offline) {
+        PullPolicy::Never
+    } else {
+        opts.pull
+    };
+    let specs = stack::specs(plan, opts.mirror.as_deref());
     let stack_opts = stack::up::UpOptions {
         mirror: opts.mirror.clone(),
         timeout,
         probe_interval: Duration::from_millis(100),
         seen_ready: state.ready.clone().into_iter().collect(),
         cancel: cancel.clone(),
+        pulls: super::pulls::plan(policy, &specs),
     };
     let started = Instant::now();
     let outcome = stack::up::up(&engine, plan, &stack_opts, &StackEvents(observer)).await;
+    super::pulls::checked(&outcome.rechecked)?;
     state.ready.extend(outcome.ready);
     if state != saved {
         store.save(&state)?;
@@ -193,6 +204,7 @@ fn start_local_services(
                 // Its own local dependencies come up too (devservices skips
                 // them, which its own code marks as a bug to fix).
                 exclude_local: false,
+                pull: opts.pull,
             },
             observer,
         )?;

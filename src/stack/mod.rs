@@ -40,6 +40,19 @@ pub enum Event {
     },
     Recreated {
         container: String,
+        /// Why: `config changed`, `a newer image`.
+        because: &'static str,
+    },
+    /// A present image was pulled again (a moving tag's re-check).
+    Rechecked {
+        image: String,
+        /// A newer image came.
+        changed: bool,
+    },
+    /// A re-check could not ask the registry; the image here is used.
+    RecheckFailed {
+        image: String,
+        reason: String,
     },
     Started {
         container: String,
@@ -112,6 +125,8 @@ pub enum StackError {
         code: i64,
         logs: Vec<String>,
     },
+    #[error("image {image} is not here, and pulling is off (--pull never, or --offline)")]
+    ImageMissing { image: String },
     #[error("{container} was not started because {dependency} failed")]
     DependencyFailed {
         container: String,
@@ -136,6 +151,9 @@ impl StackError {
                 Some("see its last output above, fix it, and run `up` again".to_owned())
             }
             StackError::DependencyFailed { .. } => None,
+            StackError::ImageMissing { .. } => Some(
+                "run `up` once with the network (or `--pull missing`), or `docker pull` it".to_owned(),
+            ),
             StackError::State(_) => {
                 Some("check permissions on the devrig data directory".to_owned())
             }

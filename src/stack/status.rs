@@ -194,6 +194,7 @@ mod tests {
             labels: Default::default(),
             ports: Vec::new(),
             volumes: Vec::new(),
+            image_id: String::new(),
         }
     }
 

@@ -16,7 +16,7 @@ use crate::engine::{Container, Engine, EngineError, Health, RunState, probe, pul
 use crate::plan::Plan;
 use crate::state::Ready;
 use futures_util::StreamExt;
-use futures_util::future::join_all;
+use futures_util::future::{BoxFuture, FutureExt, Shared, join_all};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -36,6 +36,20 @@ pub struct UpOptions {
     pub seen_ready: HashMap<String, Ready>,
     /// Cancelled by Ctrl-C: stop waiting.
     pub cancel: CancellationToken,
+    /// Which images may be pulled.
+    pub pulls: Pulls,
+}
+
+/// Which images `up` pulls.
+#[derive(Debug, Clone, Default)]
+pub struct Pulls {
+    /// An image that is not here is pulled (else `up` fails naming it).
+    pub missing: bool,
+    /// These are pulled again although they are here (moving tags due for
+    /// a re-check, or every image with `--pull always`). A container whose
+    /// image changed is recreated; the others are left alone. A re-check
+    /// that fails is a warning: the image that is here is used.
+    pub recheck: HashSet<String>,
 }
 
 /// What `up` found ready (name → start time), and what failed.
@@ -44,6 +58,8 @@ pub struct UpReport {
     pub errors: Vec<StackError>,
     /// The wait was cancelled before every container was ready.
     pub interrupted: bool,
+    /// The images re-checked against their registry.
+    pub rechecked: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +93,9 @@ struct Ctx<'a> {
     /// Containers some dependent waits on to exit successfully.
     one_shots: HashSet<String>,
     ready: &'a Mutex<HashMap<String, Ready>>,
+    /// Image → its re-check, which yields the image's id after it (`None`
+    /// when the re-check failed).
+    rechecks: Rechecks<'a>,
     starts: Semaphore,
     probes: Semaphore,
 }
@@ -94,18 +113,30 @@ pub async fn up(
     };
     let ready = ready.into_inner().unwrap_or_default();
     match outcome {
-        Some(Ok(errors) | Err(errors)) => UpReport {
+        Some(Ok((errors, rechecked))) => UpReport {
             ready,
             errors,
             interrupted: false,
+            rechecked,
         },
+        Some(Err(errors)) => UpReport {
+            ready,
+            errors,
+            interrupted: false,
+            rechecked: Vec::new(),
+        },
+        // What was re-checked is not recorded: the next `up` checks again.
         None => UpReport {
             ready,
             errors: Vec::new(),
             interrupted: true,
+            rechecked: Vec::new(),
         },
     }
 }
+
+/// Image → its re-check (see [`Pulls::recheck`]).
+type Rechecks<'a> = HashMap<String, Shared<BoxFuture<'a, Option<String>>>>;
 
 async fn run(
     engine: &Engine,
@@ -113,7 +144,7 @@ async fn run(
     opts: &UpOptions,
     observer: &dyn Observer,
     ready: &Mutex<HashMap<String, Ready>>,
-) -> Result<Vec<StackError>, Vec<StackError>> {
+) -> Result<(Vec<StackError>, Vec<String>), Vec<StackError>> {
     let specs = super::specs(plan, opts.mirror.as_deref());
     let projects: Vec<String> = plan.projects.keys().cloned().collect();
     let existing: HashMap<String, Container> = engine
@@ -127,7 +158,7 @@ async fn run(
     let others = engine.containers(&[]).await.map_err(|e| vec![e.into()])?;
     ports::preflight(plan, &specs, &others).map_err(|e| vec![e])?;
 
-    prepare(engine, &specs, &existing, observer)
+    let rechecks = prepare(engine, &specs, &existing, &opts.pulls, observer)
         .await
         .map_err(|e| vec![e])?;
 
@@ -157,6 +188,7 @@ async fn run(
             .collect(),
         one_shots,
         ready,
+        rechecks,
         starts: Semaphore::new(STARTS),
         probes: Semaphore::new(PROBES),
     };
@@ -179,57 +211,75 @@ async fn run(
         result
     }))
     .await;
-    Ok(results.into_iter().filter_map(Result::err).collect())
+    let rechecked = ctx
+        .rechecks
+        .iter()
+        .filter(|(_, check)| check.peek().is_some_and(Option::is_some))
+        .map(|(image, _)| image.clone())
+        .collect();
+    Ok((
+        results.into_iter().filter_map(Result::err).collect(),
+        rechecked,
+    ))
 }
 
 fn key(spec: &ContainerSpec) -> String {
     format!("{}/{}", spec.project, spec.service)
 }
 
-/// Pulls missing images (in parallel), then makes networks and volumes.
-async fn prepare(
-    engine: &Engine,
+/// Pulls missing images (in parallel, bounded), starts the re-checks of
+/// the present images `pulls` names (awaited by the containers that use
+/// them), then makes networks and volumes.
+async fn prepare<'a>(
+    engine: &'a Engine,
     specs: &[ContainerSpec],
     existing: &HashMap<String, Container>,
-    observer: &dyn Observer,
-) -> Result<(), StackError> {
-    let mut images: Vec<(&str, Option<&str>)> = Vec::new();
+    pulls: &Pulls,
+    observer: &'a dyn Observer,
+) -> Result<Rechecks<'a>, StackError> {
+    // Images of containers to be made, and images to re-check.
+    let mut images: Vec<(String, Option<String>)> = Vec::new();
     for spec in specs {
         let current = existing
             .get(&spec.name)
             .and_then(|c| c.label(LABEL_CONFIG_HASH))
             .is_some_and(|h| h == spec.config_hash);
-        if !current && !images.iter().any(|(i, _)| *i == spec.image) {
-            images.push((&spec.image, spec.platform.as_deref()));
+        let wanted = !current || pulls.recheck.contains(&spec.image);
+        if wanted && !images.iter().any(|(i, _)| *i == spec.image) {
+            images.push((spec.image.clone(), spec.platform.clone()));
         }
     }
-    let pulls = futures_util::stream::iter(images).map(|(image, platform)| async move {
-        if pull::present(engine, image).await? {
-            return Ok::<(), EngineError>(());
+    let present: Vec<Result<bool, EngineError>> = futures_util::stream::iter(&images)
+        .map(|(image, _)| pull::present(engine, image))
+        .buffered(PULLS)
+        .collect()
+        .await;
+    let mut missing = Vec::new();
+    let mut rechecks = Rechecks::new();
+    for ((image, platform), present) in images.into_iter().zip(present) {
+        if !present? {
+            if !pulls.missing {
+                return Err(StackError::ImageMissing { image });
+            }
+            missing.push((image, platform));
+        } else if pulls.recheck.contains(&image) {
+            let check = recheck(engine, image.clone(), platform, observer)
+                .boxed()
+                .shared();
+            rechecks.insert(image, check);
         }
+    }
+    let pulled = futures_util::stream::iter(&missing).map(|(image, platform)| async move {
         observer.event(Event::PullStarted {
             image: image.to_owned(),
         });
-        let report = |progress: &pull::Progress| {
-            observer.event(Event::PullProgress {
-                image: image.to_owned(),
-                progress: progress.clone(),
-            })
-        };
-        let retrying = |attempt: u32, reason: &str| {
-            observer.event(Event::PullRetry {
-                image: image.to_owned(),
-                attempt,
-                reason: reason.to_owned(),
-            })
-        };
-        pull::pull(engine, image, platform, &report, &retrying).await?;
+        pull_reporting(engine, image, platform.as_deref(), observer).await?;
         observer.event(Event::PullDone {
             image: image.to_owned(),
         });
-        Ok(())
+        Ok::<(), EngineError>(())
     });
-    let results: Vec<_> = pulls.buffer_unordered(PULLS).collect().await;
+    let results: Vec<_> = pulled.buffer_unordered(PULLS).collect().await;
     for result in results {
         result?;
     }
@@ -251,7 +301,60 @@ async fn prepare(
             });
         }
     }
-    Ok(())
+    Ok(rechecks)
+}
+
+/// Pulls `image`, its progress and retries going to `observer`.
+async fn pull_reporting(
+    engine: &Engine,
+    image: &str,
+    platform: Option<&str>,
+    observer: &dyn Observer,
+) -> Result<(), EngineError> {
+    let report = |progress: &pull::Progress| {
+        observer.event(Event::PullProgress {
+            image: image.to_owned(),
+            progress: progress.clone(),
+        })
+    };
+    let retrying = |attempt: u32, reason: &str| {
+        observer.event(Event::PullRetry {
+            image: image.to_owned(),
+            attempt,
+            reason: reason.to_owned(),
+        })
+    };
+    pull::pull(engine, image, platform, &report, &retrying).await
+}
+
+/// Pulls a present `image` again; its id afterwards, `None` (and a
+/// warning) when the registry could not be asked.
+async fn recheck(
+    engine: &Engine,
+    image: String,
+    platform: Option<String>,
+    observer: &dyn Observer,
+) -> Option<String> {
+    let before = pull::image_id(engine, &image).await.ok().flatten();
+    observer.event(Event::PullStarted {
+        image: image.clone(),
+    });
+    let outcome = pull_reporting(engine, &image, platform.as_deref(), observer).await;
+    let after = match outcome {
+        Ok(()) => pull::image_id(engine, &image).await.ok().flatten(),
+        Err(e) => {
+            observer.event(Event::RecheckFailed {
+                image: image.clone(),
+                reason: e.to_string(),
+            });
+            return None;
+        }
+    };
+    observer.event(Event::Rechecked {
+        image: image.clone(),
+        changed: after != before,
+    });
+    after
 }
 
 async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, StackError> {
@@ -290,6 +393,15 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
     let same_config = current
         .and_then(|c| c.label(LABEL_CONFIG_HASH))
         .is_some_and(|h| h == spec.config_hash);
+    // A re-checked image that changed: only its containers are recreated.
+    let new_image = match ctx.rechecks.get(&spec.image) {
+        Some(check) => check
+            .clone()
+            .await
+            .is_some_and(|id| current.is_some_and(|c| c.image_id != id)),
+        None => false,
+    };
+    let same_config = same_config && !new_image;
     let engine = ctx.engine;
     let permit = ctx.starts.acquire().await;
     match (current, same_config, running) {
@@ -308,6 +420,11 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
             engine.start(&spec.name).await?;
             ctx.observer.event(Event::Recreated {
                 container: spec.name.clone(),
+                because: if new_image {
+                    "a newer image"
+                } else {
+                    "config changed"
+                },
             });
         }
         (None, _, _) => {

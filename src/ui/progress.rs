@@ -78,8 +78,26 @@ impl Progress {
                 self.line("Pulled", &image);
             }
             Event::Created { container } => self.line("Created", &container),
-            Event::Recreated { container } => {
-                self.line("Recreated", &format!("{container} (config changed)"))
+            Event::Recreated { container, because } => {
+                self.line("Recreated", &format!("{container} ({because})"))
+            }
+            Event::Rechecked { image, changed } => {
+                if let Some(bar) = self.pulls.lock().expect("lock").remove(&image) {
+                    bar.finish_and_clear();
+                }
+                if changed {
+                    self.line("Pulled", &format!("{image} (a newer image)"));
+                } else {
+                    self.line("Checked", &format!("{image} (up to date)"));
+                }
+            }
+            Event::RecheckFailed { image, reason } => {
+                if let Some(bar) = self.pulls.lock().expect("lock").remove(&image) {
+                    bar.finish_and_clear();
+                }
+                self.printer.warn(&format!(
+                    "cannot check {image} for a newer image ({reason}); using the one here"
+                ));
             }
             Event::Started { container } => self.line("Started", &container),
             Event::Unchanged { container } => {
