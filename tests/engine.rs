@@ -69,6 +69,13 @@ fn up_pulls_starts_and_waits_then_down_keeps_containers() {
             .as_str()
             .is_some_and(|h| h.len() == 64)
     );
+    // compose's other labels: the image the container was made from (by
+    // id, as compose compares it) and its dependencies (none here).
+    assert_eq!(
+        labels["com.docker.compose.image"],
+        docker(&["inspect", "--format", "{{.Image}}", &name]).as_str()
+    );
+    assert_eq!(labels["com.docker.compose.depends_on"], "");
     let volume = || {
         docker(&[
             "volume",

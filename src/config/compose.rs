@@ -161,6 +161,17 @@ pub enum Condition {
     ServiceCompletedSuccessfully,
 }
 
+impl Condition {
+    /// The name compose writes (`service_healthy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::ServiceStarted => "service_started",
+            Condition::ServiceHealthy => "service_healthy",
+            Condition::ServiceCompletedSuccessfully => "service_completed_successfully",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DependsOn {
     pub condition: Condition,

@@ -22,6 +22,11 @@ pub const LABEL_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
 pub const LABEL_VERSION: &str = "com.docker.compose.version";
 pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
 pub const LABEL_NETWORK: &str = "com.docker.compose.network";
+/// `dep:condition:restart,…`, as compose writes it (not hashed by either).
+pub const LABEL_DEPENDS_ON: &str = "com.docker.compose.depends_on";
+/// The id of the image the container was created from: compose recreates
+/// a container whose image id no longer matches.
+pub const LABEL_IMAGE: &str = "com.docker.compose.image";
 /// devservices finds its containers by this label (`purge`, `reset`).
 pub const LABEL_ORCHESTRATOR: (&str, &str) = ("orchestrator", "devservices");
 /// Which devrig mode/plan started a container: lets `status` work without state.
@@ -140,6 +145,15 @@ pub fn container(
     labels.insert(LABEL_VERSION.into(), "2.40.3".into());
     labels.insert(LABEL_ORCHESTRATOR.0.into(), LABEL_ORCHESTRATOR.1.into());
     labels.insert(LABEL_DEVRIG.into(), "true".into());
+    labels.insert(
+        LABEL_DEPENDS_ON.into(),
+        service
+            .depends_on
+            .iter()
+            .map(|(dep, on)| format!("{dep}:{}:{}", on.condition.as_str(), on.restart))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
 
     let mut exposed = Vec::new();
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();

@@ -416,7 +416,9 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
         }
         (Some(_), false, _) => {
             engine.remove(&spec.name).await?;
-            engine.create(spec).await?;
+            engine
+                .create(&with_image_label(engine, spec).await?)
+                .await?;
             engine.start(&spec.name).await?;
             ctx.observer.event(Event::Recreated {
                 container: spec.name.clone(),
@@ -428,7 +430,9 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
             });
         }
         (None, _, _) => {
-            engine.create(spec).await?;
+            engine
+                .create(&with_image_label(engine, spec).await?)
+                .await?;
             engine.start(&spec.name).await?;
             ctx.observer.event(Event::Created {
                 container: spec.name.clone(),
@@ -464,6 +468,19 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
         }
     }
     wait_ready(ctx, spec, service).await
+}
+
+/// `spec` with compose's image label: the id of the image it is created
+/// from (compose recreates a container whose image id no longer matches).
+async fn with_image_label(
+    engine: &Engine,
+    spec: &ContainerSpec,
+) -> Result<ContainerSpec, EngineError> {
+    let mut spec = spec.clone();
+    if let Some(id) = pull::image_id(engine, &spec.image).await? {
+        spec.add_label(crate::engine::spec::LABEL_IMAGE, &id);
+    }
+    Ok(spec)
 }
 
 /// Records that `state`'s run of the container is ready, now.
