@@ -455,3 +455,85 @@ fn duplicate_key() {
         "},
     );
 }
+
+/// chartcuterie's real config mounts `$CHARTCUTERIE_CONFIG_PATH`; with the
+/// variable unset, the error says so instead of naming a volume ``.
+#[test]
+fn an_unset_variable_that_empties_a_volume_source_is_named() {
+    config_error(
+        indoc! {"
+            x-sentry-service-config:
+              version: 0.1
+              service_name: chartcuterie
+              dependencies:
+                chartcuterie:
+                  description: charts
+              modes:
+                default: [chartcuterie]
+            services:
+              chartcuterie:
+                image: ghcr.io/getsentry/chartcuterie:latest
+                volumes:
+                  - $CHARTCUTERIE_CONFIG_PATH:/etc/chartcuterie
+        "},
+        indoc! {"
+            error: services.chartcuterie.volumes: the source of volume `:/etc/chartcuterie` is empty (`CHARTCUTERIE_CONFIG_PATH` is not set, so this interpolated to an empty string)
+              --> [TMP]/repo/devservices/config.yml:13:9
+                 |
+              13 |       - $CHARTCUTERIE_CONFIG_PATH:/etc/chartcuterie
+                 |         ^
+            hint: set it in your environment (`export CHARTCUTERIE_CONFIG_PATH=…`) or in [TMP]/repo/devservices/.env beside the config, or give a default: `${CHARTCUTERIE_CONFIG_PATH:-value}`
+        "},
+    );
+}
+
+#[test]
+fn an_unset_variable_that_empties_an_image_or_a_network_is_named() {
+    config_error(
+        indoc! {r#"
+            x-sentry-service-config:
+              version: 0.1
+              service_name: demo
+              dependencies:
+                app:
+                  description: app
+              modes:
+                default: [app]
+            services:
+              app:
+                image: "${APP_IMAGE}"
+        "#},
+        indoc! {"
+            error: `services.app.image` is empty (`APP_IMAGE` is not set, so this interpolated to an empty string)
+              --> [TMP]/repo/devservices/config.yml:11:12
+                 |
+              11 |     image: \"${APP_IMAGE}\"
+                 |            ^
+            hint: set it in your environment (`export APP_IMAGE=…`) or in [TMP]/repo/devservices/.env beside the config, or give a default: `${APP_IMAGE:-value}`
+        "},
+    );
+    config_error(
+        indoc! {r#"
+            x-sentry-service-config:
+              version: 0.1
+              service_name: demo
+              dependencies:
+                app:
+                  description: app
+              modes:
+                default: [app]
+            services:
+              app:
+                image: redis:7
+                networks: ["$APP_NETWORK"]
+        "#},
+        indoc! {"
+            error: a network name in `services.app.networks` is empty (`APP_NETWORK` is not set, so this interpolated to an empty string)
+              --> [TMP]/repo/devservices/config.yml:12:16
+                 |
+              12 |     networks: [\"$APP_NETWORK\"]
+                 |                ^
+            hint: set it in your environment (`export APP_NETWORK=…`) or in [TMP]/repo/devservices/.env beside the config, or give a default: `${APP_NETWORK:-value}`
+        "},
+    );
+}

@@ -330,7 +330,14 @@ pub fn service(
     for (k, v) in value::map(r, node, &what)? {
         let f = field(key(k));
         match key(k) {
-            "image" => svc.image = value::opt_string(r, v, &f)?,
+            "image" => {
+                svc.image = value::opt_string(r, v, &f)?;
+                if svc.image.as_deref() == Some("") {
+                    return Err(r
+                        .error(v, format!("`{f}` is empty"))
+                        .with_hint("name the image to run, e.g. `image: redis:7`"));
+                }
+            }
             "build" => svc.build = Some(build(r, v, &f, dir)?),
             "command" => svc.command = value::command(r, v, &f)?,
             "entrypoint" => svc.entrypoint = value::command(r, v, &f)?,
@@ -681,6 +688,14 @@ fn service_volume(r: &Reporter, node: &Node, what: &str, dir: &Path) -> Result<S
             format!("{what}: volume `{text}` needs an absolute container path"),
         ));
     }
+    if source == Some("") {
+        return Err(r
+            .error(
+                node,
+                format!("{what}: the source of volume `{text}` is empty"),
+            )
+            .with_hint("name a volume declared under top-level `volumes:`, or a host path"));
+    }
     let mut read_only = false;
     let mut bind = BindOptions::default();
     let mut volume_opts = VolumeOptions::default();
@@ -815,7 +830,13 @@ fn service_networks(
     let mut out = IndexMap::new();
     if let Some(items) = node.as_seq() {
         for item in items {
-            out.insert(value::string(r, item, what)?, None);
+            let name = value::string(r, item, what)?;
+            if name.is_empty() {
+                return Err(r
+                    .error(item, format!("a network name in `{what}` is empty"))
+                    .with_hint("name a network declared under top-level `networks:`"));
+            }
+            out.insert(name, None);
         }
         return Ok(out);
     }

@@ -96,6 +96,9 @@ impl fmt::Display for Warning {
 pub struct Reporter<'a> {
     pub file: &'a Path,
     pub warnings: Vec<Warning>,
+    /// Variables that were referenced unset (interpolated to an empty
+    /// string), with where: an error on their line says so.
+    pub unset: Vec<(String, Pos)>,
 }
 
 impl<'a> Reporter<'a> {
@@ -103,7 +106,47 @@ impl<'a> Reporter<'a> {
         Reporter {
             file,
             warnings: Vec::new(),
+            unset: Vec::new(),
         }
+    }
+
+    /// `e`, told why its value is empty when an unset variable on its line
+    /// made it so (the volume `$CHARTCUTERIE_CONFIG_PATH:/etc/chartcuterie`
+    /// with the variable unset is a volume named ``).
+    pub fn explain_unset(&self, mut e: ConfigError) -> ConfigError {
+        let Some(line) = e.pos.map(|p| p.line) else {
+            return e;
+        };
+        let mut names: Vec<&str> = self
+            .unset
+            .iter()
+            .filter(|(_, pos)| pos.line == line)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        names.dedup();
+        let Some(first) = names.first() else {
+            return e;
+        };
+        let vars = names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (is, it) = if names.len() == 1 {
+            ("is", "it")
+        } else {
+            ("are", "them")
+        };
+        e.message = format!(
+            "{} ({vars} {is} not set, so this interpolated to an empty string)",
+            e.message
+        );
+        let env_file = self.file.parent().unwrap_or(Path::new(".")).join(".env");
+        e.hint = Some(format!(
+            "set {it} in your environment (`export {first}=…`) or in {} beside the config, or give a default: `${{{first}:-value}}`",
+            env_file.display()
+        ));
+        e
     }
 
     pub fn error(&self, node: &Node, message: impl Into<String>) -> ConfigError {

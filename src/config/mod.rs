@@ -125,13 +125,22 @@ pub fn load(file: &Path, vars: &Variables) -> Result<Config, ConfigError> {
 
 /// Like [`load`], with the text already read; `file` must be absolute.
 pub fn load_str(file: &Path, text: &str, vars: &Variables) -> Result<Config, ConfigError> {
+    let mut r = Reporter::new(file);
+    read_config(&mut r, file, text, vars).map_err(|e| r.explain_unset(e))
+}
+
+fn read_config(
+    r: &mut Reporter,
+    file: &Path,
+    text: &str,
+    vars: &Variables,
+) -> Result<Config, ConfigError> {
     let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
     let repo_root = if dir.file_name().is_some_and(|n| n == "devservices") {
         dir.parent().unwrap_or(&dir).to_owned()
     } else {
         dir.clone()
     };
-    let mut r = Reporter::new(file);
 
     let mut root = yaml::parse(text).map_err(|e| ConfigError {
         file: file.to_owned(),
@@ -148,28 +157,28 @@ pub fn load_str(file: &Path, text: &str, vars: &Variables) -> Result<Config, Con
 
     let dotenv = read_dotenv(&dir, vars)?;
     let lookup = |name: &str| vars.process.get(name).or_else(|| dotenv.get(name)).cloned();
-    interpolate_tree(&mut r, &mut root, &lookup)?;
+    interpolate_tree(r, &mut root, &lookup)?;
 
     let meta_node = root.get("x-sentry-service-config").ok_or_else(|| {
         r.error(&root, "this is not a devservices config: `x-sentry-service-config` is missing")
             .with_hint("add an `x-sentry-service-config:` block with version, service_name, dependencies and modes (see `devrig init`)")
     })?;
-    let meta = devservices::service_meta(&mut r, meta_node)?;
+    let meta = devservices::service_meta(r, meta_node)?;
 
     value::warn_unknown(
-        &mut r,
+        r,
         &root,
         &[TOP_LEVEL_KEYS, &["x-sentry-service-config", "x-programs"]].concat(),
         "top level",
     );
 
     let programs = match root.get("x-programs").filter(|n| !n.is_null()) {
-        Some(node) => devservices::programs(&mut r, node, &repo_root)?,
+        Some(node) => devservices::programs(r, node, &repo_root)?,
         None => IndexMap::new(),
     };
     let mut services = IndexMap::new();
     if let Some(node) = root.get("services").filter(|n| !n.is_null()) {
-        for (k, v) in value::map(&r, node, "services")? {
+        for (k, v) in value::map(r, node, "services")? {
             let name = value::key(k);
             if name.is_empty()
                 || !name
@@ -182,16 +191,16 @@ pub fn load_str(file: &Path, text: &str, vars: &Variables) -> Result<Config, Con
             }
             services.insert(
                 name.to_owned(),
-                compose::service(&mut r, name, v, &dir, &lookup)?,
+                compose::service(r, name, v, &dir, &lookup)?,
             );
         }
     }
     let volumes = match root.get("volumes").filter(|n| !n.is_null()) {
-        Some(node) => compose::top_volumes(&r, node)?,
+        Some(node) => compose::top_volumes(r, node)?,
         None => IndexMap::new(),
     };
     let networks = match root.get("networks").filter(|n| !n.is_null()) {
-        Some(node) => compose::top_networks(&r, node)?,
+        Some(node) => compose::top_networks(r, node)?,
         None => IndexMap::new(),
     };
 
@@ -205,9 +214,9 @@ pub fn load_str(file: &Path, text: &str, vars: &Variables) -> Result<Config, Con
         networks,
         warnings: Vec::new(),
     };
-    validate::config(&r, &config)?;
+    validate::config(r, &config)?;
     Ok(Config {
-        warnings: r.warnings,
+        warnings: std::mem::take(&mut r.warnings),
         ..config
     })
 }
@@ -242,15 +251,16 @@ fn interpolate_tree(
         interpolate_node(r, v, lookup, &mut unset)?;
     }
     let mut seen = std::collections::HashSet::new();
-    for (name, pos) in unset {
+    for (name, pos) in &unset {
         if seen.insert(name.clone()) {
             r.warnings.push(Warning::at(
                 r.file,
-                pos,
+                *pos,
                 format!("the `{name}` variable is not set; defaulting to a blank string"),
             ));
         }
     }
+    r.unset = unset;
     Ok(())
 }
 
