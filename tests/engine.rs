@@ -1306,3 +1306,74 @@ fn a_moving_tag_is_rechecked_once_per_ttl_and_only_a_changed_image_recreates() {
     assert_eq!(build(), "two");
     let _ = world.docker(&["rmi", "-f", &reference]);
 }
+
+/// snuba's real clickhouse asks 262144 open files; an engine that cannot
+/// raise its containers' limits past its own (this VM's: 20000) refuses.
+fn clickhouse_like_ulimits(world: &World) {
+    let project = world.project();
+    world.config(&formatdoc! {r#"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: {project}
+          dependencies:
+            clickhouse: {{description: clickhouse}}
+          modes:
+            default: [clickhouse]
+        services:
+          clickhouse:
+            {REDIS}
+            ulimits:
+              nofile:
+                soft: 262144
+                hard: 262144
+    "#});
+}
+
+#[test]
+fn a_ulimit_the_engine_cannot_grant_is_refused_before_anything_is_made() {
+    let world = World::engine("ulimit");
+    let project = world.project();
+    clickhouse_like_ulimits(&world);
+    let out = world
+        .devrig()
+        .arg("up")
+        .code(1)
+        .stderr_contains(format!(
+            "error: {project}/clickhouse asks `ulimits.nofile` 262144, more than the engine can give a container ("
+        ))
+        .stderr_contains("config.yml:13:7")
+        .stderr_contains("hint: lower `ulimits.nofile` to ")
+        .run();
+    assert!(!out.stderr.contains("rlimit type"), "{}", out.stderr);
+    assert!(
+        world
+            .docker(&[
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("name={project}-clickhouse-1")
+            ])
+            .is_empty(),
+        "nothing was created"
+    );
+}
+
+#[test]
+fn an_engine_that_refuses_a_ulimit_at_start_is_translated() {
+    // The TCP engine: its limit cannot be read from here, so the engine's
+    // own refusal is what devrig sees.
+    let world = World::engine_at("ulimittcp", common::TCP_ENGINE);
+    let project = world.project();
+    clickhouse_like_ulimits(&world);
+    world
+        .devrig()
+        .arg("up")
+        .code(1)
+        .stderr_contains(format!(
+            "error: the engine refused `ulimits.nofile` of {project}/clickhouse: "
+        ))
+        .stderr_contains("rlimit type 7")
+        .stderr_contains("config.yml:13:7")
+        .stderr_contains("hint: the engine cannot give its containers that much")
+        .run();
+}

@@ -114,6 +114,12 @@ fn stack_error(d: Diagnostic, e: &StackError) -> Diagnostic {
             ..d
         }
         .at(config_file.clone(), Some(*pos)),
+        StackError::UlimitTooHigh {
+            config_file, pos, ..
+        } => d.at(config_file.clone(), Some(*pos)),
+        StackError::UlimitRefused {
+            config_file, pos, ..
+        } => d.at(config_file.clone(), *pos),
         StackError::Timeout {
             last_output, logs, ..
         } => {

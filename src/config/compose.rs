@@ -128,6 +128,9 @@ pub struct Service {
     /// `ulimits`, each with its soft and hard limit.
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub ulimits: IndexMap<String, Ulimit>,
+    /// Where each of `ulimits` is written, for errors about it.
+    #[serde(skip)]
+    pub ulimits_at: IndexMap<String, Pos>,
     /// `user`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -246,6 +249,16 @@ pub enum Ulimit {
     Range { soft: i64, hard: i64 },
 }
 
+impl Ulimit {
+    /// The hard limit (a single value is both).
+    pub fn hard(&self) -> i64 {
+        match self {
+            Ulimit::Single(n) => *n,
+            Ulimit::Range { hard, .. } => *hard,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceVolume {
     #[serde(rename = "type")]
@@ -358,7 +371,13 @@ pub fn service(
             "healthcheck" => svc.healthcheck = Some(healthcheck(r, v, &f)?),
             "restart" => svc.restart = value::opt_string(r, v, &f)?,
             "extra_hosts" => svc.extra_hosts = extra_hosts(r, v, &f)?,
-            "ulimits" => svc.ulimits = ulimits(r, v, &f)?,
+            "ulimits" => {
+                svc.ulimits = ulimits(r, v, &f)?;
+                svc.ulimits_at = value::map(r, v, &f)?
+                    .iter()
+                    .map(|(k, _)| (key(k).to_owned(), k.pos))
+                    .collect();
+            }
             "platform" => svc.platform = value::opt_string(r, v, &f)?,
             "depends_on" => svc.depends_on = depends_on(r, v, &f)?,
             "working_dir" => svc.working_dir = value::opt_string(r, v, &f)?,

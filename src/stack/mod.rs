@@ -125,6 +125,26 @@ pub enum StackError {
         code: i64,
         logs: Vec<String>,
     },
+    #[error(
+        "{service} asks `ulimits.{name}` {asked}, more than the engine can give a container ({ceiling})"
+    )]
+    UlimitTooHigh {
+        service: String,
+        name: String,
+        asked: i64,
+        ceiling: u64,
+        config_file: std::path::PathBuf,
+        pos: crate::config::yaml::Pos,
+    },
+    #[error("the engine refused `ulimits.{name}` of {service}: {engine}")]
+    UlimitRefused {
+        service: String,
+        name: String,
+        /// The engine's own words.
+        engine: String,
+        config_file: std::path::PathBuf,
+        pos: Option<crate::config::yaml::Pos>,
+    },
     #[error("image {image} is not here, and pulling is off (--pull never, or --offline)")]
     ImageMissing { image: String },
     #[error("{container} was not started because {dependency} failed")]
@@ -151,6 +171,12 @@ impl StackError {
                 Some("see its last output above, fix it, and run `up` again".to_owned())
             }
             StackError::DependencyFailed { .. } => None,
+            StackError::UlimitTooHigh { name, ceiling, .. } => Some(format!(
+                "lower `ulimits.{name}` to {ceiling} or less where the service is configured (above), or raise the engine's own limit (`LimitNOFILE=` in dockerd's systemd unit, or `ulimit -n` where dockerd is started) and restart it"
+            )),
+            StackError::UlimitRefused { name, .. } => Some(format!(
+                "the engine cannot give its containers that much: lower `ulimits.{name}` where the service is configured (above), or raise the engine's own limit (`LimitNOFILE=` in dockerd's systemd unit) and restart it"
+            )),
             StackError::ImageMissing { .. } => Some(
                 "run `up` once with the network (or `--pull missing`), or `docker pull` it".to_owned(),
             ),

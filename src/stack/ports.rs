@@ -41,6 +41,41 @@ pub fn programs_preflight(plan: &Plan, programs: &[String]) -> Result<(), StackE
     Ok(())
 }
 
+/// Refuses, before anything is made, a service whose `ulimits.nofile` is
+/// more than the engine can give a container (see
+/// [`crate::sys::engine_nofile_ceiling`]); a limit the engine's ceiling
+/// cannot be read for is left to the engine (and its refusal translated).
+pub fn ulimits_preflight(
+    plan: &Plan,
+    specs: &[ContainerSpec],
+    ceiling: Option<u64>,
+) -> Result<(), StackError> {
+    let Some(ceiling) = ceiling else {
+        return Ok(());
+    };
+    for spec in specs {
+        let project = &plan.projects[&spec.project];
+        let service = &project.config.services[&spec.service];
+        if let Some(limit) = service.ulimits.get("nofile")
+            && u64::try_from(limit.hard()).is_ok_and(|asked| asked > ceiling)
+        {
+            return Err(StackError::UlimitTooHigh {
+                service: format!("{}/{}", spec.project, spec.service),
+                name: "nofile".to_owned(),
+                asked: limit.hard(),
+                ceiling,
+                config_file: project.config.file.clone(),
+                pos: service
+                    .ulimits_at
+                    .get("nofile")
+                    .copied()
+                    .unwrap_or(service.pos),
+            });
+        }
+    }
+    Ok(())
+}
+
 pub fn preflight(
     plan: &Plan,
     specs: &[ContainerSpec],

@@ -157,6 +157,11 @@ async fn run(
     // Everything that could refuse to start is checked before anything is made.
     let others = engine.containers(&[]).await.map_err(|e| vec![e.into()])?;
     ports::preflight(plan, &specs, &others).map_err(|e| vec![e])?;
+    let ceiling = match &engine.endpoint.address {
+        crate::engine::endpoint::Address::Unix(socket) => crate::sys::engine_nofile_ceiling(socket),
+        _ => None,
+    };
+    ports::ulimits_preflight(plan, &specs, ceiling).map_err(|e| vec![e])?;
 
     let rechecks = prepare(engine, &specs, &existing, &opts.pulls, observer)
         .await
@@ -409,7 +414,10 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
             container: spec.name.clone(),
         }),
         (Some(_), true, false) => {
-            engine.start(&spec.name).await?;
+            engine
+                .start(&spec.name)
+                .await
+                .map_err(|e| refused_ulimit(e, ctx, spec))?;
             ctx.observer.event(Event::Started {
                 container: spec.name.clone(),
             });
@@ -419,7 +427,10 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
             engine
                 .create(&with_image_label(engine, spec).await?)
                 .await?;
-            engine.start(&spec.name).await?;
+            engine
+                .start(&spec.name)
+                .await
+                .map_err(|e| refused_ulimit(e, ctx, spec))?;
             ctx.observer.event(Event::Recreated {
                 container: spec.name.clone(),
                 because: if new_image {
@@ -433,7 +444,10 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
             engine
                 .create(&with_image_label(engine, spec).await?)
                 .await?;
-            engine.start(&spec.name).await?;
+            engine
+                .start(&spec.name)
+                .await
+                .map_err(|e| refused_ulimit(e, ctx, spec))?;
             ctx.observer.event(Event::Created {
                 container: spec.name.clone(),
             });
@@ -468,6 +482,52 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
         }
     }
     wait_ready(ctx, spec, service).await
+}
+
+/// The engine's refusal of a ulimit (runc's `error setting rlimit type 7:
+/// operation not permitted`) as the error that names the service and its
+/// line; any other error as it is.
+fn refused_ulimit(e: EngineError, ctx: &Ctx<'_>, spec: &ContainerSpec) -> StackError {
+    let EngineError::Api { message, .. } = &e else {
+        return e.into();
+    };
+    let Some(kind) = message
+        .split("error setting rlimit type ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u32>().ok())
+    else {
+        return e.into();
+    };
+    // Linux's RLIMIT_* numbers, by compose's names.
+    const NAMES: [&str; 16] = [
+        "cpu",
+        "fsize",
+        "data",
+        "stack",
+        "core",
+        "rss",
+        "nproc",
+        "nofile",
+        "memlock",
+        "as",
+        "locks",
+        "sigpending",
+        "msgqueue",
+        "nice",
+        "rtprio",
+        "rttime",
+    ];
+    let name = NAMES.get(kind as usize).copied().unwrap_or("?").to_owned();
+    let project = &ctx.plan.projects[&spec.project];
+    let service = &project.config.services[&spec.service];
+    StackError::UlimitRefused {
+        service: format!("{}/{}", spec.project, spec.service),
+        pos: service.ulimits_at.get(&name).copied(),
+        name,
+        engine: message.clone(),
+        config_file: project.config.file.clone(),
+    }
 }
 
 /// `spec` with compose's image label: the id of the image it is created

@@ -1,10 +1,12 @@
-//! Linux: the process tree and socket owners read from `/proc`, and the two
-//! `prctl` settings (parent-death signal, child subreaper) through rustix.
+//! Linux: the process tree, socket owners and the engine's limits read from
+//! `/proc`, and the two `prctl` settings (parent-death signal, child
+//! subreaper) through rustix.
 //! See the parent module for what each function promises.
 
 use super::{PortHolder, Transport};
 use rustix::process::Signal;
 use std::io;
+use std::path::{Path, PathBuf};
 
 pub fn children_of(parent: i32) -> Vec<i32> {
     proc_stats()
@@ -38,6 +40,44 @@ pub fn become_child_subreaper() -> io::Result<()> {
     Ok(rustix::process::set_child_subreaper(Some(
         rustix::process::getpid(),
     ))?)
+}
+
+pub fn engine_nofile_ceiling(socket: &Path) -> Option<u64> {
+    let stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    let pid = rustix::net::sockopt::socket_peercred(&stream)
+        .ok()?
+        .pid
+        .as_raw_nonzero();
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    if std::fs::read_to_string(proc.join("comm")).ok()?.trim() != "dockerd" {
+        return None;
+    }
+    let status = std::fs::read_to_string(proc.join("status")).ok()?;
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())?;
+    const CAP_SYS_RESOURCE: u32 = 24;
+    if effective & (1 << CAP_SYS_RESOURCE) != 0 {
+        return std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()?
+            .trim()
+            .parse()
+            .ok();
+    }
+    let limits = std::fs::read_to_string(proc.join("limits")).ok()?;
+    hard_open_files(&limits)
+}
+
+/// The hard limit of `Max open files` in a `/proc/PID/limits` table.
+fn hard_open_files(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let _soft = fields.next()?;
+    match fields.next()? {
+        "unlimited" => Some(u64::MAX),
+        hard => hard.parse().ok(),
+    }
 }
 
 /// The socket's inode in /proc/net/{tcp,udp}[6], then the process with a
@@ -119,6 +159,19 @@ fn parse_stat(text: &str) -> Option<Stat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hard_open_files_limit_of_a_limits_table() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \nMax processes             95428                95428                processes \nMax open files            1024                 20000                files     \n";
+        assert_eq!(hard_open_files(limits), Some(20000));
+        assert_eq!(
+            hard_open_files(
+                "Max open files            unlimited            unlimited            files\n"
+            ),
+            Some(u64::MAX)
+        );
+        assert_eq!(hard_open_files("Max processes 1 1 processes\n"), None);
+    }
 
     #[test]
     fn stat_fields_follow_the_last_parenthesis() {

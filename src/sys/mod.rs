@@ -116,6 +116,20 @@ pub fn port_holder(port: u16, transport: Transport) -> Option<PortHolder> {
     imp::port_holder(port, transport)
 }
 
+/// The most open files (`ulimits.nofile`) a container of the Docker engine
+/// listening on the unix socket `socket` can be given: with
+/// `CAP_SYS_RESOURCE` the engine may raise its containers' limits up to the
+/// kernel's `nr_open`; without it (a rootless or confined engine, this
+/// VM's), only up to its own hard limit, and asking more fails at start
+/// with runc's `error setting rlimit type 7`.
+///
+/// `None` when that cannot be read: another OS, the socket served by
+/// something other than `dockerd` (an SSH forward to a remote engine), or
+/// a process of another user.
+pub fn engine_nofile_ceiling(socket: &Path) -> Option<u64> {
+    imp::engine_nofile_ceiling(socket)
+}
+
 /// Bytes available to unprivileged users on the filesystem holding `path`
 /// (`f_bavail`, not `f_bfree`: root's reserve is no use to the engine).
 /// `None` when `path` does not exist or cannot be read. The same call on

@@ -10,6 +10,7 @@
 use super::{PortHolder, Transport};
 use rustix::process::{Pid, Signal};
 use std::io;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 pub fn children_of(parent: i32) -> Vec<i32> {
@@ -61,6 +62,11 @@ pub fn set_parent_death_signal(_signal: Signal) -> io::Result<()> {
 
 pub fn become_child_subreaper() -> io::Result<()> {
     Ok(())
+}
+
+pub fn engine_nofile_ceiling(_socket: &Path) -> Option<u64> {
+    // Docker Desktop's engine runs in a VM: its limits are not this host's.
+    None
 }
 
 pub fn port_holder(port: u16, transport: Transport) -> Option<PortHolder> {
