@@ -32,15 +32,51 @@ pub enum EngineError {
     Endpoint(#[from] EndpointError),
     #[error("cannot reach the Docker engine at {} ({}): {reason}", endpoint.address, endpoint.source)]
     Unreachable { endpoint: Endpoint, reason: String },
+    /// The engine answered with an error: what devrig was doing, and the
+    /// engine's own words (the client's error kept as the cause).
     #[error("{action}: {message}")]
-    Api { action: String, message: String },
+    Api {
+        action: String,
+        message: String,
+        #[source]
+        cause: Option<bollard::errors::Error>,
+    },
+    /// The connection to the engine broke mid-way (the engine stopped,
+    /// restarted, or its socket went away).
+    #[error("lost the Docker engine at {} ({}) while {action}: {message}", endpoint.address, endpoint.source)]
+    Lost {
+        endpoint: Endpoint,
+        action: String,
+        message: String,
+        #[source]
+        cause: bollard::errors::Error,
+    },
 }
 
 impl EngineError {
-    fn api(action: impl Into<String>, err: bollard::errors::Error) -> Self {
-        EngineError::Api {
-            action: action.into(),
-            message: api_message(&err),
+    /// The client's error while doing `action` on the engine at `endpoint`:
+    /// a broken connection is a lost engine (exit 3), anything else the
+    /// engine's refusal.
+    fn api(endpoint: &Endpoint, action: impl Into<String>, err: bollard::errors::Error) -> Self {
+        use bollard::errors::Error as E;
+        let action = action.into();
+        let message = api_message(&err);
+        match err {
+            E::HyperLegacyError { .. }
+            | E::IOError { .. }
+            | E::RequestTimeoutError
+            | E::HyperResponseError { .. }
+            | E::SocketNotFoundError(_) => EngineError::Lost {
+                endpoint: endpoint.clone(),
+                action,
+                message,
+                cause: err,
+            },
+            err => EngineError::Api {
+                action,
+                message,
+                cause: Some(err),
+            },
         }
     }
 
@@ -57,12 +93,18 @@ impl EngineError {
                 ),
             }),
             EngineError::Api { .. } => None,
+            EngineError::Lost { .. } => Some(
+                "check that the engine still runs (`docker version`), then run the command again; what was done so far is kept"
+                    .to_owned(),
+            ),
         }
     }
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            EngineError::Unreachable { .. } | EngineError::Endpoint(_) => crate::exit::ENGINE,
+            EngineError::Unreachable { .. }
+            | EngineError::Endpoint(_)
+            | EngineError::Lost { .. } => crate::exit::ENGINE,
             EngineError::Api { .. } => crate::exit::FAILURE,
         }
     }
@@ -72,6 +114,7 @@ impl EngineError {
 fn api_message(err: &bollard::errors::Error) -> String {
     match err {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        bollard::errors::Error::DockerStreamError { error } => error.clone(),
         other => other.to_string(),
     }
 }
@@ -170,7 +213,7 @@ impl Engine {
                 ..Default::default()
             }))
             .await
-            .map_err(|e| EngineError::api("listing containers", e))?;
+            .map_err(|e| EngineError::api(&self.endpoint, "listing containers", e))?;
         Ok(list
             .into_iter()
             .filter_map(Container::from_summary)
@@ -191,6 +234,7 @@ impl Engine {
             Err(e) if is_not_found(&e) => {}
             Err(e) => {
                 return Err(EngineError::api(
+                    &self.endpoint,
                     format!("inspecting network {}", net.name),
                     e,
                 ));
@@ -214,6 +258,7 @@ impl Engine {
                 status_code: 409, ..
             }) => Ok(false),
             Err(e) => Err(EngineError::api(
+                &self.endpoint,
                 format!("creating network {}", net.name),
                 e,
             )),
@@ -228,6 +273,7 @@ impl Engine {
             Err(e) if is_not_found(&e) => {}
             Err(e) => {
                 return Err(EngineError::api(
+                    &self.endpoint,
                     format!("inspecting volume {}", vol.name),
                     e,
                 ));
@@ -238,6 +284,7 @@ impl Engine {
                 action: format!("using external volume {}", vol.name),
                 message: "it does not exist, and devrig does not create external volumes"
                     .to_owned(),
+                cause: None,
             });
         }
         let mut labels = HashMap::new();
@@ -250,7 +297,9 @@ impl Engine {
                 ..Default::default()
             })
             .await
-            .map_err(|e| EngineError::api(format!("creating volume {}", vol.name), e))?;
+            .map_err(|e| {
+                EngineError::api(&self.endpoint, format!("creating volume {}", vol.name), e)
+            })?;
         Ok(true)
     }
 
@@ -263,7 +312,13 @@ impl Engine {
             .docker
             .create_container(Some(options), spec.body.clone())
             .await
-            .map_err(|e| EngineError::api(format!("creating container {}", spec.name), e))?;
+            .map_err(|e| {
+                EngineError::api(
+                    &self.endpoint,
+                    format!("creating container {}", spec.name),
+                    e,
+                )
+            })?;
         Ok(created.id)
     }
 
@@ -278,7 +333,11 @@ impl Engine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
             }) => Ok(()),
-            Err(e) => Err(EngineError::api(format!("starting container {name}"), e)),
+            Err(e) => Err(EngineError::api(
+                &self.endpoint,
+                format!("starting container {name}"),
+                e,
+            )),
         }
     }
 
@@ -295,7 +354,11 @@ impl Engine {
                 status_code: 304 | 404,
                 ..
             }) => Ok(false),
-            Err(e) => Err(EngineError::api(format!("stopping container {name}"), e)),
+            Err(e) => Err(EngineError::api(
+                &self.endpoint,
+                format!("stopping container {name}"),
+                e,
+            )),
         }
     }
 
@@ -308,7 +371,11 @@ impl Engine {
         match self.docker.remove_container(name, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(EngineError::api(format!("removing container {name}"), e)),
+            Err(e) => Err(EngineError::api(
+                &self.endpoint,
+                format!("removing container {name}"),
+                e,
+            )),
         }
     }
 
@@ -318,7 +385,7 @@ impl Engine {
             .docker
             .inspect_container(name, None)
             .await
-            .map_err(|e| EngineError::api(format!("inspecting {name}"), e))?;
+            .map_err(|e| EngineError::api(&self.endpoint, format!("inspecting {name}"), e))?;
         Ok(RunState::from_inspect(inspect))
     }
 
@@ -373,7 +440,7 @@ impl Engine {
                 filters: Some(filters),
             }))
             .await
-            .map_err(|e| EngineError::api("listing networks", e))?;
+            .map_err(|e| EngineError::api(&self.endpoint, "listing networks", e))?;
         Ok(list
             .into_iter()
             .map(|n| Resource {
@@ -388,7 +455,11 @@ impl Engine {
         match self.docker.remove_network(name).await {
             Ok(()) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(EngineError::api(format!("removing network {name}"), e)),
+            Err(e) => Err(EngineError::api(
+                &self.endpoint,
+                format!("removing network {name}"),
+                e,
+            )),
         }
     }
 
@@ -400,7 +471,7 @@ impl Engine {
                 filters: Some(HashMap::from([("label".to_owned(), vec![key.to_owned()])])),
             }))
             .await
-            .map_err(|e| EngineError::api("listing volumes", e))?;
+            .map_err(|e| EngineError::api(&self.endpoint, "listing volumes", e))?;
         Ok(list
             .volumes
             .unwrap_or_default()
@@ -421,17 +492,20 @@ impl Engine {
         {
             Ok(()) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(EngineError::api(format!("removing volume {name}"), e)),
+            Err(e) => Err(EngineError::api(
+                &self.endpoint,
+                format!("removing volume {name}"),
+                e,
+            )),
         }
     }
 
     /// Where the engine keeps images and volumes (`/var/lib/docker`).
     pub async fn data_root(&self) -> Result<Option<String>, EngineError> {
-        let info = self
-            .docker
-            .info()
-            .await
-            .map_err(|e| EngineError::api("asking the engine about itself", e))?;
+        let info =
+            self.docker.info().await.map_err(|e| {
+                EngineError::api(&self.endpoint, "asking the engine about itself", e)
+            })?;
         Ok(info.docker_root_dir)
     }
 }

@@ -48,7 +48,7 @@ pub async fn run(
             },
         )
         .await
-        .map_err(|e| EngineError::api(format!("probing {container}"), e))?;
+        .map_err(|e| EngineError::api(&engine.endpoint, format!("probing {container}"), e))?;
     let started = engine
         .docker
         .start_exec(
@@ -60,7 +60,7 @@ pub async fn run(
             }),
         )
         .await
-        .map_err(|e| EngineError::api(format!("probing {container}"), e))?;
+        .map_err(|e| EngineError::api(&engine.endpoint, format!("probing {container}"), e))?;
     let mut output = String::new();
     if let StartExecResults::Attached {
         output: mut stream, ..
@@ -90,7 +90,7 @@ pub async fn run(
         .docker
         .inspect_exec(&exec.id)
         .await
-        .map_err(|e| EngineError::api(format!("probing {container}"), e))?;
+        .map_err(|e| EngineError::api(&engine.endpoint, format!("probing {container}"), e))?;
     Ok(match inspect.exit_code {
         Some(0) => Outcome::Passed,
         code => Outcome::Failed {

@@ -43,7 +43,11 @@ pub async fn image_id(engine: &Engine, image: &str) -> Result<Option<String>, En
     match engine.docker.inspect_image(image).await {
         Ok(inspect) => Ok(Some(inspect.id.unwrap_or_default())),
         Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(EngineError::api(format!("inspecting image {image}"), e)),
+        Err(e) => Err(EngineError::api(
+            &engine.endpoint,
+            format!("inspecting image {image}"),
+            e,
+        )),
     }
 }
 
@@ -72,30 +76,74 @@ pub async fn pull(
     loop {
         match pull_once(engine, name, tag, platform, report).await {
             Ok(()) => return Ok(()),
-            Err(message) if attempt < ATTEMPTS && transient(&message) => {
+            Err(failure) if attempt < ATTEMPTS && failure.transient() => {
                 tokio::time::sleep(delay).await;
                 delay *= 2;
                 attempt += 1;
-                retrying(attempt, &message);
+                retrying(attempt, &failure.message());
             }
-            Err(message) => {
+            Err(PullFailure::Client(err)) => {
+                return Err(EngineError::api(
+                    &engine.endpoint,
+                    format!("pulling {image}"),
+                    err,
+                ));
+            }
+            Err(PullFailure::Registry(message)) => {
                 return Err(EngineError::Api {
                     action: format!("pulling {image}"),
                     message,
+                    cause: None,
                 });
             }
         }
     }
 }
 
-/// Errors worth another try: the stream broke, not "no such image".
-fn transient(message: &str) -> bool {
+/// Why one attempt at a pull failed.
+enum PullFailure {
+    /// The request failed (the engine refused it, the connection broke, or
+    /// the engine relayed the registry's failure in the progress stream,
+    /// which the client turns into `DockerStreamError`); the client's error
+    /// is kept as the cause.
+    Client(bollard::errors::Error),
+    /// The stream carried an error with no words at all.
+    Registry(String),
+}
+
+impl PullFailure {
+    fn message(&self) -> String {
+        match self {
+            PullFailure::Client(err) => super::api_message(err),
+            PullFailure::Registry(message) => message.clone(),
+        }
+    }
+
+    /// Worth another try: the stream broke, not "no such image". A
+    /// registry's refusal arrives as text only (the engine's JSON carries
+    /// no code), so it is matched against the phrases registries use for
+    /// permanent failures.
+    fn transient(&self) -> bool {
+        use bollard::errors::Error as E;
+        match self {
+            PullFailure::Client(E::DockerResponseServerError {
+                status_code,
+                message,
+            }) => *status_code >= 500 && !permanent_words(message),
+            PullFailure::Client(E::DockerStreamError { error }) => !permanent_words(error),
+            PullFailure::Client(_) => true,
+            PullFailure::Registry(message) => !permanent_words(message),
+        }
+    }
+}
+
+fn permanent_words(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
-    !(lower.contains("not found")
+    lower.contains("not found")
         || lower.contains("manifest unknown")
         || lower.contains("unauthorized")
         || lower.contains("denied")
-        || lower.contains("invalid reference"))
+        || lower.contains("invalid reference")
 }
 
 async fn pull_once(
@@ -104,7 +152,7 @@ async fn pull_once(
     tag: &str,
     platform: Option<&str>,
     report: &(dyn Fn(&Progress) + Send + Sync),
-) -> Result<(), String> {
+) -> Result<(), PullFailure> {
     let options = CreateImageOptions {
         from_image: Some(name.to_owned()),
         tag: Some(tag.to_owned()),
@@ -115,9 +163,11 @@ async fn pull_once(
     // layer id → (current, total, done)
     let mut layers: HashMap<String, (u64, u64, bool)> = HashMap::new();
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| super::api_message(&e))?;
+        let info = item.map_err(PullFailure::Client)?;
         if let Some(detail) = info.error_detail {
-            return Err(detail.message.unwrap_or_else(|| "pull failed".to_owned()));
+            return Err(PullFailure::Registry(
+                detail.message.unwrap_or_else(|| "pull failed".to_owned()),
+            ));
         }
         let (Some(id), Some(status)) = (info.id, info.status) else {
             continue;
@@ -177,9 +227,61 @@ mod tests {
 
     #[test]
     fn missing_images_are_not_retried() {
-        assert!(!transient("manifest unknown: manifest unknown"));
-        assert!(!transient("pull access denied for x"));
-        assert!(transient("unexpected EOF"));
-        assert!(transient("connection reset by peer"));
+        use bollard::errors::Error as E;
+        let stream = |error: &str| {
+            PullFailure::Client(E::DockerStreamError {
+                error: error.to_owned(),
+            })
+            .transient()
+        };
+        let status = |status_code: u16, message: &str| {
+            PullFailure::Client(E::DockerResponseServerError {
+                status_code,
+                message: message.to_owned(),
+            })
+            .transient()
+        };
+        assert!(!stream("manifest unknown: manifest unknown"));
+        assert!(!stream("pull access denied for x"));
+        assert!(stream("unexpected EOF"));
+        assert!(stream("connection reset by peer"));
+        assert!(!status(404, "manifest for x:1 not found"));
+        assert!(!status(500, "manifest unknown"));
+        assert!(status(
+            500,
+            "received unexpected HTTP status: 502 Bad Gateway"
+        ));
+        assert!(PullFailure::Client(E::RequestTimeoutError).transient());
+        assert!(!PullFailure::Registry("pull access denied".to_owned()).transient());
+    }
+
+    #[test]
+    fn a_broken_connection_is_a_lost_engine_not_a_refusal() {
+        use bollard::errors::Error as E;
+        let endpoint = crate::engine::Endpoint {
+            address: crate::engine::endpoint::Address::Unix("/run/x.sock".into()),
+            source: "DOCKER_HOST".to_owned(),
+        };
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        let lost = EngineError::api(&endpoint, "creating x", E::IOError { err: io });
+        assert!(matches!(lost, EngineError::Lost { .. }), "{lost:?}");
+        assert_eq!(lost.exit_code(), crate::exit::ENGINE);
+        assert!(lost.hint().is_some());
+        assert!(
+            lost.to_string()
+                .contains("unix:///run/x.sock (DOCKER_HOST)"),
+            "{lost}"
+        );
+        let refused = EngineError::api(
+            &endpoint,
+            "creating x",
+            E::DockerResponseServerError {
+                status_code: 409,
+                message: "Conflict".to_owned(),
+            },
+        );
+        assert!(matches!(refused, EngineError::Api { .. }));
+        assert_eq!(refused.exit_code(), crate::exit::FAILURE);
+        assert!(std::error::Error::source(&refused).is_some());
     }
 }
