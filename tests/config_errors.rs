@@ -537,3 +537,54 @@ fn an_unset_variable_that_empties_an_image_or_a_network_is_named() {
         "},
     );
 }
+
+#[test]
+fn stop_signal_that_cannot_stop_a_program() {
+    config_error(
+        indoc! {"
+            x-sentry-service-config:
+              version: 0.1
+              service_name: demo
+              modes:
+                default: []
+            x-programs:
+              worker:
+                command: sleep 100
+                stopsignal: SIGRTMIN
+        "},
+        indoc! {"
+            error: program `worker`.stop_signal is not a signal devrig can stop a program with
+              --> [TMP]/repo/devservices/config.yml:9:17
+                |
+              9 |     stopsignal: SIGRTMIN
+                |                 ^
+            hint: use one of HUP, INT, QUIT, ABRT, KILL, USR1, USR2, ALRM, TERM, CONT, STOP, WINCH (with or without SIG), or its number
+        "},
+    );
+}
+
+/// A program's name becomes its log file's name: nothing that could leave
+/// the log directory is accepted.
+#[test]
+fn program_name_that_is_a_path() {
+    config_error(
+        indoc! {"
+            x-sentry-service-config:
+              version: 0.1
+              service_name: demo
+              modes:
+                default: []
+            x-programs:
+              ../../../../victim:
+                command: sleep 100
+        "},
+        indoc! {"
+            error: `../../../../victim` is not a valid program name
+              --> [TMP]/repo/devservices/config.yml:7:3
+                |
+              7 |   ../../../../victim:
+                |   ^
+            hint: use letters, digits, `.`, `-` and `_`
+        "},
+    );
+}

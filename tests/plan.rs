@@ -369,3 +369,31 @@ fn json_output_snapshot() {
         .stdout_snapshot()
         .run();
 }
+
+/// supervisord takes a number or any spelling of a name; the one parsed
+/// signal is what the supervisor sends (no name is re-parsed later).
+#[test]
+fn stop_signals_by_number_and_by_any_spelling() {
+    let world = World::new();
+    world.config(indoc! {"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: demo
+          dependencies:
+            by-number: {description: n}
+            winch: {description: w}
+          modes:
+            default: [by-number, winch]
+        x-programs:
+          by-number:
+            command: sleep 100
+            stopsignal: 2
+          winch:
+            command: sleep 100
+            stop_signal: sigwinch
+    "});
+    let plan = plan_json(&world, &[]);
+    let programs = &plan["projects"]["demo"]["programs"];
+    assert_eq!(programs["by-number"]["stop_signal"], "INT");
+    assert_eq!(programs["winch"]["stop_signal"], "WINCH");
+}

@@ -876,3 +876,28 @@ fn the_supervisor_takes_a_program_back_when_its_foreground_run_is_killed() {
         sleeping(&lead).len() == 1
     });
 }
+
+/// A program may be named `supervisor`: its output goes to its own log,
+/// and the supervisor's log (a directory of its own) holds none of it.
+#[test]
+fn a_program_named_supervisor_keeps_out_of_the_supervisors_log() {
+    let world = World::engine("progsup");
+    world.config(&programs_only(
+        world.project(),
+        indoc! {"
+            supervisor:
+              command: sh -c 'echo written by the program; exec sleep 600'
+        "},
+    ));
+    world.devrig().arg("up").run();
+    wait_for("the program's output", Duration::from_secs(10), || {
+        world
+            .program_log("supervisor")
+            .contains("written by the program")
+    });
+    let own = world.log_dir().join("devrig/supervisor.log");
+    assert!(own.exists(), "the supervisor's log is {}", own.display());
+    let own = std::fs::read_to_string(&own).unwrap();
+    assert!(!own.contains("written by the program"), "{own}");
+    world.devrig().arg("down").run();
+}

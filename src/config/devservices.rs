@@ -63,7 +63,7 @@ pub struct Program {
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub environment: IndexMap<String, String>,
     pub directory: PathBuf,
-    pub stop_signal: String,
+    pub stop_signal: super::StopSignal,
     pub stop_grace_period: Duration,
     /// How long a start must last to count as started (supervisord's `startsecs`).
     pub start_secs: u64,
@@ -337,6 +337,11 @@ pub fn programs(
     let mut out = IndexMap::new();
     for (k, v) in value::map(r, node, "x-programs")? {
         let name = key(k);
+        if !super::is_valid_name(name) {
+            return Err(r
+                .error(k, format!("`{name}` is not a valid program name"))
+                .with_hint(super::NAME_HINT));
+        }
         let what = format!("program `{name}`");
         value::map(r, v, &what)?;
         value::warn_unknown(r, v, &[PROGRAM_KEYS, SUPERVISORD_HANDLED].concat(), &what);
@@ -402,12 +407,22 @@ pub fn programs(
         };
         let signal_node = v.get("stop_signal").or_else(|| v.get("stopsignal"));
         let stop_signal = match signal_node {
-            Some(s) => normalize_signal(&value::string(r, s, &format!("{what}.stop_signal"))?)
-                .ok_or_else(|| {
-                    r.error(s, format!("{what}.stop_signal is not a signal name"))
-                        .with_hint("use e.g. TERM, INT, QUIT, HUP or KILL")
-                })?,
-            None => "TERM".to_owned(),
+            Some(s) => {
+                super::StopSignal::parse(&value::string(r, s, &format!("{what}.stop_signal"))?)
+                    .ok_or_else(|| {
+                        r.error(
+                            s,
+                            format!(
+                                "{what}.stop_signal is not a signal devrig can stop a program with"
+                            ),
+                        )
+                        .with_hint(format!(
+                            "use one of {} (with or without SIG), or its number",
+                            super::StopSignal::names().collect::<Vec<_>>().join(", ")
+                        ))
+                    })?
+            }
+            None => super::StopSignal::TERM,
         };
         let stop_grace_period = match (v.get("stop_grace_period"), v.get("stopwaitsecs")) {
             (Some(d), _) => value::duration(r, d, &format!("{what}.stop_grace_period"))?,
@@ -589,7 +604,6 @@ fn parse_supervisor_env(text: &str) -> std::result::Result<IndexMap<String, Stri
     }
 }
 
-/// `SIGTERM`, `sigterm` and `TERM` all name one signal; we store `TERM`.
 /// supervisord's byte sizes: a number with an optional KB, MB or GB
 /// (powers of 1024).
 fn parse_byte_size(text: &str) -> Option<u64> {
@@ -606,15 +620,6 @@ fn parse_byte_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     digits.parse::<u64>().ok()?.checked_mul(scale)
-}
-
-fn normalize_signal(text: &str) -> Option<String> {
-    let upper = text.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    const KNOWN: &[&str] = &[
-        "TERM", "INT", "QUIT", "HUP", "KILL", "USR1", "USR2", "ABRT", "ALRM", "STOP",
-    ];
-    KNOWN.contains(&name).then(|| name.to_owned())
 }
 
 /// Compose project names: lowercase letters, digits, `-`, `_`, starting with

@@ -8,6 +8,7 @@ pub(crate) mod dotenv;
 pub(crate) mod duration;
 pub(crate) mod error;
 pub(crate) mod interpolate;
+pub(crate) mod signal;
 mod validate;
 pub(crate) mod value;
 pub(crate) mod yaml;
@@ -17,6 +18,7 @@ pub(crate) use compose::{Network, Volume};
 pub(crate) use devservices::{Autorestart, Program, Remote, ServiceMeta};
 pub use error::ConfigError;
 pub(crate) use error::{Reporter, Warning};
+pub(crate) use signal::StopSignal;
 
 use indexmap::IndexMap;
 use std::collections::HashMap;
@@ -25,6 +27,20 @@ use yaml::{Node, NodeKind};
 
 /// Top-level keys devrig reads; others (besides `x-…`) are warned about.
 const TOP_LEVEL_KEYS: &[&str] = &["version", "name", "services", "volumes", "networks"];
+
+/// compose's rule for service names (`^[a-zA-Z0-9._-]+$`), also applied to
+/// programs: a name becomes part of container names and of log file
+/// names, so it can hold no `/` and no other character a path or the
+/// engine would read differently.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// What [`is_valid_name`] accepts, for hints.
+pub(crate) const NAME_HINT: &str = "use letters, digits, `.`, `-` and `_`";
 
 /// One repo's devservices config, fully read and validated.
 #[derive(Debug, Clone)]
@@ -180,14 +196,10 @@ fn read_config(
     if let Some(node) = root.get("services").filter(|n| !n.is_null()) {
         for (k, v) in value::map(r, node, "services")? {
             let name = value::key(k);
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
+            if !is_valid_name(name) {
                 return Err(r
                     .error(k, format!("`{name}` is not a valid service name"))
-                    .with_hint("use letters, digits, `.`, `-` and `_`"));
+                    .with_hint(NAME_HINT));
             }
             services.insert(
                 name.to_owned(),

@@ -204,8 +204,7 @@ pub fn spec(name: &str, program: &Program) -> ProgramSpec {
         directory: program.directory.clone(),
         autostart: program.autostart,
         autorestart: program.autorestart,
-        stop_signal: super::group::signal_number(&program.stop_signal)
-            .unwrap_or(rustix::process::Signal::TERM.as_raw()),
+        stop_signal: program.stop_signal.number(),
         stop_grace_ms: u64::try_from(program.stop_grace_period.as_std().as_millis())
             .unwrap_or(u64::MAX),
         start_secs: program.start_secs,

@@ -34,30 +34,6 @@ fn group(pgid: i32) -> io::Result<Pid> {
         .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-/// `TERM`, `SIGTERM`, `15` → 15.
-pub fn signal_number(name: &str) -> Option<i32> {
-    if let Ok(n) = name.parse::<i32>() {
-        return (1..=64).contains(&n).then_some(n);
-    }
-    let name = name.trim_start_matches("SIG");
-    let signal = match name {
-        "HUP" => Signal::HUP,
-        "INT" => Signal::INT,
-        "QUIT" => Signal::QUIT,
-        "KILL" => Signal::KILL,
-        "USR1" => Signal::USR1,
-        "USR2" => Signal::USR2,
-        "TERM" => Signal::TERM,
-        "STOP" => Signal::STOP,
-        "CONT" => Signal::CONT,
-        "ABRT" => Signal::ABORT,
-        "WINCH" => Signal::WINCH,
-        "ALRM" => Signal::ALARM,
-        _ => return None,
-    };
-    Some(signal.as_raw())
-}
-
 /// The signal with number `number`, for sending. Only signals with a name
 /// qualify: the real-time ones (34–64 on Linux) are refused, since rustix
 /// builds those only unsafely. None reaches here from a config, which
@@ -74,15 +50,6 @@ pub fn from_number(number: i32) -> io::Result<Signal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signal_names() {
-        assert_eq!(signal_number("TERM"), Some(15));
-        assert_eq!(signal_number("SIGINT"), Some(Signal::INT.as_raw()));
-        assert_eq!(signal_number("9"), Some(9));
-        assert_eq!(signal_number("0"), None);
-        assert_eq!(signal_number("BOGUS"), None);
-    }
 
     #[test]
     fn numbers_become_signals() {

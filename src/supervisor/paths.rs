@@ -43,11 +43,16 @@ pub fn lock(project: &str) -> PathBuf {
     runtime_dir().join(format!("{project}.lock"))
 }
 
-/// Where the supervisor's own diagnostics go (it has no terminal).
+/// Where the supervisor's own diagnostics go (it has no terminal): a
+/// directory of its own beside the programs' logs, since a program may be
+/// named `supervisor` and no program's log is ever in a subdirectory.
 pub fn supervisor_log(project: &str) -> PathBuf {
-    log_dir(project).join("supervisor.log")
+    log_dir(project).join("devrig").join("supervisor.log")
 }
 
+/// A program's log. The config admits only names without `/` (and `.log`
+/// is appended, so neither `.` nor `..` is a directory): the path never
+/// leaves the project's log directory.
 pub fn program_log(project: &str, program: &str) -> PathBuf {
     log_dir(project).join(format!("{program}.log"))
 }

@@ -221,6 +221,10 @@ impl Supervisor {
     fn apply(&mut self, programs: Vec<ProgramSpec>) -> Result<(), String> {
         for spec in programs {
             let name = spec.name.clone();
+            // Also checked by the config; this socket is the only other way in.
+            if !crate::config::is_valid_name(&name) {
+                return Err(format!("`{name}` is not a valid program name"));
+            }
             let autostart = spec.autostart;
             match self.slots.get_mut(&name) {
                 None => {
