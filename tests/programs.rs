@@ -901,3 +901,63 @@ fn a_program_named_supervisor_keeps_out_of_the_supervisors_log() {
     assert!(!own.contains("written by the program"), "{own}");
     world.devrig().arg("down").run();
 }
+
+/// Continues a stopped process however the test ends, so the world's
+/// cleanup can stop it.
+struct Resume(i64);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        kill(self.0, libc::SIGCONT);
+    }
+}
+
+/// A wedged supervisor (here: SIGSTOPped) does not hang `status` or
+/// `down`: each gives up after `DEVRIG_SUPERVISOR_TIMEOUT`, naming the
+/// supervisor's pid and socket and how to end it.
+#[test]
+fn a_wedged_supervisor_is_an_error_naming_it_not_a_hang() {
+    let (world, _lead) = up_sleeping("progwedge", "worker");
+    let pid = supervisor_pid(&world);
+    kill(pid, libc::SIGSTOP);
+    let resume = Resume(pid);
+    for command in [["status"], ["down"]] {
+        let began = std::time::Instant::now();
+        world
+            .devrig()
+            .args(command)
+            .env("DEVRIG_SUPERVISOR_TIMEOUT", "1")
+            .code(1)
+            .stderr_contains(format!("the supervisor (pid {pid}) did not answer within 1s on "))
+            .stderr_contains(format!("`kill {pid}`"))
+            .run();
+        assert!(began.elapsed() < Duration::from_secs(10), "{command:?} took {:?}", began.elapsed());
+    }
+    drop(resume);
+    world.devrig().arg("down").run();
+}
+
+/// A stop that takes longer than the answer timeout is no wedge: the
+/// supervisor still answers `status` meanwhile, and `down` waits for it.
+#[test]
+fn a_slow_stop_is_waited_for() {
+    let world = World::engine("progslow");
+    let lead = marker();
+    world.config(&programs_only(
+        world.project(),
+        &formatdoc! {"
+            stubborn:
+              command: sh -c 'trap \"\" TERM; exec sleep {lead}'
+              stopwaitsecs: 3
+        "},
+    ));
+    world.devrig().arg("up").run();
+    let began = std::time::Instant::now();
+    world
+        .devrig()
+        .arg("down")
+        .env("DEVRIG_SUPERVISOR_TIMEOUT", "1")
+        .run();
+    assert!(began.elapsed() >= Duration::from_secs(3), "{:?}", began.elapsed());
+    assert!(sleeping(&lead).is_empty());
+}

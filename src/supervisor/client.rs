@@ -26,6 +26,18 @@ pub enum ClientError {
     Spawn(#[source] io::Error),
     #[error("the supervisor did not come up within {}s (its log: {})", .waited.as_secs(), .log.display())]
     NotReady { waited: Duration, log: PathBuf },
+    #[error(
+        "the supervisor{} did not answer within {}s on {}",
+        .pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        .waited.as_secs_f32().round(),
+        .socket.display()
+    )]
+    Unresponsive {
+        pid: Option<i32>,
+        socket: PathBuf,
+        waited: Duration,
+        log: PathBuf,
+    },
 }
 
 impl ClientError {
@@ -35,9 +47,25 @@ impl ClientError {
             ClientError::NotReady { log, .. } | ClientError::Io { socket: log, .. } => Some(
                 format!("the supervisor's own log may say why: {}", log.display()),
             ),
+            ClientError::Unresponsive { pid, log, .. } => Some(format!(
+                "it is stuck; its log may say why: {}. {} ends it and its programs (its guardian stops them); the next `up` starts a new one",
+                log.display(),
+                pid.map_or_else(|| "Killing it".to_owned(), |p| format!("`kill {p}`"))
+            )),
             _ => None,
         }
     }
+}
+
+/// How long a supervisor may take to answer a request:
+/// `DEVRIG_SUPERVISOR_TIMEOUT` seconds, default 5. Its event loop answers
+/// at once unless something wedged it.
+fn answer_within() -> Duration {
+    std::env::var("DEVRIG_SUPERVISOR_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(Duration::from_secs(5), Duration::from_secs_f64)
 }
 
 /// What a supervisor reports: its pid and its programs.
@@ -48,6 +76,14 @@ pub struct Report {
 }
 
 /// Sends `request` to `project`'s supervisor. `Ok(None)` when none runs.
+///
+/// Every wait is bounded. The answer to `Status`, `Apply` and `Start` must
+/// come within [`answer_within`]. `Stop` and `Shutdown` are answered once
+/// the programs are gone, which the supervisor itself bounds by their
+/// grace periods; meanwhile each quiet interval is checked with a `Status`
+/// on a second connection, so only a supervisor that stopped answering
+/// altogether is given up on. (Connecting does not wait for the
+/// supervisor: the kernel completes it from the listen backlog.)
 pub fn request(project: &str, request: &Request) -> Result<Option<Report>, ClientError> {
     let socket = paths::socket(project);
     let io_error = |source| ClientError::Io {
@@ -66,12 +102,40 @@ pub fn request(project: &str, request: &Request) -> Result<Option<Report>, Clien
         }
         Err(e) => return Err(io_error(e)),
     };
+    let budget = answer_within();
+    stream.set_write_timeout(Some(budget)).map_err(io_error)?;
+    stream.set_read_timeout(Some(budget)).map_err(io_error)?;
+    let began = Instant::now();
+    let unresponsive = |stream: &UnixStream| ClientError::Unresponsive {
+        pid: crate::sys::peer_pid(stream),
+        socket: socket.clone(),
+        waited: began.elapsed(),
+        log: paths::supervisor_log(project),
+    };
     let mut line = serde_json::to_string(request).expect("requests serialize");
     line.push('\n');
-    stream.write_all(line.as_bytes()).map_err(io_error)?;
-    let mut answer = String::new();
-    // No read timeout: a stop waits for the programs' grace periods.
-    let read = BufReader::new(&stream).read_line(&mut answer);
+    if let Err(e) = stream.write_all(line.as_bytes()) {
+        return Err(if timed_out(&e) {
+            unresponsive(&stream)
+        } else {
+            io_error(e)
+        });
+    }
+    let waits_for_programs = matches!(request, Request::Stop { .. } | Request::Shutdown);
+    let mut answer = Vec::new();
+    let mut reader = BufReader::new(&stream);
+    let read = loop {
+        // Bytes read before a timeout stay in `answer`; the next read goes on.
+        match reader.read_until(b'\n', &mut answer) {
+            Err(e) if timed_out(&e) => {
+                if waits_for_programs && still_answers(project)? {
+                    continue;
+                }
+                return Err(unresponsive(&stream));
+            }
+            read => break read,
+        }
+    };
     let hung_up = match &read {
         Ok(_) => answer.is_empty(),
         Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
@@ -87,7 +151,7 @@ pub fn request(project: &str, request: &Request) -> Result<Option<Report>, Clien
         };
     }
     read.map_err(io_error)?;
-    match serde_json::from_str::<Response>(&answer) {
+    match serde_json::from_slice::<Response>(&answer) {
         Ok(Response::Programs {
             supervisor_pid,
             programs,
@@ -98,6 +162,21 @@ pub fn request(project: &str, request: &Request) -> Result<Option<Report>, Clien
         Ok(Response::Error { message }) => Err(ClientError::Refused(message)),
         Err(e) => Err(ClientError::Protocol(e.to_string())),
     }
+}
+
+/// A read or write that ran out of time (`EAGAIN` on Unix sockets).
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Whether `project`'s supervisor still answers a `Status` while it works
+/// on a longer request (gone counts: the long request then sees it hang
+/// up).
+fn still_answers(project: &str) -> Result<bool, ClientError> {
+    request(project, &Request::Status).map(|_| true)
 }
 
 /// Projects with a supervisor socket in the runtime dir (some may be stale:

@@ -42,6 +42,12 @@ pub fn become_child_subreaper() -> io::Result<()> {
     ))?)
 }
 
+pub fn peer_pid(stream: &std::os::unix::net::UnixStream) -> Option<i32> {
+    rustix::net::sockopt::socket_peercred(stream)
+        .ok()
+        .map(|cred| cred.pid.as_raw_nonzero().get())
+}
+
 pub fn engine_nofile_ceiling(socket: &Path) -> Option<u64> {
     let stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
     let pid = rustix::net::sockopt::socket_peercred(&stream)

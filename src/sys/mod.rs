@@ -130,6 +130,13 @@ pub fn engine_nofile_ceiling(socket: &Path) -> Option<u64> {
     imp::engine_nofile_ceiling(socket)
 }
 
+/// The pid of the process at the other end of a connected unix socket,
+/// as the kernel recorded it when the peer listened or connected
+/// (`SO_PEERCRED`). `None` elsewhere than Linux.
+pub fn peer_pid(stream: &std::os::unix::net::UnixStream) -> Option<i32> {
+    imp::peer_pid(stream)
+}
+
 /// Bytes available to unprivileged users on the filesystem holding `path`
 /// (`f_bavail`, not `f_bfree`: root's reserve is no use to the engine).
 /// `None` when `path` does not exist or cannot be read. The same call on

@@ -64,6 +64,12 @@ pub fn become_child_subreaper() -> io::Result<()> {
     Ok(())
 }
 
+pub fn peer_pid(_stream: &std::os::unix::net::UnixStream) -> Option<i32> {
+    // macOS has LOCAL_PEERPID, which rustix does not offer; the error
+    // that wants this names the socket instead.
+    None
+}
+
 pub fn engine_nofile_ceiling(_socket: &Path) -> Option<u64> {
     // Docker Desktop's engine runs in a VM: its limits are not this host's.
     None
