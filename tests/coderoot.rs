@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{World, devservices_config, formatdoc, git, marker, sleeping, write};
+use common::{World, devservices_config, formatdoc, git, marker, sleeping, uses_one_remote, write};
 use std::path::PathBuf;
 
 /// Writes sentry-devenv's config with the coderoot `~/code`; returns it.
@@ -191,17 +191,7 @@ fn exclude_local_neither_starts_nor_stops_a_dependency_toggled_to_local() {
             "code/store",
         ],
     );
-    world.config(&formatdoc! {r#"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            store:
-              description: the store
-              remote: {{repo_name: store, branch: main, repo_link: "file://{{remotes}}/store.git", mode: containerized}}
-          modes:
-            default: [store]
-    "#});
+    world.config(&uses_one_remote(&project, "store", "containerized"));
     let kv = format!("{store}-kv-1");
     world
         .devrig()
