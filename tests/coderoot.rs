@@ -227,3 +227,27 @@ fn exclude_local_neither_starts_nor_stops_a_dependency_toggled_to_local() {
     assert!(sleeping(&lead).is_empty());
     assert!(!running(&world, &kv));
 }
+
+#[test]
+fn purge_of_a_remote_service_removes_its_cached_checkout_whatever_the_repo_is_named() {
+    let world = World::engine("cached");
+    let project = world.project().to_owned();
+    let store = world.other_project("store");
+    // The cache keeps a remote under its `repo_name`; devservices finds the
+    // service's copy by the `service_name` in it.
+    world.remote_config(
+        "store-checkout",
+        &devservices_config(&store, "services:\n  kv:\n    image: redis:7\n"),
+    );
+    world.config(&uses_one_remote(&project, "store-checkout", "default"));
+    world.devrig().arg("config").run();
+    let cached = world.cache().join("store-checkout");
+    assert!(cached.join("devservices/config.yml").is_file());
+
+    world
+        .devrig()
+        .args(["purge", &store, "--yes"])
+        .stderr_contains(format!("Purged {store}"))
+        .run();
+    assert!(!cached.exists(), "its cached checkout is gone");
+}
