@@ -5,8 +5,11 @@
 
 mod common;
 
-use common::{World, devservices_config, formatdoc, git, marker, sleeping, uses_one_remote, write};
+use common::{
+    World, devservices_config, formatdoc, git, marker, sleeping, uses_one_remote, wait_for, write,
+};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Writes sentry-devenv's config with the coderoot `~/code`; returns it.
 fn coderoot(world: &World) -> PathBuf {
@@ -70,9 +73,13 @@ fn a_service_named_from_anywhere_is_brought_up_shown_and_brought_down() {
         "{status}"
     );
     assert_eq!(status["containers"][0]["state"], "running", "{status}");
-    devservices(&["logs", &project])
-        .stdout_contains(format!("{kv} |"))
-        .run();
+    // Running is not yet having written a line: wait for redis's first.
+    wait_for("its first log line", Duration::from_secs(30), || {
+        devservices(&["logs", &project])
+            .run()
+            .stdout
+            .contains(&format!("{kv} |"))
+    });
     devservices(&["list-services"])
         .stdout_contains(&project)
         .stdout_contains("running")
