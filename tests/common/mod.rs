@@ -33,5 +33,5 @@ pub use docker::*;
 pub use indoc::{formatdoc, indoc};
 pub use process::*;
 pub use spawned::Spawned;
-pub use test::{Output, Test};
+pub use test::{Output, Test, finish};
 pub use world::*;

@@ -74,6 +74,39 @@ impl World {
         world
     }
 
+    /// The engine's `DOCKER_HOST`, when not the default one.
+    pub fn engine_host(&self) -> Option<&str> {
+        self.engine_host.as_deref()
+    }
+
+    /// Removes every container, network and volume of this world's
+    /// projects from the engine (what dropping the world does last).
+    pub fn remove_projects(&self) {
+        // A lock poisoned by a failing test still holds the names.
+        let projects = self
+            .projects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for project in &projects {
+            let filter = format!("label=com.docker.compose.project={project}");
+            let ids = self.docker(&["ps", "-aq", "--filter", &filter]);
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f", "-v"];
+                args.extend(ids.lines());
+                self.docker(&args);
+            }
+            for kind in ["network", "volume"] {
+                let ids = self.docker(&[kind, "ls", "-q", "--filter", &filter]);
+                if !ids.is_empty() {
+                    let mut args = vec![kind, "rm"];
+                    args.extend(ids.lines());
+                    self.docker(&args);
+                }
+            }
+        }
+    }
+
     /// `docker ARGS` on this world's engine.
     pub fn docker(&self, args: &[&str]) -> String {
         docker_at(self.engine_host.as_deref(), args)
@@ -381,13 +414,12 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        // A lock poisoned by a failing test still holds the names.
-        let projects = self
+        if self
             .projects
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if projects.is_empty() {
+            .is_empty()
+        {
             return;
         }
         // Stops the supervisor and its programs too, which removing
@@ -395,23 +427,7 @@ impl Drop for World {
         if self.project.is_some() && self.repo().join("devservices/config.yml").is_file() {
             let _ = self.command().arg("down").output();
         }
-        for project in &projects {
-            let filter = format!("label=com.docker.compose.project={project}");
-            let ids = self.docker(&["ps", "-aq", "--filter", &filter]);
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f", "-v"];
-                args.extend(ids.lines());
-                self.docker(&args);
-            }
-            for kind in ["network", "volume"] {
-                let ids = self.docker(&[kind, "ls", "-q", "--filter", &filter]);
-                if !ids.is_empty() {
-                    let mut args = vec![kind, "rm"];
-                    args.extend(ids.lines());
-                    self.docker(&args);
-                }
-            }
-        }
+        self.remove_projects();
     }
 }
 
