@@ -21,12 +21,12 @@
 //! complete cache without the network (its `IF_NEEDED` mode; `toggle`
 //! brings the toggled service up without `--offline`, which fetches nothing
 //! only because kv has no remotes of its own). devrig fetches the same
-//! files over `file://` once before. `update` reads
-//! devservices' cached latest version, pre-filled as 1.5.4 (without it,
-//! devservices asks GitHub's API). `purge` without a name removes every
-//! devservices container of the engine, so the purge scenario runs on the
-//! test bed's second engine. Not compared: `foreground` and `serve` (a
-//! program in this terminal; tests/programs.rs and tests/serve.rs), and
+//! files over `file://` once before. `update` reads devservices' cached
+//! latest version, pre-filled as 1.5.4 (without it, devservices asks
+//! GitHub's API). `purge` without a name removes every devservices
+//! container of the engine, so that scenario runs on the test bed's second
+//! engine, with no other test on it. Not compared: `foreground` and `serve`
+//! (a program in this terminal; tests/programs.rs and tests/serve.rs), and
 //! `up` without `--offline` for a repo with remotes, which devservices
 //! cannot run without GitHub.
 //!
@@ -262,10 +262,10 @@ struct Bed {
 }
 
 impl Bed {
-    /// The coderoot on the default engine, or on `engine`.
+    /// The coderoot on the default engine, or on `engine` to itself.
     fn new(engine: Option<&str>) -> Bed {
         let world = match engine {
-            Some(host) => World::engine_at("app", host),
+            Some(host) => World::engine_alone("app", host),
             None => World::engine("app"),
         };
         let app = world.project().to_owned();
@@ -949,12 +949,10 @@ fn a_repo_with_an_invalid_config_under_the_coderoot() {
     });
 }
 
-/// `purge` without a name removes every devservices container on the
-/// engine: these run on the test bed's second engine, one after the other.
 #[test]
-fn purge_of_one_service_and_of_everything() {
+fn purge_of_one_service() {
     use Aspect::{Containers, Programs, Up, Volumes};
-    scenario("purge SERVICE", Some(TCP_ENGINE), |_| {
+    scenario("purge SERVICE", None, |_| {
         vec![
             step(In(App), "up --offline"),
             step(Outside, "up {api} --offline"),
@@ -969,6 +967,13 @@ fn purge_of_one_service_and_of_everything() {
                 .differs(Up, PURGE_PROJECT),
         ]
     });
+}
+
+/// `purge` without a name removes every devservices container of the
+/// engine: on the test bed's second engine, with no other test on it.
+#[test]
+fn purge_of_everything() {
+    use Aspect::{Programs, Volumes};
     scenario("purge", Some(TCP_ENGINE), |_| {
         vec![
             step(In(App), "up --offline"),
