@@ -5,8 +5,11 @@
 
 mod common;
 
-use common::{World, devservices_config, formatdoc, git, marker, sleeping, write};
+use common::{
+    World, devservices_config, formatdoc, git, marker, sleeping, uses_one_remote, wait_for, write,
+};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Writes sentry-devenv's config with the coderoot `~/code`; returns it.
 fn coderoot(world: &World) -> PathBuf {
@@ -70,9 +73,13 @@ fn a_service_named_from_anywhere_is_brought_up_shown_and_brought_down() {
         "{status}"
     );
     assert_eq!(status["containers"][0]["state"], "running", "{status}");
-    devservices(&["logs", &project])
-        .stdout_contains(format!("{kv} |"))
-        .run();
+    // Running is not yet having written a line: wait for redis's first.
+    wait_for("its first log line", Duration::from_secs(30), || {
+        devservices(&["logs", &project])
+            .run()
+            .stdout
+            .contains(&format!("{kv} |"))
+    });
     devservices(&["list-services"])
         .stdout_contains(&project)
         .stdout_contains("running")
@@ -191,17 +198,7 @@ fn exclude_local_neither_starts_nor_stops_a_dependency_toggled_to_local() {
             "code/store",
         ],
     );
-    world.config(&formatdoc! {r#"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            store:
-              description: the store
-              remote: {{repo_name: store, branch: main, repo_link: "file://{{remotes}}/store.git", mode: containerized}}
-          modes:
-            default: [store]
-    "#});
+    world.config(&uses_one_remote(&project, "store", "containerized"));
     let kv = format!("{store}-kv-1");
     world
         .devrig()
@@ -236,4 +233,28 @@ fn exclude_local_neither_starts_nor_stops_a_dependency_toggled_to_local() {
     world.devrig().arg("down").run();
     assert!(sleeping(&lead).is_empty());
     assert!(!running(&world, &kv));
+}
+
+#[test]
+fn purge_of_a_remote_service_removes_its_cached_checkout_whatever_the_repo_is_named() {
+    let world = World::engine("cached");
+    let project = world.project().to_owned();
+    let store = world.other_project("store");
+    // The cache keeps a remote under its `repo_name`; devservices finds the
+    // service's copy by the `service_name` in it.
+    world.remote_config(
+        "store-checkout",
+        &devservices_config(&store, "services:\n  kv:\n    image: redis:7\n"),
+    );
+    world.config(&uses_one_remote(&project, "store-checkout", "default"));
+    world.devrig().arg("config").run();
+    let cached = world.cache().join("store-checkout");
+    assert!(cached.join("devservices/config.yml").is_file());
+
+    world
+        .devrig()
+        .args(["purge", &store, "--yes"])
+        .stderr_contains(format!("Purged {store}"))
+        .run();
+    assert!(!cached.exists(), "its cached checkout is gone");
 }

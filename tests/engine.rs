@@ -534,6 +534,9 @@ impl Drop for TcpCleanup {
 #[test]
 fn a_remote_engine_over_tcp_through_docker_host_and_a_context() {
     let world = World::engine("tcp");
+    // Its container is on the TCP engine, where purge's tests remove
+    // every devservices container.
+    let _hold = common::EngineHold::shared(TCP_ENGINE);
     common::require_engine_at(TCP_ENGINE);
     let project = world.project();
     let db = format!("{project}-db-1");

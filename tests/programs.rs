@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     World, children_of, cmdline, container_state, devservices_config, docker, formatdoc, git,
-    indoc, kill, marker, sleeping, wait_for, write,
+    indoc, kill, marker, sleeping, uses_one_remote, wait_for, write,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -515,17 +515,7 @@ fn toggle_moves_a_running_dependency_to_its_checkout_and_back_keeping_its_data()
             "    volumes: [data:/data]\n    environment: {RUNNING_FROM: checkout}\n",
         ),
     );
-    world.config(&formatdoc! {r#"
-        x-sentry-service-config:
-          version: 0.1
-          service_name: {project}
-          dependencies:
-            store:
-              description: the store
-              remote: {{repo_name: store, branch: main, repo_link: "file://{{remotes}}/store.git", mode: containerized}}
-          modes:
-            default: [store]
-    "#});
+    world.config(&uses_one_remote(project, "store", "containerized"));
     let kv = format!("{store}-kv-1");
 
     world.devrig().arg("up").run();

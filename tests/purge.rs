@@ -9,7 +9,7 @@ use common::{TCP_ENGINE, World, devservices_config, formatdoc, marker, sleeping}
 
 #[test]
 fn purge_removes_containers_network_cache_and_state_but_volumes_only_on_request() {
-    let world = World::engine_at("purge", TCP_ENGINE);
+    let world = World::engine_alone("purge", TCP_ENGINE);
     let project = world.project();
     let sleep = marker();
     world.config(&devservices_config(

@@ -55,7 +55,7 @@ pub fn prepare(opts: &PurgeOptions, observer: &dyn Observer) -> Result<PurgePlan
             state.join("state.json"),
             state.join("state.lock"),
         ],
-        Some(service) => vec![RemoteCache::default_root().join(service)],
+        Some(service) => super::services::cached_checkouts(service),
     };
     Ok(PurgePlan {
         service: opts.service.clone(),

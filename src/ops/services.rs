@@ -166,6 +166,18 @@ fn devenv_coderoot() -> Option<PathBuf> {
     })
 }
 
+/// The dependency cache's checkouts of service `name`, found as
+/// devservices finds them: by the `service_name` in their config (the
+/// directory is the remote's `repo_name`, which need not be the same).
+pub fn cached_checkouts(name: &str) -> Vec<PathBuf> {
+    let vars = Variables::from_process();
+    children_with_config(&RemoteCache::default_root())
+        .into_iter()
+        .filter(|file| config::load(file, &vars).is_ok_and(|c| c.project() == name))
+        .filter_map(|file| Some(file.parent()?.parent()?.to_owned()))
+        .collect()
+}
+
 fn children_with_config(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();

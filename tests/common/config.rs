@@ -54,3 +54,20 @@ pub fn devserver_beside_a_db(project: &str) -> String {
         "},
     )
 }
+
+/// The config of `project` whose default mode is one dependency, `store`:
+/// the remote `repo_name` (a bare repository of the world's, `{remotes}`
+/// until `World::config` expands it) in its mode `mode`.
+pub fn uses_one_remote(project: &str, repo_name: &str, mode: &str) -> String {
+    indoc::formatdoc! {r#"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: {project}
+          dependencies:
+            store:
+              description: the store
+              remote: {{repo_name: {repo_name}, branch: main, repo_link: "file://{{remotes}}/{repo_name}.git", mode: {mode}}}
+          modes:
+            default: [store]
+    "#}
+}

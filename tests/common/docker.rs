@@ -27,8 +27,43 @@ pub fn require_testbed() {
 
 /// The test bed's second engine, on loopback TCP: for the remote-engine
 /// test, and for purge, which removes every devservices container of its
-/// engine and so must not run where other tests' containers are.
+/// engine and so must not run where other tests' containers are (see
+/// [`EngineHold`]).
 pub const TCP_ENGINE: &str = "tcp://127.0.0.1:2375";
+
+/// A test's hold on the test bed's engine at `host`, across test processes
+/// and checkouts (a lock file in the test bed's directory): shared by the
+/// tests that put containers there, exclusive for one whose commands act
+/// on every devservices container of the engine (`purge` without a
+/// service), so that it neither removes another test's containers nor
+/// fails on one removed under it. Released when dropped.
+pub struct EngineHold(#[allow(dead_code)] std::fs::File);
+
+impl EngineHold {
+    /// Waits until no test has the engine to itself.
+    pub fn shared(host: &str) -> EngineHold {
+        let file = engine_lock_file(host);
+        file.lock_shared().expect("lock the engine shared");
+        EngineHold(file)
+    }
+
+    /// Waits until no other test uses the engine.
+    pub fn alone(host: &str) -> EngineHold {
+        let file = engine_lock_file(host);
+        file.lock().expect("lock the engine");
+        EngineHold(file)
+    }
+}
+
+fn engine_lock_file(host: &str) -> std::fs::File {
+    let dir = testbed_dir().join("locks");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let name: String = host
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    std::fs::File::create(dir.join(format!("engine-{name}.lock"))).expect("create the lock file")
+}
 
 /// Fails the test loudly unless the engine at `host` answers.
 pub fn require_engine_at(host: &str) {

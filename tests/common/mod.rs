@@ -28,10 +28,10 @@ pub mod terminal;
 mod test;
 mod world;
 
-pub use config::{devserver_beside_a_db, devservices_config};
+pub use config::{devserver_beside_a_db, devservices_config, uses_one_remote};
 pub use docker::*;
 pub use indoc::{formatdoc, indoc};
 pub use process::*;
 pub use spawned::Spawned;
-pub use test::{Output, Test};
+pub use test::{Output, Test, finish};
 pub use world::*;

@@ -370,8 +370,10 @@ fn snapshot_name(stream: &str) -> String {
     }
 }
 
-/// Waits for `child` (killing it after [`TIMEOUT`]) and collects its output.
-fn finish(mut child: Child, shown: &str) -> (i32, String, String) {
+/// Waits for `child` (killing it after [`TIMEOUT`]: a test fails instead
+/// of hanging) and collects its exit code, stdout and stderr; `shown` names
+/// it in the failure. Also for the peers a differential test runs.
+pub fn finish(mut child: Child, shown: &str) -> (i32, String, String) {
     let collect = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();

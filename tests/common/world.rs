@@ -4,7 +4,7 @@
 //! world also owns a unique compose project and takes everything of it off
 //! the engine when dropped, whether the test passed or failed.
 
-use super::docker::{docker_at, require_engine_at, require_testbed};
+use super::docker::{EngineHold, docker_at, require_engine_at, require_testbed};
 use super::test::Test;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +26,9 @@ pub struct World {
     projects: Mutex<Vec<String>>,
     /// Values that differ from run to run, and what snapshots show instead.
     placeholders: Mutex<Vec<Placeholder>>,
+    /// The hold on a shared engine other than the default one; released
+    /// after the clean-up.
+    hold: Option<EngineHold>,
 }
 
 impl Default for World {
@@ -50,6 +53,7 @@ impl World {
             engine_host: None,
             projects: Mutex::new(Vec::new()),
             placeholders: Mutex::new(Vec::new()),
+            hold: None,
         }
     }
 
@@ -66,12 +70,57 @@ impl World {
     }
 
     /// As [`World::engine`], on the test bed's engine at `host` (its
-    /// `DOCKER_HOST` for devrig, and for the clean-up).
+    /// `DOCKER_HOST` for devrig, and for the clean-up), shared with other
+    /// tests.
     pub fn engine_at(prefix: &str, host: &str) -> World {
+        World::engine_held(prefix, host, EngineHold::shared(host))
+    }
+
+    /// As [`World::engine_at`], with the engine to this test alone (for
+    /// commands that act on every devservices container of it).
+    pub fn engine_alone(prefix: &str, host: &str) -> World {
+        World::engine_held(prefix, host, EngineHold::alone(host))
+    }
+
+    fn engine_held(prefix: &str, host: &str, hold: EngineHold) -> World {
         require_engine_at(host);
         let mut world = World::engine(prefix);
         world.engine_host = Some(host.to_owned());
+        world.hold = Some(hold);
         world
+    }
+
+    /// The engine's `DOCKER_HOST`, when not the default one.
+    pub fn engine_host(&self) -> Option<&str> {
+        self.engine_host.as_deref()
+    }
+
+    /// Removes every container, network and volume of this world's
+    /// projects from the engine (what dropping the world does last).
+    pub fn remove_projects(&self) {
+        // A lock poisoned by a failing test still holds the names.
+        let projects = self
+            .projects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for project in &projects {
+            let filter = format!("label=com.docker.compose.project={project}");
+            let ids = self.docker(&["ps", "-aq", "--filter", &filter]);
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f", "-v"];
+                args.extend(ids.lines());
+                self.docker(&args);
+            }
+            for kind in ["network", "volume"] {
+                let ids = self.docker(&[kind, "ls", "-q", "--filter", &filter]);
+                if !ids.is_empty() {
+                    let mut args = vec![kind, "rm"];
+                    args.extend(ids.lines());
+                    self.docker(&args);
+                }
+            }
+        }
     }
 
     /// `docker ARGS` on this world's engine.
@@ -381,13 +430,12 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        // A lock poisoned by a failing test still holds the names.
-        let projects = self
+        if self
             .projects
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if projects.is_empty() {
+            .is_empty()
+        {
             return;
         }
         // Stops the supervisor and its programs too, which removing
@@ -395,23 +443,7 @@ impl Drop for World {
         if self.project.is_some() && self.repo().join("devservices/config.yml").is_file() {
             let _ = self.command().arg("down").output();
         }
-        for project in &projects {
-            let filter = format!("label=com.docker.compose.project={project}");
-            let ids = self.docker(&["ps", "-aq", "--filter", &filter]);
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f", "-v"];
-                args.extend(ids.lines());
-                self.docker(&args);
-            }
-            for kind in ["network", "volume"] {
-                let ids = self.docker(&[kind, "ls", "-q", "--filter", &filter]);
-                if !ids.is_empty() {
-                    let mut args = vec![kind, "rm"];
-                    args.extend(ids.lines());
-                    self.docker(&args);
-                }
-            }
-        }
+        self.remove_projects();
     }
 }
 
