@@ -103,7 +103,7 @@ pub(crate) enum Command {
     Serve(serve::ServeArgs),
     /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
     Doctor(doctor::DoctorArgs),
-    /// Run the repo's setup steps (installs) whose inputs changed since they last succeeded
+    /// Install the pinned Node, pnpm and venv, then run the repo's setup steps whose inputs changed
     Sync(sync::SyncArgs),
     /// The background supervisor of a repo's programs (started by `up`)
     #[command(name = "__supervise", hide = true)]
@@ -131,7 +131,7 @@ pub(crate) struct DevenvCli {
 pub(crate) enum DevenvCommand {
     /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
     Doctor(doctor::DoctorArgs),
-    /// Run the repo's setup steps (installs) whose inputs changed since they last succeeded
+    /// Install the pinned Node, pnpm and venv, then run the repo's setup steps whose inputs changed
     Sync(sync::SyncArgs),
 }
 

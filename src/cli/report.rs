@@ -153,6 +153,22 @@ fn sync_error(d: Diagnostic, e: &SyncError) -> Diagnostic {
             }
             d
         }
+        SyncError::Provision {
+            error:
+                crate::toolchain::provision::ProvisionError::Checksum {
+                    expected,
+                    actual,
+                    expected_from,
+                    ..
+                },
+            ..
+        } => {
+            let mut d = d;
+            d.details.push(format!(
+                "expected: {expected} ({expected_from})\nactual:   {actual}"
+            ));
+            d
+        }
         SyncError::StepFailed { tail, .. } => {
             let mut d = d;
             d.details.push(if tail.is_empty() {
