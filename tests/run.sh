@@ -3,7 +3,7 @@
 #
 #   1. no engine, no test bed: the unit tests, the CLI, config errors,
 #      plans, remotes (real git repositories over file://), the toolchain
-#      (doctor, sync, provision; these need python3 with venv, node,
+#      (doctor, sync, provision, fetch; these need python3 with venv, node,
 #      npm and direnv on the machine, and reach the npm registry and PyPI
 #      once to fill ~/.cache/devrig-test) and serve;
 #   2. after tests/testbed/up.sh: the container tests on its engine and
@@ -19,7 +19,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-TIER1=(cli config_errors plan remote sync doctor provision serve)
+TIER1=(cli config_errors plan remote sync doctor provision fetch serve)
 tier2=()
 for file in tests/*.rs; do
   name=$(basename "$file" .rs)

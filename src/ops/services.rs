@@ -96,7 +96,7 @@ pub fn list(target: &Target, observer: &dyn Observer) -> Vec<KnownService> {
 }
 
 /// `coderoot` from `~/.config/sentry-devenv/config.ini`, `~` expanded.
-fn devenv_coderoot() -> Option<PathBuf> {
+pub(crate) fn devenv_coderoot() -> Option<PathBuf> {
     let home = directories::BaseDirs::new()?.home_dir().to_owned();
     let text = std::fs::read_to_string(home.join(".config/sentry-devenv/config.ini")).ok()?;
     let ini = crate::toolchain::ini::parse(&text).ok()?;
