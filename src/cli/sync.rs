@@ -96,6 +96,32 @@ impl Lines<'_> {
         }
     }
 
+    /// A spinner line `NAME  ⠋ TEXT 3s` on a terminal; false when there
+    /// is none to draw on.
+    fn start_spinner(&mut self, name: &str, text: &str) -> bool {
+        if !self.spin {
+            return false;
+        }
+        // Built before it is drawn, so the first frame is complete.
+        let mut bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+            .with_prefix(name.to_owned())
+            .with_message(text.to_owned());
+        if let Ok(style) = ProgressStyle::with_template(&format!(
+            "{{prefix:<{}}}  {{spinner:.cyan}} {{msg}} {{elapsed:.dim}}",
+            self.width
+        )) {
+            bar = bar.with_style(style);
+        }
+        match self.printer.add_bar(bar) {
+            Some(bar) => {
+                bar.enable_steady_tick(Duration::from_millis(100));
+                self.spinner = Some(bar);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The download bar of a terminal, made on the first bytes.
     fn download_bar(&mut self, tool: &str, total: Option<u64>) -> Option<&ProgressBar> {
         if self.spinner.is_none() && self.spin {
@@ -142,6 +168,10 @@ impl Observer for Lines<'_> {
                     bar.set_position(done);
                 }
             }
+            Event::Unpacking { tool } => {
+                self.clear_spinner();
+                self.start_spinner(tool, "unpacking and checking");
+            }
             Event::DownloadRetry {
                 tool,
                 url,
@@ -181,25 +211,9 @@ impl Observer for Lines<'_> {
                 self.print(tool, &text);
             }
             Event::Started { step } => {
-                // Built before it is drawn, so the first frame is complete.
-                let bar = self.spin.then(|| {
-                    let mut bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
-                        .with_prefix(step.name.clone())
-                        .with_message(one_line(&step.command));
-                    if let Ok(style) = ProgressStyle::with_template(&format!(
-                        "{{prefix:<{}}}  {{spinner:.cyan}} running {{msg}} {{elapsed:.dim}}",
-                        self.width
-                    )) {
-                        bar = bar.with_style(style);
-                    }
-                    bar
-                });
-                match bar.and_then(|bar| p.add_bar(bar)) {
-                    Some(bar) => {
-                        bar.enable_steady_tick(Duration::from_millis(100));
-                        self.spinner = Some(bar);
-                    }
-                    None => self.print(&step.name, &format!("running {}", one_line(&step.command))),
+                let text = format!("running {}", one_line(&step.command));
+                if !self.start_spinner(&step.name, &text) {
+                    self.print(&step.name, &text);
                 }
             }
             Event::Output { step, line } => {

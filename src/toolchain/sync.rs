@@ -130,6 +130,11 @@ pub enum Event<'a> {
         done: u64,
         total: Option<u64>,
     },
+    /// The download is complete and checked; it is being unpacked and its
+    /// program tried (seconds for Node).
+    Unpacking {
+        tool: &'a str,
+    },
     /// Attempt `attempt` of `of` to fetch `url` failed; the next starts
     /// after `wait`.
     DownloadRetry {

@@ -119,6 +119,7 @@ fn install(
             expected_from: archive.sha256_from.clone(),
         });
     }
+    observer.event(Event::Unpacking { tool: "node" });
     let unpacked = staging.join("unpacked");
     let unpack_error = |reason: String| ProvisionError::Unpack {
         url: archive.url.clone(),

@@ -141,6 +141,7 @@ fn install(
             });
         }
     }
+    observer.event(Event::Unpacking { tool: "pnpm" });
     let unpacked = staging.join("unpacked");
     let unpack_error = |reason: String| ProvisionError::Unpack {
         url: url.to_owned(),
