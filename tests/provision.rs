@@ -485,3 +485,35 @@ fn a_python_that_is_nowhere_is_named_with_the_ways_to_get_it() {
     rig.sync().code(1).stderr_snapshot().run();
     assert!(!rig.repo().join(".venv").exists());
 }
+
+#[test]
+fn on_a_terminal_a_download_shows_its_bar_and_a_cut_transfer_is_retried() {
+    let rig = Rig::new();
+    rig.serve_pnpm();
+    // The machine's Node meets the range: only pnpm is downloaded.
+    rig.file(
+        "package.json",
+        &format!("{{\"engines\": {{\"node\": \">=18\"}}, \"packageManager\": \"pnpm@{PNPM}\"}}\n"),
+    );
+    rig.server
+        .stall(&format!("/registry/pnpm/-/pnpm-{PNPM}.tgz"));
+    let mut cmd = rig.command_as("devenv");
+    // A terminal says what it is; without TERM nothing is drawn.
+    cmd.arg("sync").envs(rig.env()).env("TERM", "xterm");
+    let terminal = common::terminal::Terminal::spawn_sized(cmd, 24, 120);
+    // Half of the tarball arrived and the bar shows it.
+    terminal.wait_for("downloading [");
+    wait_for("the download to stall", Duration::from_secs(20), || {
+        rig.server.stalled()
+    });
+    // The server cuts the transfer; the next attempt gets it whole.
+    rig.server.release();
+    let (code, out) = terminal.finish();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("retrying"), "{out}");
+    assert!(
+        out.contains(&format!(" {PNPM} into .devenv/bin/node-env in ")),
+        "{out}"
+    );
+    assert_eq!(rig.output(&rig.bin("pnpm"), &["--version"]), PNPM);
+}

@@ -136,6 +136,11 @@ impl Lines<'_> {
                 Err(_) => bar,
             };
             self.spinner = self.printer.add_bar(bar);
+            // Redrawn while no bytes come too: a stalled transfer shows
+            // its rate falling instead of a frozen line.
+            if let Some(bar) = &self.spinner {
+                bar.enable_steady_tick(Duration::from_millis(200));
+            }
         }
         self.spinner.as_ref()
     }
