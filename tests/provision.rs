@@ -517,3 +517,34 @@ fn on_a_terminal_a_download_shows_its_bar_and_a_cut_transfer_is_retried() {
     );
     assert_eq!(rig.output(&rig.bin("pnpm"), &["--version"]), PNPM);
 }
+
+#[test]
+fn a_pnpm_tarball_that_misses_package_managers_sha512_is_refused() {
+    let rig = Rig::new();
+    rig.serve_pnpm();
+    let wrong = "ab".repeat(64);
+    rig.file(
+        "package.json",
+        &format!(
+            "{{\n  \"engines\": {{\"node\": \">=18\"}},\n  \"packageManager\": \"pnpm@{PNPM}+sha512.{wrong}\"\n}}\n"
+        ),
+    );
+    let out = rig.sync().code(1).run();
+    assert!(
+        out.stderr.contains(&format!(
+            "error: cannot install pnpm: the download from {}/registry/pnpm/-/pnpm-{PNPM}.tgz does not match its sha512 checksum",
+            rig.server.url()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "expected: {wrong} (package.json:3 (packageManager))"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!rig.bin("pnpm").exists());
+    assert!(!rig.bin("node-env/lib/node_modules/pnpm").exists());
+}

@@ -29,13 +29,16 @@ targets() { printf -- '--test %s ' "$@"; }
 
 failed=0
 # Tier 1 runs the machine's own python3, node, npm and git, and the real
-# direnv, which a fresh machine lacks: it comes first (Debian's package, as
-# the test bed installs it).
-if ! command -v direnv >/dev/null; then
-  echo "tests: installing direnv for the toolchain tests"
+# direnv, which a fresh machine lacks, and repacks Node archives with xz:
+# those come first (Debian's packages, as the test bed installs them).
+need=()
+command -v direnv >/dev/null || need+=(direnv)
+command -v xz >/dev/null || need+=(xz-utils)
+if ((${#need[@]})); then
+  echo "tests: installing ${need[*]} for the toolchain tests"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends direnv; } >/dev/null ||
-    { echo "tests: error: cannot install direnv (apt-get, as root)" >&2; failed=1; }
+      apt-get install -y -qq --no-install-recommends "${need[@]}"; } >/dev/null ||
+    { echo "tests: error: cannot install ${need[*]} (apt-get, as root)" >&2; failed=1; }
 fi
 echo "tests: tier 1, no engine: unit tests, ${TIER1[*]}"
 # shellcheck disable=SC2046 # one word per target
