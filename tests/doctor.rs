@@ -297,6 +297,14 @@ impl Host {
         toolchain::doctor(&self.repo(), &self.env()).expect("requirements load")
     }
 
+    /// The one check with this id.
+    fn check(&self, id: &str) -> Check {
+        self.checks()
+            .into_iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no {id} check"))
+    }
+
     /// The checks as a user reads them.
     fn doctor(&self) -> String {
         report(&self.checks())
@@ -325,7 +333,7 @@ fn report(checks: &[Check]) -> String {
 fn healthy_environment_passes_every_check() {
     let world = Setup::healthy().build();
     insta::assert_snapshot!(world.doctor(), @"
-    ok   python.version: python[PY] is Python [PYTHON], matching [PY] from .python-version:1
+    ok   python.version: python[PY] is Python [PYTHON], matching [PYTHON] from .python-version:1
     ok   python.venv: .venv has Python [PYTHON], direnv activates it
     ok   direnv.installed: direnv [DIRENV]
     ok   direnv.hooked: ~/.bashrc:2 hooks direnv into bash
@@ -345,7 +353,7 @@ fn direnv_not_installed() {
     }
     .build();
     insta::assert_snapshot!(world.doctor(), @"
-    ok   python.version: python[PY] is Python [PYTHON], matching [PY] from .python-version:1
+    ok   python.version: python[PY] is Python [PYTHON], matching [PYTHON] from .python-version:1
     ok   python.venv: .venv has Python [PYTHON], direnv activates it
     fail direnv.installed: direnv is not on PATH
          fix: install direnv: https://direnv.net/docs/installation.html
@@ -364,7 +372,7 @@ fn direnv_not_hooked() {
     }
     .build();
     insta::assert_snapshot!(world.doctor(), @r#"
-    ok   python.version: python[PY] is Python [PYTHON], matching [PY] from .python-version:1
+    ok   python.version: python[PY] is Python [PYTHON], matching [PYTHON] from .python-version:1
     ok   python.venv: .venv has Python [PYTHON], direnv activates it
     ok   direnv.installed: direnv [DIRENV]
     fail direnv.hooked: direnv is not hooked into bash: no `direnv hook` in ~/.bashrc, ~/.bash_profile or ~/.profile
@@ -404,7 +412,7 @@ fn envrc_not_allowed_then_fixed() {
     }
     .build();
     insta::assert_snapshot!(world.doctor(), @"
-    ok   python.version: python[PY] is Python [PYTHON], matching [PY] from .python-version:1
+    ok   python.version: python[PY] is Python [PYTHON], matching [PYTHON] from .python-version:1
     ok   python.venv: .venv has Python [PYTHON], direnv activates it
     ok   direnv.installed: direnv [DIRENV]
     ok   direnv.hooked: ~/.bashrc:2 hooks direnv into bash
@@ -467,7 +475,7 @@ fn envrc_does_not_activate_the_venv() {
     }
     .build();
     insta::assert_snapshot!(world.doctor(), @"
-    ok   python.version: python[PY] is Python [PYTHON], matching [PY] from .python-version:1
+    ok   python.version: python[PY] is Python [PYTHON], matching [PYTHON] from .python-version:1
     warn python.venv: .venv is not active (VIRTUAL_ENV is unset)
          fix: source .venv/bin/activate
     ok   direnv.installed: direnv [DIRENV]
@@ -488,9 +496,9 @@ fn no_venv_then_fixed() {
     }
     .build();
     insta::assert_snapshot!(world.doctor(), @"
-    ok   python.version: python[PY] is Python [PYTHON], matching [PY] from .python-version:1
+    ok   python.version: python[PY] is Python [PYTHON], matching [PYTHON] from .python-version:1
     fail python.venv: .venv does not exist
-         fix [fixable]: python[PY] -m venv .venv
+         fix [fixable]: devenv sync
     ok   direnv.installed: direnv [DIRENV]
     ok   direnv.hooked: ~/.bashrc:2 hooks direnv into bash
     ok   direnv.allowed: .envrc is allowed
@@ -526,9 +534,9 @@ fn venv_from_the_wrong_python() {
         .collect();
     std::fs::write(&cfg, text).expect("write");
     insta::assert_snapshot!(world.doctor(), @"
-    ok   python.version: python[PY] is Python [PYTHON], matching [PY] from .python-version:1
-    fail python.venv: .venv was made with Python 2.7.18; .python-version:1 requires [PY]
-         fix: rm -rf .venv && python[PY] -m venv .venv
+    ok   python.version: python[PY] is Python [PYTHON], matching [PYTHON] from .python-version:1
+    fail python.venv: .venv was made with Python 2.7.18; .python-version:1 requires [PYTHON]
+         fix: devenv sync
     ok   direnv.installed: direnv [DIRENV]
     ok   direnv.hooked: ~/.bashrc:2 hooks direnv into bash
     ok   direnv.allowed: .envrc is allowed
@@ -540,8 +548,8 @@ fn venv_from_the_wrong_python() {
     // Recreating deletes the user's venv: that is theirs to run.
     let err = apply_fix("python.venv", &world.repo(), &world.env()).unwrap_err();
     insta::assert_snapshot!(format!("{err}\nhint: {}", err.hint().unwrap_or_default()), @"
-    `python.venv` cannot be fixed automatically: .venv was made with Python 2.7.18; .python-version:1 requires [PY]
-    hint: run it yourself: rm -rf .venv && python[PY] -m venv .venv
+    `python.venv` cannot be fixed automatically: .venv was made with Python 2.7.18; .python-version:1 requires [PYTHON]
+    hint: run it yourself: devenv sync
     ");
 }
 
@@ -575,10 +583,10 @@ fn required_python_is_not_installed() {
     }
     .build();
     insta::assert_snapshot!(world.doctor(), @"
-    fail python.version: no Python 3.99 on PATH (python3 is [PYTHON]); required by .python-version:1
-         fix: install Python 3.99 (python.org, or `uv python install 3.99.1` with uv from https://docs.astral.sh/uv/)
+    fail python.version: no Python 3.99.1 on PATH, in pyenv or among uv's Pythons (python3 is [PYTHON]); required by .python-version:1
+         fix: install Python 3.99.1 (python.org, or `uv python install 3.99.1` with uv from https://docs.astral.sh/uv/)
     fail python.venv: .venv does not exist
-         fix: python3.99 -m venv .venv
+         fix: devenv sync
     ok   direnv.installed: direnv [DIRENV]
     ok   direnv.hooked: ~/.bashrc:2 hooks direnv into bash
     ok   direnv.allowed: .envrc is allowed
@@ -621,25 +629,82 @@ fn node_too_old_for_the_default() {
     }
     .build();
     insta::assert_snapshot!(world.doctor(), @"
-    ok   python.version: python[PY] is Python [PYTHON], matching [PY] from .python-version:1
+    ok   python.version: python[PY] is Python [PYTHON], matching [PYTHON] from .python-version:1
     ok   python.venv: .venv has Python [PYTHON], direnv activates it
     ok   direnv.installed: direnv [DIRENV]
     ok   direnv.hooked: ~/.bashrc:2 hooks direnv into bash
     ok   direnv.allowed: .envrc is allowed
     ok   envrc.activates_venv: .envrc:1 activates .venv: source .venv/bin/activate
     fail node.version: node [NODE] does not match 22, devrig's default when the repo pins no Node version (Sentry needs 22)
-         fix: install Node 22 with a version manager: volta (https://volta.sh), fnm or nvm
+         fix: devenv sync
     ok   pnpm.version: pnpm 9.15.0 matches 9.15.0, required by package.json:1 (packageManager)
     ");
 
-    // With nvm in HOME, the fix uses it.
+    // sync installs Node whatever version manager the user has.
     world.home_file(".nvm/nvm.sh", "# nvm\n");
-    let checks = world.checks();
-    let node = checks
-        .iter()
-        .find(|c| c.id == "node.version")
-        .expect("check");
-    assert_eq!(node.fix.as_deref(), Some("nvm install 22 && nvm use 22"));
+    assert_eq!(
+        world.check("node.version").fix.as_deref(),
+        Some("devenv sync")
+    );
+}
+
+/// The machine's `X.Y.Z` as `X.Y.(Z+1)`: a pin one patch release away.
+fn next_patch(version: &str) -> String {
+    let (line, patch) = version
+        .trim_start_matches('v')
+        .rsplit_once('.')
+        .expect("x.y.z");
+    format!("{line}.{}", patch.parse::<u32>().expect("a number") + 1)
+}
+
+#[test]
+fn an_exact_node_pin_is_exact() {
+    let world = Setup::healthy().build();
+    let pin = next_patch(&machine().node_version);
+    world.placeholder(&pin, "[NEXT]");
+    let _filters = world.snapshot_settings().bind_to_scope();
+    world.file(".node-version", &format!("{pin}\n"));
+    let node = world.check("node.version");
+    insta::assert_snapshot!(report(std::slice::from_ref(&node)), @"
+    fail node.version: node [NODE] does not match [NEXT], required by .node-version:1
+         fix: devenv sync
+    ");
+}
+
+#[test]
+fn an_exact_python_pin_is_exact() {
+    let m = machine();
+    let pin = next_patch(&m.python_version);
+    let world = Setup {
+        python_pin: Some(Box::leak(pin.clone().into_boxed_str())),
+        venv: false,
+        ..Setup::healthy()
+    }
+    .build();
+    let python = world.check("python.version");
+    // The finding names the full pin, not its release line.
+    assert_eq!(python.outcome, toolchain::Outcome::Fail);
+    assert!(
+        python.finding.starts_with(&format!(
+            "no Python {pin} on PATH, in pyenv or among uv's Pythons (python{} is {}",
+            m.python_line, m.python_version
+        )),
+        "{python:?}"
+    );
+    assert!(
+        python.finding.ends_with("; required by .python-version:1"),
+        "{python:?}"
+    );
+    assert!(
+        python
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains(&format!("uv python install {pin}")))
+    );
+    // The release line alone is a range: the machine's Python meets it.
+    world.file(".python-version", &format!("{}\n", m.python_line));
+    let python = world.check("python.version");
+    assert_eq!(python.outcome, toolchain::Outcome::Ok, "{python:?}");
 }
 
 #[test]
@@ -653,7 +718,7 @@ fn node_pinned_by_nvmrc() {
         .expect("check");
     insta::assert_snapshot!(report(std::slice::from_ref(node)), @"
     fail node.version: node [NODE] does not match 22, required by .nvmrc:1
-         fix: install Node 22 with a version manager: volta (https://volta.sh), fnm or nvm
+         fix: devenv sync
     ");
 }
 
@@ -666,28 +731,30 @@ fn pnpm_missing() {
     }
     .build();
     insta::assert_snapshot!(world.doctor(), @"
-    ok   python.version: python[PY] is Python [PYTHON], matching [PY] from .python-version:1
+    ok   python.version: python[PY] is Python [PYTHON], matching [PYTHON] from .python-version:1
     ok   python.venv: .venv has Python [PYTHON], direnv activates it
     ok   direnv.installed: direnv [DIRENV]
     ok   direnv.hooked: ~/.bashrc:2 hooks direnv into bash
     ok   direnv.allowed: .envrc is allowed
     ok   envrc.activates_venv: .envrc:1 activates .venv: source .venv/bin/activate
     ok   node.version: node [NODE] matches >=18, required by package.json:3 (engines.node)
-    fail pnpm.version: pnpm is not on PATH; package.json:4 (packageManager) requires 9.15.0
-         fix [fixable]: corepack enable pnpm
+    fail pnpm.version: pnpm is not on PATH or in .devenv/bin; package.json:4 (packageManager) requires 9.15.0
+         fix: devenv sync
     ");
 
-    // Without corepack, npm installs the pinned version.
-    std::fs::remove_file(world.root().join("bin/corepack")).expect("rm");
-    let checks = world.checks();
-    let pnpm = checks
-        .iter()
-        .find(|c| c.id == "pnpm.version")
-        .expect("check");
-    assert_eq!(
-        (pnpm.fix.as_deref(), pnpm.fixable),
-        (Some("npm install -g pnpm@9.15.0"), false)
+    // A range sync does not install: corepack's shims, or without
+    // corepack, npm.
+    world.file(
+        "package.json",
+        "{\"name\": \"app\", \"engines\": {\"node\": \">=18\", \"pnpm\": \"9.x\"}}\n",
     );
+    let pnpm_fix = || {
+        let pnpm = world.check("pnpm.version");
+        (pnpm.fix.unwrap_or_default(), pnpm.fixable)
+    };
+    assert_eq!(pnpm_fix(), ("corepack enable pnpm".to_owned(), true));
+    std::fs::remove_file(world.root().join("bin/corepack")).expect("rm");
+    assert_eq!(pnpm_fix(), ("npm install -g pnpm@9.x".to_owned(), false));
 }
 
 #[test]
@@ -698,7 +765,7 @@ fn pnpm_wrong_version() {
     }
     .build();
     insta::assert_snapshot!(world.doctor(), @"
-    ok   python.version: python[PY] is Python [PYTHON], matching [PY] from .python-version:1
+    ok   python.version: python[PY] is Python [PYTHON], matching [PYTHON] from .python-version:1
     ok   python.venv: .venv has Python [PYTHON], direnv activates it
     ok   direnv.installed: direnv [DIRENV]
     ok   direnv.hooked: ~/.bashrc:2 hooks direnv into bash
@@ -706,7 +773,7 @@ fn pnpm_wrong_version() {
     ok   envrc.activates_venv: .envrc:1 activates .venv: source .venv/bin/activate
     ok   node.version: node [NODE] matches >=18, required by package.json:1 (engines.node)
     fail pnpm.version: pnpm 9.15.0 does not match 10.4.1, required by package.json:1 (packageManager)
-         fix: npm install -g --prefix [PNPM_PREFIX] pnpm@10.4.1
+         fix: devenv sync
     ");
 }
 
@@ -811,7 +878,7 @@ fn sentry_shaped_repo_requirements() {
     {
       "python": {
         "version": {
-          "req": "3.13",
+          "req": "3.13.1",
           "written": "3.13.1",
           "source": {
             "file": "devenv/config.ini",
@@ -825,7 +892,7 @@ fn sentry_shaped_repo_requirements() {
       },
       "node": {
         "version": {
-          "req": "22",
+          "req": "22.11.0",
           "written": "22.11.0",
           "source": {
             "file": ".node-version",
@@ -842,13 +909,15 @@ fn sentry_shaped_repo_requirements() {
             "line": 4,
             "field": "packageManager"
           }
-        }
+        },
+        "package_manager": true
       },
       "direnv": true,
       "pre_commit": true,
+      "prek": false,
       "sync": [
         {
-          "name": "python",
+          "name": "python-deps",
           "command": ".venv/bin/python -m pip install -r requirements-dev.txt -e .",
           "inputs": [
             "pyproject.toml",
@@ -861,7 +930,7 @@ fn sentry_shaped_repo_requirements() {
           }
         },
         {
-          "name": "pnpm",
+          "name": "js-deps",
           "command": "pnpm install --frozen-lockfile",
           "inputs": [
             "package.json",
@@ -872,7 +941,7 @@ fn sentry_shaped_repo_requirements() {
           }
         },
         {
-          "name": "pre-commit",
+          "name": "hooks",
           "command": "pre-commit install",
           "inputs": [
             ".pre-commit-config.yaml"

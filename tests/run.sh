@@ -3,8 +3,9 @@
 #
 #   1. no engine, no test bed: the unit tests, the CLI, config errors,
 #      plans, remotes (real git repositories over file://), the toolchain
-#      (doctor, sync; these need python3, node, npm and direnv on the
-#      machine) and serve;
+#      (doctor, sync, provision, fetch; these need python3 with venv, node,
+#      npm and direnv on the machine, and reach the npm registry and PyPI
+#      once to fill ~/.cache/devrig-test) and serve;
 #   2. after tests/testbed/up.sh: the container tests on its engine and
 #      registry, the supervised programs, and the differential tests against
 #      the docker compose and devservices it installs.
@@ -18,7 +19,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-TIER1=(cli config_errors plan remote sync doctor serve service_names)
+TIER1=(cli config_errors plan remote sync doctor provision fetch serve service_names)
 tier2=()
 for file in tests/*.rs; do
   name=$(basename "$file" .rs)
@@ -28,13 +29,16 @@ targets() { printf -- '--test %s ' "$@"; }
 
 failed=0
 # Tier 1 runs the machine's own python3, node, npm and git, and the real
-# direnv, which a fresh machine lacks: it comes first (Debian's package, as
-# the test bed installs it).
-if ! command -v direnv >/dev/null; then
-  echo "tests: installing direnv for the toolchain tests"
+# direnv, which a fresh machine lacks, and repacks Node archives with xz:
+# those come first (Debian's packages, as the test bed installs them).
+need=()
+command -v direnv >/dev/null || need+=(direnv)
+command -v xz >/dev/null || need+=(xz-utils)
+if ((${#need[@]})); then
+  echo "tests: installing ${need[*]} for the toolchain tests"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends direnv; } >/dev/null ||
-    { echo "tests: error: cannot install direnv (apt-get, as root)" >&2; failed=1; }
+      apt-get install -y -qq --no-install-recommends "${need[@]}"; } >/dev/null ||
+    { echo "tests: error: cannot install ${need[*]} (apt-get, as root)" >&2; failed=1; }
 fi
 echo "tests: tier 1, no engine: unit tests, ${TIER1[*]}"
 # shellcheck disable=SC2046 # one word per target

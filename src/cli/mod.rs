@@ -7,6 +7,7 @@ mod args;
 mod config;
 mod doctor;
 mod down;
+mod fetch;
 mod foreground;
 mod init;
 mod list;
@@ -37,7 +38,7 @@ const SERVICE_COMMANDS: &str = "up, down, status, logs, reset, purge, serve, for
     version,
     about = "Sentry's devservices and devenv in one fast binary",
     after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init, update\n\
-                  Toolchain commands (also as `devenv <command>`): doctor, sync\n\
+                  Toolchain commands (also as `devenv <command>`): doctor, sync, fetch\n\
                   Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config, 3 Docker engine unreachable, 130 interrupted."
 )]
 pub(crate) struct Cli {
@@ -111,10 +112,12 @@ pub(crate) enum Command {
     Serve(serve::ServeArgs),
     /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
     Doctor(doctor::DoctorArgs),
-    /// Run the repo's setup steps (installs) whose inputs changed since they last succeeded
+    /// Install the pinned Node, pnpm and venv, then run the repo's setup steps whose inputs changed
     Sync(sync::SyncArgs),
     /// Say which devrig runs and the command that updates it
     Update(update::UpdateArgs),
+    /// Clone ORG/REPO into the coderoot (unless it is there), then sync it
+    Fetch(fetch::FetchArgs),
     /// The background supervisor of a repo's programs (started by `up`)
     #[command(name = "__supervise", hide = true)]
     Supervise { project: String },
@@ -141,8 +144,10 @@ pub(crate) struct DevenvCli {
 pub(crate) enum DevenvCommand {
     /// Check this clone's toolchain (Python, venv, direnv, Node, pnpm) and the Docker engine
     Doctor(doctor::DoctorArgs),
-    /// Run the repo's setup steps (installs) whose inputs changed since they last succeeded
+    /// Install the pinned Node, pnpm and venv, then run the repo's setup steps whose inputs changed
     Sync(sync::SyncArgs),
+    /// Clone ORG/REPO into the coderoot (unless it is there), then sync it
+    Fetch(fetch::FetchArgs),
 }
 
 /// Which name the binary was started under.
@@ -214,6 +219,7 @@ pub fn run() -> ExitCode {
         Command::Doctor(args) => doctor::run(&printer, &cli.global, args),
         Command::Sync(args) => sync::run(&printer, &cli.global, args),
         Command::Update(args) => update::run(&printer, &cli.global, args),
+        Command::Fetch(args) => fetch::run(&printer, &cli.global, args),
         Command::Supervise { project } => {
             return match crate::supervisor::daemon::run(&project) {
                 Ok(()) => ExitCode::from(exit::OK),
@@ -240,6 +246,7 @@ fn run_devenv(args: &[OsString]) -> ExitCode {
     let result = match cli.command {
         DevenvCommand::Doctor(args) => doctor::run(&printer, &cli.global, args),
         DevenvCommand::Sync(args) => sync::run(&printer, &cli.global, args),
+        DevenvCommand::Fetch(args) => fetch::run(&printer, &cli.global, args),
     };
     finish(&printer, result)
 }

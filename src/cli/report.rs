@@ -31,6 +31,11 @@ fn diagnostic(error: &Error) -> Diagnostic {
         Error::Plan(e) => plan_error(d, e),
         Error::Stack(e) => stack_error(d, e),
         Error::Sync(e) => sync_error(d, e),
+        Error::Fetch(crate::ops::fetch::FetchError::Clone { stderr, .. }) if !stderr.is_empty() => {
+            let mut d = d;
+            d.details.push(format!("git: {stderr}"));
+            d
+        }
         Error::Conflict(c) => {
             let mut d = d.at(c.second.file.clone(), Some(c.second.pos));
             d.also.push((
@@ -157,6 +162,22 @@ fn sync_error(d: Diagnostic, e: &SyncError) -> Diagnostic {
                 }
                 d.details.push(detail);
             }
+            d
+        }
+        SyncError::Provision {
+            error:
+                crate::toolchain::provision::ProvisionError::Checksum {
+                    expected,
+                    actual,
+                    expected_from,
+                    ..
+                },
+            ..
+        } => {
+            let mut d = d;
+            d.details.push(format!(
+                "expected: {expected} ({expected_from})\nactual:   {actual}"
+            ));
             d
         }
         SyncError::StepFailed { tail, .. } => {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod doctor;
 pub mod down;
+pub mod fetch;
 pub mod foreground;
 pub mod init;
 pub mod logs;
@@ -144,6 +145,8 @@ pub enum Error {
     #[error(transparent)]
     Sync(#[from] crate::toolchain::SyncError),
     #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    #[error(transparent)]
     Template(#[from] crate::templates::TemplateError),
     #[error(transparent)]
     Program(#[from] programs::ProgramError),
@@ -201,6 +204,7 @@ impl Error {
             Error::Supervisor(e) => e.hint(),
             Error::Foreground(_) => None,
             Error::Sync(e) => e.hint(),
+            Error::Fetch(e) => e.hint(),
             Error::Template(e) => Some(e.hint()),
             Error::Program(e) => e.hint(),
             Error::Serve(e) => e.hint(),
@@ -232,6 +236,7 @@ impl Error {
             Error::Engine(e) => e.exit_code(),
             Error::Stack(e) => e.exit_code(),
             Error::Sync(e) => e.exit_code(),
+            Error::Fetch(e) => e.exit_code(),
             Error::Serve(e) => e.exit_code(),
             Error::Toggle(e) => e.exit_code(),
             Error::Init(e) => e.exit_code(),

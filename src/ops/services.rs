@@ -155,7 +155,7 @@ pub fn list(target: &Target, all: bool, observer: &dyn Observer) -> Vec<KnownSer
 }
 
 /// `coderoot` from `~/.config/sentry-devenv/config.ini`, `~` expanded.
-fn devenv_coderoot() -> Option<PathBuf> {
+pub(crate) fn devenv_coderoot() -> Option<PathBuf> {
     let home = directories::BaseDirs::new()?.home_dir().to_owned();
     let text = std::fs::read_to_string(home.join(".config/sentry-devenv/config.ini")).ok()?;
     let ini = crate::toolchain::ini::parse(&text).ok()?;

@@ -1,6 +1,7 @@
-//! `sync`: run the repo's setup steps whose inputs changed since they last
-//! succeeded (see [`crate::toolchain::sync`] for how). In two steps, so the
-//! command knows the steps (to line up their names) before any runs.
+//! `sync`: bring the toolchain to its pins, then run the repo's setup steps
+//! whose inputs changed since they last succeeded (see
+//! [`crate::toolchain::sync`] for how). In two steps, so the command knows
+//! the steps (to line up their names) before any runs.
 
 use super::{Error, Target};
 use crate::state::Store;
@@ -31,9 +32,18 @@ pub fn prepare(opts: &SyncOptions) -> Result<Prepared, Error> {
 }
 
 impl Prepared {
-    /// The steps' names, in order.
+    /// The names sync reports lines under, in order: the toolchain parts
+    /// the repo needs, then its steps.
     pub fn step_names(&self) -> impl Iterator<Item = &str> {
-        self.reqs.sync.iter().map(|s| s.name.as_str())
+        let tools = [
+            self.reqs.node.as_ref().map(|_| "node"),
+            self.reqs.pnpm.as_ref().map(|_| "pnpm"),
+            self.reqs.python.as_ref().map(|_| "venv"),
+        ];
+        tools
+            .into_iter()
+            .flatten()
+            .chain(self.reqs.sync.iter().map(|s| s.name.as_str()))
     }
 
     /// Runs the steps; each one's outcome, in order. Empty when the repo
@@ -43,7 +53,7 @@ impl Prepared {
         opts: &SyncOptions,
         observer: &mut dyn Observer,
     ) -> Result<Vec<StepReport>, Error> {
-        if self.reqs.sync.is_empty() {
+        if self.step_names().next().is_none() {
             return Ok(Vec::new());
         }
         let options = steps::SyncOptions {

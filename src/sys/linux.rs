@@ -35,6 +35,11 @@ pub fn set_parent_death_signal(signal: Signal) -> io::Result<()> {
     ))?)
 }
 
+pub fn exchange(a: &std::path::Path, b: &std::path::Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    Ok(renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)?)
+}
+
 pub fn become_child_subreaper() -> io::Result<()> {
     // Any pid turns it on; the kernel reads the argument as a flag.
     Ok(rustix::process::set_child_subreaper(Some(

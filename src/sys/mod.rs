@@ -137,6 +137,19 @@ pub fn peer_pid(stream: &std::os::unix::net::UnixStream) -> Option<i32> {
     imp::peer_pid(stream)
 }
 
+/// Swaps two directories (or files) of one filesystem: afterwards `a` holds
+/// what `b` held and the other way round. `devenv sync` puts a freshly
+/// unpacked toolchain in place of the one in use this way, so that no
+/// moment exists without one.
+///
+/// Atomic on Linux (`renameat2(RENAME_EXCHANGE)`). Elsewhere it is three
+/// renames through `<b>.exchange`: cut between them (a `kill -9`), `b` is
+/// missing and `<b>.exchange` holds its old contents, which the caller puts
+/// back on its next run.
+pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    imp::exchange(a, b)
+}
+
 /// Bytes available to unprivileged users on the filesystem holding `path`
 /// (`f_bavail`, not `f_bfree`: root's reserve is no use to the engine).
 /// `None` when `path` does not exist or cannot be read. The same call on
@@ -227,6 +240,22 @@ mod tests {
         assert!(!holder.command.is_empty());
         drop(listener);
         assert_eq!(port_holder(port, Transport::Tcp), None);
+    }
+
+    #[test]
+    fn exchange_swaps_two_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for (d, text) in [(&a, "new"), (&b, "old")] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("f"), text).unwrap();
+        }
+        exchange(&a, &b).unwrap();
+        assert_eq!(std::fs::read_to_string(b.join("f")).unwrap(), "new");
+        assert_eq!(std::fs::read_to_string(a.join("f")).unwrap(), "old");
+        portable::exchange(&a, &b).unwrap();
+        assert_eq!(std::fs::read_to_string(b.join("f")).unwrap(), "old");
+        assert!(!dir.path().join("b.exchange").exists());
     }
 
     #[test]

@@ -13,6 +13,20 @@ use std::io;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// Three renames: `b` aside to `<b>.exchange`, `a` to `b`, the aside to `a`.
+pub fn exchange(a: &std::path::Path, b: &std::path::Path) -> io::Result<()> {
+    let mut aside = b.as_os_str().to_owned();
+    aside.push(".exchange");
+    let aside = std::path::PathBuf::from(aside);
+    std::fs::rename(b, &aside)?;
+    if let Err(e) = std::fs::rename(a, b) {
+        // Put it back: the caller still has its old `b`.
+        let _ = std::fs::rename(&aside, b);
+        return Err(e);
+    }
+    std::fs::rename(&aside, a)
+}
+
 pub fn children_of(parent: i32) -> Vec<i32> {
     process_table()
         .unwrap_or_default()

@@ -155,6 +155,79 @@ impl Ctx<'_> {
     pub fn which(&self, name: &str) -> Option<PathBuf> {
         self.env.which(name, self.root)
     }
+
+    /// The repo's own `name`: `.devenv/bin/<name>` (what `devenv sync`
+    /// installs, and what the repo's shell runs once `.devenv/bin` is on
+    /// PATH), else the one on PATH.
+    pub fn repo_tool(&self, name: &str) -> Option<(PathBuf, Place)> {
+        let bin = self.root.join(super::provision::BINROOT);
+        let own = bin.join(name);
+        if !own.is_file() {
+            return self.which(name).map(|p| (p, Place::Path));
+        }
+        let bin_text = bin.display().to_string();
+        let on_path = self
+            .env
+            .get("PATH")
+            .is_some_and(|p| p.split(':').any(|d| d.trim_end_matches('/') == bin_text));
+        let place = if on_path {
+            Place::Binroot(Reach::OnPath)
+        } else {
+            match std::fs::read_to_string(self.root.join(".envrc"))
+                .ok()
+                .and_then(|t| super::direnv::path_add_line(&t, super::provision::BINROOT))
+            {
+                Some(line) => Place::Binroot(Reach::Direnv { line }),
+                None => Place::Binroot(Reach::NotOnPath),
+            }
+        };
+        Some((own, place))
+    }
+}
+
+/// Where a repo tool was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// On PATH, outside the repo.
+    Path,
+    /// In the repo's `.devenv/bin`.
+    Binroot(Reach),
+}
+
+/// How the repo's shell reaches `.devenv/bin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// It is on PATH now.
+    OnPath,
+    /// The `.envrc` puts it there (`PATH_add .devenv/bin` at `line`).
+    Direnv { line: usize },
+    /// Nothing does.
+    NotOnPath,
+}
+
+impl Place {
+    /// ` in .devenv/bin (direnv puts it on PATH: .envrc:2)`, for findings.
+    pub fn describe(self) -> String {
+        let bin = super::provision::BINROOT;
+        match self {
+            Place::Path => String::new(),
+            Place::Binroot(Reach::OnPath) => format!(" in {bin}"),
+            Place::Binroot(Reach::Direnv { line }) => {
+                format!(" in {bin} (direnv puts it on PATH: .envrc:{line})")
+            }
+            Place::Binroot(Reach::NotOnPath) => format!(" in {bin}"),
+        }
+    }
+
+    /// The warning when the tool is right but the shell will not run it.
+    pub fn unreachable_fix(self) -> Option<String> {
+        (self == Place::Binroot(Reach::NotOnPath)).then(|| {
+            format!(
+                "add `PATH_add {}` to .envrc and run `direnv allow` (or put it on PATH yourself)",
+                super::provision::BINROOT
+            )
+        })
+    }
 }
 
 /// Runs the checks that apply to the repo. Checks that only make sense for

@@ -368,6 +368,30 @@ pub(crate) fn activation_line(text: &str, venv: &str) -> Option<(usize, String)>
     None
 }
 
+/// The line of an `.envrc` that puts `dir` (relative to the repo) on PATH:
+/// `PATH_add .devenv/bin`, as sentry's does, or `export PATH=…`.
+pub(crate) fn path_add_line(text: &str, dir: &str) -> Option<usize> {
+    text.lines().enumerate().find_map(|(i, raw)| {
+        let line = raw.trim();
+        if line.starts_with('#') {
+            return None;
+        }
+        let expanded = expand(line, &HashMap::new());
+        expanded
+            .split([';', '&', '|'])
+            .map(|c| split_words(c.trim()))
+            .any(|words| match words.first().map(String::as_str) {
+                Some("PATH_add" | "path_add") => words[1..].iter().any(|w| is_path(w, dir)),
+                Some("export") => words[1..].iter().any(|w| {
+                    w.strip_prefix("PATH=")
+                        .is_some_and(|v| v.split(':').any(|p| is_path(p, dir)))
+                }),
+                _ => false,
+            })
+            .then_some(i + 1)
+    })
+}
+
 fn split_words(command: &str) -> Vec<String> {
     shell_words::split(command)
         .unwrap_or_else(|_| command.split_whitespace().map(str::to_owned).collect())

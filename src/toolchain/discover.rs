@@ -5,13 +5,16 @@
 //! | --- | --- |
 //! | Python version | `.python-version`, `devenv/config.ini` (`[venv.*] python`, then `[python] version`) |
 //! | venv | `devenv/config.ini` (`[venv.*] path`), else `.venv` |
-//! | install command | `uv.lock` → `uv sync --frozen`; `config.ini` requirements/editable, `requirements*.txt`, `pyproject.toml` → pip |
-//! | Node version | `.node-version`, `.nvmrc`, `package.json` `volta.node`, `config.ini` `[node] version`, `package.json` `engines.node` |
-//! | pnpm version | `package.json` `packageManager`, then `engines.pnpm` |
+//! | install command | `uv.lock` → `uv sync --frozen --inexact`; `config.ini` requirements/editable, `requirements*.txt`, `pyproject.toml` → pip |
+//! | Node version | `.node-version`, `config.ini` `[node] version`, `.nvmrc`, `package.json` `volta.node`, `package.json` `engines.node` |
+//! | Node download | `config.ini` `[node]` `<system>_<machine>` and `<system>_<machine>_sha256` (`linux_x86_64`, `darwin_arm64`, …), for its `version` |
+//! | pnpm version | `package.json` `packageManager` (with its `+sha512.…` hash), then `engines.pnpm` |
+//! | git hooks | `.pre-commit-config.yaml`; installed by prek when the repo depends on it (`uv.lock`, requirements, `prek.toml`), else pre-commit |
 //! | direnv | `.envrc` exists |
 //!
 //! Pins come before ranges: a pin says what the team runs, a range only what
-//! still works. A value a version manager understands but that names no
+//! still works. A full version (`26.11.1`, `3.12.6`) is an exact pin, as
+//! sentry's `.envrc` and uv read it; a partial one (`22`, `3.12`) is a range. A value a version manager understands but that names no
 //! version (`.nvmrc` `node`, `lts/*`; `.python-version` `system`) pins
 //! nothing, and the next source is asked.
 //!
@@ -21,7 +24,7 @@
 //! pnpm, pip and uv would refuse it too.
 
 use super::ini;
-use super::requirements::{Pinned, PythonReq, Source, SyncStep};
+use super::requirements::{NodeDist, Pinned, PythonReq, Source, SyncStep};
 use super::version::VersionReq;
 use crate::config::ConfigError;
 use crate::config::yaml::Pos;
@@ -36,6 +39,8 @@ pub struct Discovered {
     pub pnpm: FoundPnpm,
     pub envrc: bool,
     pub pre_commit: bool,
+    /// The repo installs its hooks with prek (it depends on it).
+    pub prek: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,6 +63,8 @@ pub struct FoundNode {
     /// `package.json`, `.nvmrc` or `.node-version` exists, or config.ini has `[node]`.
     pub is_used: bool,
     pub version: Option<Pinned>,
+    /// This platform's download in `config.ini` `[node]`.
+    pub dist: Option<NodeDist>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -65,6 +72,10 @@ pub struct FoundPnpm {
     /// `packageManager` names pnpm, or `pnpm-lock.yaml` exists.
     pub is_used: bool,
     pub version: Option<Pinned>,
+    /// The version comes from `packageManager`, which pins it exactly.
+    pub package_manager: bool,
+    /// The hex SHA-512 after `+sha512.` in `packageManager`.
+    pub sha512: Option<String>,
     pub lockfile: bool,
     pub workspace: bool,
 }
@@ -85,7 +96,15 @@ impl Install {
     /// The command, run from the repo root.
     pub fn command(&self, venv: &str) -> String {
         match self {
-            Install::Uv => "uv sync --frozen".to_owned(),
+            // `--inexact`: packages the lock does not name (a tool installed
+            // by hand, a dev build) stay; `--frozen`: the lock is the team's.
+            Install::Uv if venv == super::requirements::DEFAULT_VENV => {
+                "uv sync --frozen --inexact".to_owned()
+            }
+            Install::Uv => format!(
+                "UV_PROJECT_ENVIRONMENT={} uv sync --frozen --inexact",
+                shell_words::quote(venv)
+            ),
             Install::Pip {
                 requirements,
                 editable,
@@ -141,7 +160,7 @@ pub fn scan(root: &Path) -> Result<Discovered, ConfigError> {
     let venv_section = config_ini
         .as_ref()
         .and_then(|ini| ini.sections.iter().find(|s| s.name.starts_with("venv.")));
-    py.version = pin_file(root, ".python-version", 2)?;
+    py.version = pin_file(root, ".python-version")?;
     if py.version.is_none()
         && let Some(ini) = &config_ini
     {
@@ -154,7 +173,6 @@ pub fn scan(root: &Path) -> Result<Discovered, ConfigError> {
         if let Some((section, entry)) = entry {
             py.version = Some(pinned(
                 &entry.value,
-                2,
                 Source::field(CONFIG_INI, &format!("[{}] {}", section.name, entry.key))
                     .at(entry.line),
                 &root.join(CONFIG_INI),
@@ -272,35 +290,52 @@ pub fn scan(root: &Path) -> Result<Discovered, ConfigError> {
         || config_ini
             .as_ref()
             .is_some_and(|i| i.section("node").is_some());
-    node.version = pin_file(root, ".node-version", 1)?;
+    let node_section = config_ini.as_ref().and_then(|i| i.section("node"));
+    let ini_version = node_section
+        .and_then(|section| section.get("version"))
+        .map(|entry| {
+            pinned(
+                &entry.value,
+                Source::field(CONFIG_INI, "[node] version").at(entry.line),
+                &root.join(CONFIG_INI),
+                Pos {
+                    line: entry.line,
+                    col: 1,
+                },
+            )
+        })
+        .transpose()?;
+    node.version = pin_file(root, ".node-version")?;
     if node.version.is_none() {
-        node.version = pin_file(root, ".nvmrc", 1)?;
+        node.version = ini_version.clone();
+    }
+    if node.version.is_none() {
+        node.version = pin_file(root, ".nvmrc")?;
     }
     if node.version.is_none()
         && let Some(pkg) = &package_json
     {
-        node.version = pkg.field_pin(&["volta", "node"], 1)?;
-    }
-    if node.version.is_none()
-        && let Some(entry) = config_ini
-            .as_ref()
-            .and_then(|i| i.section("node")?.get("version"))
-    {
-        node.version = Some(pinned(
-            &entry.value,
-            1,
-            Source::field(CONFIG_INI, "[node] version").at(entry.line),
-            &root.join(CONFIG_INI),
-            Pos {
-                line: entry.line,
-                col: 1,
-            },
-        )?);
+        node.version = pkg.field_pin(&["volta", "node"])?;
     }
     if node.version.is_none()
         && let Some(pkg) = &package_json
     {
-        node.version = pkg.field_pin(&["engines", "node"], 1)?;
+        node.version = pkg.field_pin(&["engines", "node"])?;
+    }
+    if let (Some(section), Some(version)) = (node_section, &ini_version) {
+        let key = platform_key();
+        if let (Some(url), Some(sha256)) =
+            (section.get(&key), section.get(&format!("{key}_sha256")))
+        {
+            node.dist = Some(NodeDist {
+                version: version.written.clone(),
+                url: url.value.clone(),
+                sha256: sha256.value.to_ascii_lowercase(),
+                source: Source::field(CONFIG_INI, &format!("[node] {key}")).at(url.line),
+                sha256_source: Source::field(CONFIG_INI, &format!("[node] {key}_sha256"))
+                    .at(sha256.line),
+            });
+        }
     }
 
     // pnpm.
@@ -309,19 +344,61 @@ pub fn scan(root: &Path) -> Result<Discovered, ConfigError> {
     pnpm.workspace = exists("pnpm-workspace.yaml");
     let mut names_pnpm = false;
     if let Some(pkg) = &package_json {
-        if let Some(pin) = pkg.package_manager()? {
+        if let Some((pin, sha512)) = pkg.package_manager()? {
             names_pnpm = true;
             pnpm.version = Some(pin);
+            pnpm.package_manager = true;
+            pnpm.sha512 = sha512;
         } else if pkg
             .string(&["packageManager"])
             .is_none_or(|s| s.starts_with("pnpm"))
         {
-            pnpm.version = pkg.field_pin(&["engines", "pnpm"], 3)?;
+            pnpm.version = pkg.field_pin(&["engines", "pnpm"])?;
             names_pnpm = pnpm.version.is_some();
         }
     }
     pnpm.is_used = names_pnpm || pnpm.lockfile;
+
+    found.prek = exists("prek.toml")
+        || ["uv.lock", "pyproject.toml"]
+            .into_iter()
+            .chain(requirements.as_deref())
+            .chain(ini_requirements.as_deref())
+            .any(|file| mentions_prek(root, file));
     Ok(found)
+}
+
+/// Whether a lock, requirements file or `pyproject.toml` depends on prek:
+/// a `name = "prek"` entry (uv.lock), a `prek` requirement line, or `"prek`
+/// in a dependency list.
+fn mentions_prek(root: &Path, file: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(root.join(file)) else {
+        return false;
+    };
+    text.lines().map(str::trim).any(|line| {
+        line == "name = \"prek\""
+            || line.strip_prefix("prek").is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with(['=', '>', '<', '~', '!', ' ', ';', '['])
+            })
+            || line.contains("\"prek\"")
+            || line.contains("\"prek=")
+            || line.contains("\"prek>")
+    })
+}
+
+/// This machine in sentry-devenv's `config.ini` keys: Python's
+/// `platform.system().lower()` and `platform.machine()` (`linux_x86_64`,
+/// `linux_aarch64`, `darwin_arm64`, `darwin_x86_64`).
+pub fn platform_key() -> String {
+    let system = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    let machine = match (system, std::env::consts::ARCH) {
+        ("darwin", "aarch64") => "arm64",
+        (_, arch) => arch,
+    };
+    format!("{system}_{machine}")
 }
 
 /// The steps `devenv sync` runs when `x-devenv` lists none.
@@ -332,7 +409,7 @@ pub fn default_sync(found: &Discovered, python: Option<&PythonReq>, pnpm: bool) 
         && let Some(install) = &py.install
     {
         steps.push(SyncStep {
-            name: "python".to_owned(),
+            name: "python-deps".to_owned(),
             command: install.clone(),
             inputs: found.python.inputs.clone(),
             source: discovered(&install_source(found, py)),
@@ -347,7 +424,7 @@ pub fn default_sync(found: &Discovered, python: Option<&PythonReq>, pnpm: bool) 
             inputs.push("pnpm-workspace.yaml".to_owned());
         }
         steps.push(SyncStep {
-            name: "pnpm".to_owned(),
+            name: "js-deps".to_owned(),
             // A lock is the team's resolution: install it, never rewrite it.
             command: if found.pnpm.lockfile {
                 "pnpm install --frozen-lockfile"
@@ -365,8 +442,13 @@ pub fn default_sync(found: &Discovered, python: Option<&PythonReq>, pnpm: bool) 
     }
     if found.pre_commit {
         steps.push(SyncStep {
-            name: "pre-commit".to_owned(),
-            command: "pre-commit install".to_owned(),
+            name: "hooks".to_owned(),
+            command: if found.prek {
+                "prek install"
+            } else {
+                "pre-commit install"
+            }
+            .to_owned(),
             inputs: vec![".pre-commit-config.yaml".to_owned()],
             source: discovered(".pre-commit-config.yaml"),
         });
@@ -404,14 +486,8 @@ fn read(root: &Path, rel: &str) -> Result<Option<String>, ConfigError> {
     }
 }
 
-fn pinned(
-    text: &str,
-    parts: usize,
-    source: Source,
-    file: &Path,
-    pos: Pos,
-) -> Result<Pinned, ConfigError> {
-    let req = VersionReq::loosened(text, parts).map_err(|e| {
+fn pinned(text: &str, source: Source, file: &Path, pos: Pos) -> Result<Pinned, ConfigError> {
+    let req = VersionReq::parse(text).map_err(|e| {
         ConfigError::at(file, pos, format!("{source}: {e}"))
             .with_hint("write a version such as 22.11.0, or a range such as >=22")
     })?;
@@ -439,7 +515,7 @@ const NODE_LTS: &[(&str, u64)] = &[
 
 /// A one-version file (`.python-version`, `.nvmrc`, `.node-version`): its
 /// first line that is not blank or a comment.
-fn pin_file(root: &Path, rel: &str, parts: usize) -> Result<Option<Pinned>, ConfigError> {
+fn pin_file(root: &Path, rel: &str) -> Result<Option<Pinned>, ConfigError> {
     let Some(text) = read(root, rel)? else {
         return Ok(None);
     };
@@ -460,7 +536,7 @@ fn pin_file(root: &Path, rel: &str, parts: usize) -> Result<Option<Pinned>, Conf
     };
     // `system`, `node`, `stable`, `pypy3.10`, `3.13t`: a manager's name for
     // something that is not a version we can compare.
-    let Ok(req) = VersionReq::loosened(&value, parts) else {
+    let Ok(req) = VersionReq::parse(&value) else {
         return Ok(None);
     };
     Ok(Some(Pinned {
@@ -537,14 +613,13 @@ impl PackageJson {
         pos_at(&self.text, at)
     }
 
-    fn field_pin(&self, path: &[&str], parts: usize) -> Result<Option<Pinned>, ConfigError> {
+    fn field_pin(&self, path: &[&str]) -> Result<Option<Pinned>, ConfigError> {
         let Some(value) = self.string(path) else {
             return Ok(None);
         };
         let pos = self.pos(path, value);
         pinned(
             value,
-            parts,
             Source::field("package.json", &path.join(".")).at(pos.line),
             &self.file,
             pos,
@@ -553,34 +628,55 @@ impl PackageJson {
     }
 
     /// `"packageManager": "pnpm@9.15.0+sha512.…"`, as corepack reads it:
-    /// an exact version, the hash after `+` ignored. `None` when the field
-    /// is missing or names another package manager.
-    fn package_manager(&self) -> Result<Option<Pinned>, ConfigError> {
+    /// an exact version, and the hex SHA-512 of its tarball after
+    /// `+sha512.` when given. `None` when the field is missing or names
+    /// another package manager.
+    fn package_manager(&self) -> Result<Option<(Pinned, Option<String>)>, ConfigError> {
         let Some(value) = self.string(&["packageManager"]) else {
             return Ok(None);
         };
-        let Some(version) = value.strip_prefix("pnpm@") else {
+        let Some(spec) = value.strip_prefix("pnpm@") else {
             return Ok(None);
         };
-        let version = version.split('+').next().unwrap_or("");
+        let (version, hash) = match spec.split_once('+') {
+            Some((version, hash)) => (version, Some(hash)),
+            None => (spec, None),
+        };
         let pos = self.pos(&["packageManager"], value);
-        let exact = version.split('.').count() == 3;
+        let at = |message: String, hint: &str| {
+            ConfigError::at(&self.file, pos, message).with_hint(hint.to_owned())
+        };
         let req = VersionReq::parse(version)
             .ok()
-            .filter(|_| exact)
+            .filter(|r| r.exact().is_some())
             .ok_or_else(|| {
-                ConfigError::at(
-                    &self.file,
-                    pos,
+                at(
                     format!("packageManager `{value}` does not pin an exact pnpm version"),
+                    "corepack needs an exact version, such as \"pnpm@10.4.1\"",
                 )
-                .with_hint("corepack needs an exact version, such as \"pnpm@10.4.1\"")
             })?;
-        Ok(Some(Pinned {
-            req,
-            written: version.to_owned(),
-            source: Source::field("package.json", "packageManager").at(pos.line),
-        }))
+        let sha512 = match hash {
+            None => None,
+            Some(hash) => match hash.strip_prefix("sha512.") {
+                Some(hex) if hex.len() == 128 && hex.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    Some(hex.to_ascii_lowercase())
+                }
+                _ => {
+                    return Err(at(
+                        format!("packageManager `{value}`: `+{hash}` is not a sha512 hash"),
+                        "write it as corepack does: pnpm@10.4.1+sha512.<128 hex digits>, or leave the hash out",
+                    ));
+                }
+            },
+        };
+        Ok(Some((
+            Pinned {
+                req,
+                written: version.to_owned(),
+                source: Source::field("package.json", "packageManager").at(pos.line),
+            },
+            sha512,
+        )))
     }
 }
 

@@ -1,5 +1,6 @@
-//! `devenv doctor`'s toolchain checks: is this clone's Python, venv, direnv,
-//! Node and pnpm what the repo needs?
+//! `devenv doctor`'s toolchain checks (is this clone's Python, venv,
+//! direnv, Node and pnpm what the repo needs?) and `devenv sync` (install
+//! what is pinned, [`provision`], then run the setup steps, [`sync`]).
 //!
 //! [`requirements`] reads what the repo needs (an `x-devenv` block, else the
 //! files version managers already read); each check compares one need with
@@ -16,6 +17,7 @@ mod fix;
 pub(crate) mod ini;
 mod node;
 mod pnpm;
+pub(crate) mod provision;
 mod python;
 pub mod requirements;
 pub(crate) mod run;

@@ -1,9 +1,13 @@
-//! `node.version`: the `node` on PATH meets the repo's requirement.
+//! `node.version`: the repo's `node` (`.devenv/bin`'s, else PATH's) meets
+//! the repo's requirement, exactly when the pin is exact. Its fix is
+//! `devenv sync`, which installs the pinned Node.
 
 use super::checks::{Check, Ctx, Probe, id};
+use super::provision::BINROOT;
+use super::python::SYNC;
 use super::requirements::{DEFAULT_NODE, Pinned};
 use super::run::{self, PROBE_TIMEOUT};
-use super::version::{Version, VersionReq};
+use super::version::Version;
 
 pub(crate) fn probes(ctx: &Ctx) -> Vec<Probe> {
     match &ctx.reqs.node {
@@ -24,12 +28,13 @@ fn required_by(pin: &Pinned) -> String {
 }
 
 fn check(ctx: &Ctx, pin: &Pinned) -> Check {
-    let fix = Some(install_node(ctx, &pin.req));
-    let Some(node) = ctx.which("node") else {
+    // Whatever is wrong with Node, sync installs the pinned one.
+    let fix = Some(SYNC.to_owned());
+    let Some((node, place)) = ctx.repo_tool("node") else {
         return Check::fail(
             id::NODE_VERSION,
             format!(
-                "node is not on PATH; Node {} is {}",
+                "node is not on PATH or in {BINROOT}; Node {} is {}",
                 pin.req,
                 required_by(pin)
             ),
@@ -43,11 +48,21 @@ fn check(ctx: &Ctx, pin: &Pinned) -> Check {
         Ok(out) => {
             return Check::fail(
                 id::NODE_VERSION,
-                format!("node does not run: {}", out.error_line()),
+                format!(
+                    "node{} does not run: {}",
+                    place.describe(),
+                    out.error_line()
+                ),
                 fix,
             );
         }
-        Err(e) => return Check::fail(id::NODE_VERSION, format!("node does not run: {e}"), fix),
+        Err(e) => {
+            return Check::fail(
+                id::NODE_VERSION,
+                format!("node{} does not run: {e}", place.describe()),
+                fix,
+            );
+        }
     };
     let shown = out.first_line();
     let Some(version) = Version::find_in(shown).or_else(|| Version::parse(shown)) else {
@@ -57,81 +72,23 @@ fn check(ctx: &Ctx, pin: &Pinned) -> Check {
             None,
         );
     };
-    if pin.req.matches(&version) {
-        Check::ok(
-            id::NODE_VERSION,
-            format!("node {shown} matches {}, {}", pin.req, required_by(pin)),
+    let finding = |verb: &str| {
+        format!(
+            "node {shown}{} {verb} {}, {}",
+            place.describe(),
+            pin.req,
+            required_by(pin)
         )
-    } else {
-        Check::fail(
+    };
+    if !pin.req.matches(&version) {
+        return Check::fail(id::NODE_VERSION, finding("does not match"), fix);
+    }
+    match place.unreachable_fix() {
+        Some(fix) => Check::warn(
             id::NODE_VERSION,
-            format!(
-                "node {shown} does not match {}, {}",
-                pin.req,
-                required_by(pin)
-            ),
-            fix,
-        )
-    }
-}
-
-/// The major version to install for a requirement: its own for a pin, and
-/// for a range the default when the range allows it, else the lowest major
-/// it allows.
-fn major_for(req: &VersionReq) -> String {
-    if let Some(bare) = req.bare() {
-        return bare.split('.').next().unwrap_or(bare).to_owned();
-    }
-    let allows = |major: u64| {
-        [0, 99].iter().any(|minor| {
-            req.matches(&Version {
-                major,
-                minor: *minor,
-                patch: 0,
-            })
-        })
-    };
-    let default: u64 = DEFAULT_NODE.parse().unwrap_or(22);
-    if allows(default) {
-        return DEFAULT_NODE.to_owned();
-    }
-    (0..100)
-        .find(|m| allows(*m))
-        .map_or_else(|| req.to_string(), |m| m.to_string())
-}
-
-/// The command for the Node version manager the user already has: volta,
-/// fnm, nvm (a shell function, so it is found by its directory), Homebrew.
-fn install_node(ctx: &Ctx, req: &VersionReq) -> String {
-    let major = major_for(req);
-    let home = ctx.env.home();
-    let has_dir = |var: &str, dir: &str| {
-        ctx.env.get(var).is_some() || home.as_ref().is_some_and(|h| h.join(dir).is_dir())
-    };
-    if ctx.which("volta").is_some() || has_dir("VOLTA_HOME", ".volta") {
-        format!("volta install node@{major}")
-    } else if ctx.which("fnm").is_some() {
-        format!("fnm install {major} && fnm use {major}")
-    } else if has_dir("NVM_DIR", ".nvm") {
-        format!("nvm install {major} && nvm use {major}")
-    } else if ctx.which("brew").is_some() {
-        format!("brew install node@{major}")
-    } else {
-        format!("install Node {major} with a version manager: volta (https://volta.sh), fnm or nvm")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn majors_to_install() {
-        let m = |t: &str| major_for(&VersionReq::parse(t).unwrap());
-        assert_eq!(m("22"), "22");
-        assert_eq!(m("20.11"), "20");
-        assert_eq!(m(">=18"), "22");
-        assert_eq!(m("^20.11.0"), "20");
-        assert_eq!(m(">=24"), "24");
+            format!("{}; but {BINROOT} is not on PATH", finding("matches")),
+            Some(fix),
+        ),
+        None => Check::ok(id::NODE_VERSION, finding("matches")),
     }
 }

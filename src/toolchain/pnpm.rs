@@ -1,14 +1,19 @@
-//! `pnpm.version`: pnpm is on PATH and is the version the repo pins.
+//! `pnpm.version`: the repo's pnpm (`.devenv/bin`'s, else PATH's) is the
+//! version the repo pins. When `packageManager` pins it, the fix is `devenv
+//! sync`, which installs that version; a range (`engines.pnpm`) gets the
+//! command for the pnpm the user has.
 
 use super::checks::{Action, Check, Ctx, Probe, id};
-use super::requirements::Pinned;
+use super::provision::BINROOT;
+use super::python::SYNC;
+use super::requirements::{Pinned, PnpmReq};
 use super::run::{self, PROBE_TIMEOUT};
 use super::version::Version;
 use std::path::{Path, PathBuf};
 
 pub(crate) fn probes(ctx: &Ctx) -> Vec<Probe> {
     match &ctx.reqs.pnpm {
-        Some(req) => vec![probe(ctx, req.version.as_ref())],
+        Some(req) => vec![probe(ctx, req)],
         None => Vec::new(),
     }
 }
@@ -50,12 +55,18 @@ fn spec(pin: Option<&Pinned>) -> String {
     }
 }
 
-fn probe(ctx: &Ctx, pin: Option<&Pinned>) -> Probe {
+fn probe(ctx: &Ctx, req: &PnpmReq) -> Probe {
+    let pin = req.version.as_ref();
+    // What sync installs, sync fixes.
+    let synced = pin.is_some() && req.package_manager;
     let required = pin
         .map(|p| format!("; {} requires {}", p.source, p.req))
         .unwrap_or_default();
-    let Some(pnpm) = ctx.which("pnpm") else {
-        let finding = format!("pnpm is not on PATH{required}");
+    let Some((pnpm, place)) = ctx.repo_tool("pnpm") else {
+        let finding = format!("pnpm is not on PATH or in {BINROOT}{required}");
+        if synced {
+            return Check::fail(id::PNPM_VERSION, finding, Some(SYNC.to_owned())).into();
+        }
         return match ctx.which("corepack") {
             Some(corepack) => Probe::fixable(
                 Check::fail(
@@ -127,17 +138,27 @@ fn probe(ctx: &Ctx, pin: Option<&Pinned>) -> Probe {
         )
         .into();
     };
-    if pin.req.matches(&version) {
-        return Check::ok(
-            id::PNPM_VERSION,
-            format!(
-                "pnpm {shown} matches {}, required by {}",
-                pin.req, pin.source
-            ),
+    let finding = |verb: &str| {
+        format!(
+            "pnpm {shown}{} {verb} {}, required by {}",
+            place.describe(),
+            pin.req,
+            pin.source
         )
+    };
+    if pin.req.matches(&version) {
+        return match place.unreachable_fix() {
+            Some(fix) => Check::warn(
+                id::PNPM_VERSION,
+                format!("{}; but {BINROOT} is not on PATH", finding("matches")),
+                Some(fix),
+            ),
+            None => Check::ok(id::PNPM_VERSION, finding("matches")),
+        }
         .into();
     }
     let fix = match &kind {
+        _ if synced => SYNC.to_owned(),
         Kind::Corepack => format!("corepack prepare {} --activate", spec(Some(pin))),
         Kind::Volta => format!("volta install {}", spec(Some(pin))),
         Kind::Npm { prefix } if Some(prefix) == npm_default_prefix(ctx).as_ref() => {
@@ -150,15 +171,7 @@ fn probe(ctx: &Ctx, pin: Option<&Pinned>) -> Probe {
         ),
         Kind::Standalone => format!("pnpm self-update {}", shell_words::quote(&pin.written)),
     };
-    Check::fail(
-        id::PNPM_VERSION,
-        format!(
-            "pnpm {shown} does not match {}, required by {}",
-            pin.req, pin.source
-        ),
-        Some(fix),
-    )
-    .into()
+    Check::fail(id::PNPM_VERSION, finding("does not match"), Some(fix)).into()
 }
 
 /// Where `npm install -g` installs without `--prefix`: `$npm_config_prefix`,

@@ -4,22 +4,28 @@
 
 use super::checks::{Action, Check, Ctx, Probe, id};
 use super::direnv;
+use super::env::HostEnv;
 use super::requirements::{Pinned, PythonReq};
 use super::run::{self, PROBE_TIMEOUT};
 use super::version::Version;
+
+/// The fix for what `devenv sync` provisions.
+pub(crate) const SYNC: &str = "devenv sync";
 use std::path::{Path, PathBuf};
 
-/// A Python interpreter found on PATH.
+/// A Python interpreter found on PATH, in pyenv's versions or among uv's
+/// managed Pythons.
 #[derive(Debug, Clone)]
 pub(crate) struct Interpreter {
-    /// The name it was found under (`python3.13`), as a fix should type it.
+    /// The name it was found under (`python3.13`), or its path with `~`
+    /// when it is not on PATH, as a fix should type it.
     pub name: String,
     pub path: PathBuf,
     pub version: Version,
 }
 
-/// What PATH offers: the first interpreter that meets the requirement, and
-/// what else was tried, for the finding.
+/// What the machine offers: the first interpreter that meets the
+/// requirement, and what else was tried, for the finding.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Found {
     pub matching: Option<Interpreter>,
@@ -33,15 +39,16 @@ pub(crate) fn probes(ctx: &Ctx) -> Vec<Probe> {
     let Some(req) = &ctx.reqs.python else {
         return Vec::new();
     };
-    let found = find(ctx, req.version.as_ref());
+    let found = find(ctx.root, ctx.env, req.version.as_ref());
     vec![
         version_probe(ctx, req, &found),
         venv_probe(ctx, req, &found),
     ]
 }
 
-/// The names to try, most specific first: `python3.13` is what pyenv, uv,
-/// Homebrew and Debian all install for 3.13, and `python3` may be anything.
+/// The names to try on PATH, most specific first: `python3.13` is what
+/// pyenv, uv, Homebrew and Debian all install for 3.13, and `python3` may
+/// be anything.
 fn candidates(req: Option<&Pinned>) -> Vec<String> {
     let mut names = Vec::new();
     if let Some(bare) = req.and_then(|p| p.req.bare()) {
@@ -54,14 +61,15 @@ fn candidates(req: Option<&Pinned>) -> Vec<String> {
     names
 }
 
-fn find(ctx: &Ctx, req: Option<&Pinned>) -> Found {
+/// Finds an interpreter for `req` where uv looks: PATH first, then pyenv's
+/// versions (`$PYENV_ROOT/versions`, `~/.pyenv/versions`), then uv's own
+/// (`$UV_PYTHON_INSTALL_DIR`, `$XDG_DATA_HOME/uv/python`). Installed
+/// versions are tried newest first, so a range gets its newest release.
+pub(crate) fn find(root: &Path, env: &HostEnv, req: Option<&Pinned>) -> Found {
     let mut found = Found::default();
     let mut seen: Vec<PathBuf> = Vec::new();
-    for name in candidates(req) {
-        let Some(path) = ctx.which(&name) else {
-            continue;
-        };
-        match interpreter_version(ctx, &path) {
+    let mut consider = |found: &mut Found, name: String, path: PathBuf| -> bool {
+        match interpreter_version(root, env, &path) {
             Ok(version) => {
                 let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
                 let interp = Interpreter {
@@ -71,7 +79,7 @@ fn find(ctx: &Ctx, req: Option<&Pinned>) -> Found {
                 };
                 if req.is_none_or(|p| p.req.matches(&version)) {
                     found.matching = Some(interp);
-                    return found;
+                    return true;
                 }
                 if !seen.contains(&canonical) {
                     seen.push(canonical);
@@ -80,13 +88,92 @@ fn find(ctx: &Ctx, req: Option<&Pinned>) -> Found {
             }
             Err(reason) => found.broken.push((name, reason)),
         }
+        false
+    };
+    for name in candidates(req) {
+        if let Some(path) = env.which(&name, root)
+            && consider(&mut found, name, path)
+        {
+            return found;
+        }
+    }
+    let Some(pin) = req else {
+        return found;
+    };
+    for path in installed_elsewhere(env, pin) {
+        let name = env.tilde(&path);
+        if consider(&mut found, name, path) {
+            return found;
+        }
     }
     found
 }
 
+/// Interpreters of pyenv and uv whose directory names a version `pin`
+/// allows, newest first (pyenv before uv for the same version).
+fn installed_elsewhere(env: &HostEnv, pin: &Pinned) -> Vec<PathBuf> {
+    let home = env.home();
+    let pyenv = env
+        .get("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".pyenv")))
+        .map(|r| r.join("versions"));
+    let uv = env
+        .get("UV_PYTHON_INSTALL_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            env.get("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(".local/share")))
+                .map(|d| d.join("uv/python"))
+        });
+    let mut all: Vec<(Version, usize, PathBuf)> = Vec::new();
+    for (rank, dir) in [pyenv, uv].into_iter().enumerate() {
+        let Some(entries) = dir.and_then(|d| std::fs::read_dir(d).ok()) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // pyenv: `3.12.6`; uv: `cpython-3.12.6-linux-x86_64-gnu`. Free-
+            // threaded (`3.13t`) and other implementations are left out.
+            let version_text = match rank {
+                0 => name.as_str(),
+                _ => match name.strip_prefix("cpython-") {
+                    Some(rest) => rest.split('-').next().unwrap_or(""),
+                    None => continue,
+                },
+            };
+            let Some(version) = version_text
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.')
+                .then(|| Version::parse(version_text))
+                .flatten()
+            else {
+                continue;
+            };
+            if !pin.req.matches(&version) {
+                continue;
+            }
+            let bin = entry.path().join("bin");
+            let exe = [
+                format!("python{}.{}", version.major, version.minor),
+                "python3".to_owned(),
+            ]
+            .into_iter()
+            .map(|n| bin.join(n))
+            .find(|p| p.is_file());
+            if let Some(exe) = exe {
+                all.push((version, rank, exe));
+            }
+        }
+    }
+    all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    all.into_iter().map(|(_, _, p)| p).collect()
+}
+
 /// `python --version` → `Python 3.13.1` (on stderr before Python 3.4).
-fn interpreter_version(ctx: &Ctx, path: &Path) -> Result<Version, String> {
-    let mut cmd = run::command(path, ctx.root, ctx.env);
+fn interpreter_version(root: &Path, env: &HostEnv, path: &Path) -> Result<Version, String> {
+    let mut cmd = run::command(path, root, env);
     cmd.arg("--version");
     let out = run::run(cmd, PROBE_TIMEOUT).map_err(|e| e.to_string())?;
     if !out.success() {
@@ -94,15 +181,6 @@ fn interpreter_version(ctx: &Ctx, path: &Path) -> Result<Version, String> {
     }
     let text = format!("{}\n{}", out.stdout, out.stderr);
     Version::find_in(&text).ok_or_else(|| format!("unexpected output `{}`", out.first_line()))
-}
-
-/// The interpreter name a fix should use: the one found, else the versioned
-/// name the requirement implies.
-fn interpreter_name(req: Option<&Pinned>, found: &Found) -> String {
-    match &found.matching {
-        Some(i) => i.name.clone(),
-        None => candidates(req).swap_remove(0),
-    }
 }
 
 fn version_probe(ctx: &Ctx, req: &PythonReq, found: &Found) -> Probe {
@@ -149,14 +227,14 @@ fn version_probe(ctx: &Ctx, req: &PythonReq, found: &Found) -> Probe {
         format!("{} {verb} not run: {why}", join_and(&names))
     }));
     let seen = if seen.is_empty() {
-        "none on PATH".to_owned()
+        "none found".to_owned()
     } else {
         seen.join("; ")
     };
     Check::fail(
         id::PYTHON_VERSION,
         format!(
-            "no Python {} on PATH ({seen}); required by {}",
+            "no Python {} on PATH, in pyenv or among uv's Pythons ({seen}); required by {}",
             pin.req, pin.source
         ),
         install_python(ctx, Some(pin)),
@@ -172,8 +250,9 @@ fn join_and(items: &[String]) -> String {
     }
 }
 
-/// How to install a Python: with the tool the user already has. pyenv and
-/// uv get the version as pinned (pyenv's shims only run the exact version a
+/// How to install a Python: `devenv sync` when uv is there (sync's `uv venv`
+/// installs the pin), else with the tool the user already has. pyenv gets
+/// the version as pinned (its shims only run the exact version a
 /// `.python-version` names); Homebrew has one formula per minor version.
 fn install_python(ctx: &Ctx, pin: Option<&Pinned>) -> Option<String> {
     let line = pin.map_or("3", |p| p.req.bare().unwrap_or(p.req.as_str()));
@@ -183,7 +262,7 @@ fn install_python(ctx: &Ctx, pin: Option<&Pinned>) -> Option<String> {
         .unwrap_or(line);
     let (line, exact) = (shell_words::quote(line), shell_words::quote(exact));
     Some(if ctx.which("uv").is_some() {
-        format!("uv python install {exact}")
+        SYNC.to_owned()
     } else if ctx.which("pyenv").is_some() {
         format!("pyenv install {exact}")
     } else if ctx.which("brew").is_some() {
@@ -198,9 +277,9 @@ fn install_python(ctx: &Ctx, pin: Option<&Pinned>) -> Option<String> {
 fn venv_probe(ctx: &Ctx, req: &PythonReq, found: &Found) -> Probe {
     let venv = &req.venv;
     let dir = ctx.root.join(venv);
-    let name = interpreter_name(req.version.as_ref(), found);
-    let create = format!("{name} -m venv {}", shell_words::quote(venv));
-    let recreate = format!("rm -rf {} && {create}", shell_words::quote(venv));
+    // sync makes the venv, and remakes one from another Python.
+    let create = SYNC.to_owned();
+    let recreate = SYNC.to_owned();
 
     if !dir.exists() {
         let check = Check::fail(
@@ -246,7 +325,7 @@ fn venv_probe(ctx: &Ctx, req: &PythonReq, found: &Found) -> Probe {
     // A venv outlives the interpreter it links to (a Homebrew or pyenv
     // upgrade removes it): then nothing in it runs.
     let venv_python = dir.join("bin/python");
-    let runs = match interpreter_version(ctx, &venv_python) {
+    let runs = match interpreter_version(ctx.root, ctx.env, &venv_python) {
         Ok(v) => v,
         Err(why) => {
             return Check::fail(
@@ -262,10 +341,10 @@ fn venv_probe(ctx: &Ctx, req: &PythonReq, found: &Found) -> Probe {
     let mut facts = vec![format!("{venv} has Python {made_with}")];
     if let Some(project) = &req.project {
         if !project_installed(&dir, project) {
-            let install = req
-                .install
-                .clone()
-                .unwrap_or_else(|| format!("{venv}/bin/python -m pip install -e ."));
+            let install = match &req.install {
+                Some(_) => SYNC.to_owned(),
+                None => format!("{venv}/bin/python -m pip install -e ."),
+            };
             return Check::fail(
                 id::PYTHON_VENV,
                 format!("the project `{project}` is not installed in {venv}"),
@@ -311,7 +390,7 @@ fn envrc_activates(ctx: &Ctx, venv: &str) -> bool {
 
 /// The version a venv was made with: `version` (venv), `version_info` (uv,
 /// virtualenv: `3.11.7.final.0`).
-fn venv_version(cfg: &str) -> Option<Version> {
+pub(crate) fn venv_version(cfg: &str) -> Option<Version> {
     cfg.lines().find_map(|line| {
         let (k, v) = line.split_once('=')?;
         match k.trim() {

@@ -37,6 +37,8 @@ pub struct Requirements {
     pub direnv: bool,
     /// Whether the repo has a `.pre-commit-config.yaml`.
     pub pre_commit: bool,
+    /// Whether its hooks are installed with prek rather than pre-commit.
+    pub prek: bool,
     /// What `devenv sync` runs, in order.
     pub sync: Vec<SyncStep>,
 }
@@ -62,6 +64,25 @@ pub struct PythonReq {
 pub struct NodeReq {
     /// The version, and where it is pinned.
     pub version: Pinned,
+    /// Where sentry-devenv's `config.ini` says to download it for this
+    /// machine; `None` when it does not (then a Node mirror is asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dist: Option<NodeDist>,
+}
+
+/// A Node download named in `devenv/config.ini` `[node]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeDist {
+    /// The `[node] version` the download is for (`v26.11.1`).
+    pub version: String,
+    /// `<system>_<machine>`: the archive.
+    pub url: String,
+    /// `<system>_<machine>_sha256`, lowercase hex.
+    pub sha256: String,
+    /// Where the URL is written.
+    pub source: Source,
+    /// Where the digest is written.
+    pub sha256_source: Source,
 }
 
 /// The pnpm a repo needs.
@@ -69,14 +90,21 @@ pub struct NodeReq {
 pub struct PnpmReq {
     /// `None` when any pnpm will do (a `pnpm-lock.yaml` without a pin).
     pub version: Option<Pinned>,
+    /// Pinned by `package.json`'s `packageManager`, which `devenv sync`
+    /// installs; a range from `engines.pnpm` or `x-devenv` it only checks.
+    pub package_manager: bool,
+    /// The hex SHA-512 `packageManager` gives after `+sha512.`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha512: Option<String>,
 }
 
 /// A version requirement with its origin.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pinned {
-    /// What the checks compare against. A pin is checked on the release line
-    /// it names (`.nvmrc` `22.11.0` → Node 22, `.python-version` `3.13.1` →
-    /// Python 3.13): a patch release apart is not a broken environment.
+    /// What the checks compare against. A full version is exact
+    /// (`.node-version` `26.11.1` is Node 26.11.1 and nothing else, as
+    /// sentry's `.envrc` checks it; `.python-version` `3.12.6` is 3.12.6, as
+    /// uv reads it); a partial one (`22`, `3.12`) or a range allows a line.
     pub req: VersionReq,
     /// The value as written (`22.11.0`, `pnpm@9.15.0+sha512.…` → `9.15.0`).
     pub written: String,
@@ -256,16 +284,28 @@ pub fn combine(explicit: XDevenv, found: &Discovered) -> Requirements {
                 written: DEFAULT_NODE.to_owned(),
                 source: Source::default_value(),
             });
-        Some(NodeReq { version })
+        // The download is for config.ini's own version only.
+        let dist = found
+            .node
+            .dist
+            .clone()
+            .filter(|d| same_release(&d.version, &version.written));
+        Some(NodeReq { version, dist })
     } else {
         None
     };
 
-    let pnpm = wants_pnpm.then(|| PnpmReq {
-        version: explicit
-            .pnpm
-            .flatten()
-            .or_else(|| found.pnpm.version.clone()),
+    let pnpm = wants_pnpm.then(|| match explicit.pnpm.flatten() {
+        Some(version) => PnpmReq {
+            version: Some(version),
+            package_manager: false,
+            sha512: None,
+        },
+        None => PnpmReq {
+            version: found.pnpm.version.clone(),
+            package_manager: found.pnpm.package_manager,
+            sha512: found.pnpm.sha512.clone(),
+        },
     });
 
     let direnv = explicit.direnv.unwrap_or(found.envrc);
@@ -281,8 +321,15 @@ pub fn combine(explicit: XDevenv, found: &Discovered) -> Requirements {
         pnpm,
         direnv,
         pre_commit: found.pre_commit,
+        prek: found.prek,
         sync,
     }
+}
+
+/// `v26.11.1` and `26.11.1` name one release.
+fn same_release(a: &str, b: &str) -> bool {
+    let strip = |s: &str| s.trim().trim_start_matches(['v', 'V']).to_owned();
+    strip(a) == strip(b)
 }
 
 #[cfg(test)]

@@ -1,27 +1,33 @@
-//! `devenv sync`: runs the repo's setup steps ([`Requirements::sync`]: the
-//! `x-devenv.sync` block, else the discovered defaults) in order, skipping
-//! each step whose inputs are unchanged since it last succeeded.
+//! `devenv sync`: brings the repo's toolchain to its pins, then runs the
+//! repo's setup steps ([`Requirements::sync`]: the `x-devenv.sync` block,
+//! else the discovered defaults) in order, skipping each step whose inputs
+//! are unchanged since it last succeeded.
 //!
+//! - **Toolchain first.** Node, pnpm and the Python venv at their pins
+//!   ([`super::provision`]), each skipped when already there (decided from
+//!   files: no program starts, no request goes out). What was checked or
+//!   installed is reported like a step (`node`, `pnpm`, `venv`).
 //! - **Inputs.** A step's hash covers its command and the contents of its
 //!   input files, directories walked recursively, every entry with its path,
 //!   sorted. An input that does not exist hashes as missing, so creating it
-//!   runs the step. When the repo has a Python venv, its `pyvenv.cfg` is an
-//!   input of every step too: the steps run with the venv on `PATH`, so a
-//!   deleted or recreated venv must be filled again.
+//!   runs the step. The venv's `pyvenv.cfg` and the installed Node's
+//!   version are inputs of every step too: the steps run with the venv and
+//!   `.devenv/bin` on `PATH`, so a new venv or another Node must be filled
+//!   again.
 //! - **State.** The hash of each step's last success, in one JSON file per
 //!   repo: `<state dir>/sync/<sha256 of the repo path>.json` (the state dir
 //!   is `DEVRIG_STATE_DIR`, else `$XDG_DATA_HOME/devrig`; a [`crate::store`]),
 //!   written atomically after every successful step, under a lock that
-//!   serializes two syncs of the same repo. A failed step records nothing,
-//!   so the next sync tries it again.
-//! - **Gate.** Before the first step that has to run, doctor's checks run;
-//!   a failing `*.version` check or `direnv.installed` stops the sync with
-//!   its finding and fix ([`BLOCKING`]). A missing venv does not block: sync
-//!   creates it (doctor's safe fix); a venv that cannot be fixed safely
-//!   (made by another Python) blocks. When every step is unchanged, no check
-//!   runs and the sync costs a few file reads.
+//!   serializes two syncs of the same repo (and so their installs). A
+//!   failed step records nothing, so the next sync tries it again.
+//! - **Gate.** Before the first step that has to run, doctor's checks run
+//!   in the steps' environment; a failing check sync cannot fix
+//!   ([`BLOCKING`]: direnv missing, a version only checked, such as an
+//!   `engines.pnpm` range) stops the sync with its finding and fix. When
+//!   every step is unchanged, no check runs and the sync costs a few file
+//!   reads.
 //! - **Running.** `/bin/sh -c COMMAND` in the repo root, with the venv's
-//!   `bin` first on `PATH` when the venv exists, stdin closed (sync never
+//!   `bin` and `.devenv/bin` first on `PATH`, stdin closed (sync never
 //!   prompts, so it behaves the same in a terminal, in CI, or with stdin
 //!   redirected: a tool that asks a question gets end-of-file and fails
 //!   instead of hanging), stdout and stderr captured together. A step has no
@@ -29,7 +35,7 @@
 
 use super::checks::{self, Check, Outcome, id};
 use super::env::HostEnv;
-use super::fix::{FixError, apply_fix};
+use super::provision::{self, ProvisionError, Provisioned, Site};
 use super::requirements::{Requirements, Source, SyncStep};
 use crate::config::ConfigError;
 use crate::store::{Loaded, Store, StoreError};
@@ -45,8 +51,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Checks whose failure stops a sync: a step run with the wrong Python, Node
 /// or pnpm installs for the wrong interpreter (or not at all), and a repo
 /// that says it is activated by direnv is not usable without direnv, however
-/// well it is synced. The other checks are about the shell (hooks, an active
-/// venv) and do not change what a step installs.
+/// well it is synced. They run after the toolchain is provisioned, so they
+/// fail only for what sync does not install. The other checks are about the
+/// shell (hooks, an active venv) and do not change what a step installs.
 pub const BLOCKING: &[&str] = &[
     id::PYTHON_VERSION,
     id::DIRENV_INSTALLED,
@@ -79,15 +86,19 @@ pub enum StepOutcome {
     Failed,
 }
 
-/// What happened to one step, as `--json` prints it.
+/// What happened to one step (or toolchain part), as `--json` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepReport {
     pub name: String,
     pub outcome: StepOutcome,
     /// Wall time of the step; 0 when skipped.
     pub seconds: f64,
-    /// The hash of its inputs (hex SHA-256).
-    pub hash: String,
+    /// The hash of its inputs (hex SHA-256); toolchain parts have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// For a toolchain part: what was found or installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Progress, reported as it happens.
@@ -97,10 +108,53 @@ pub enum Event<'a> {
     Skipped {
         step: &'a SyncStep,
     },
-    /// The gate applied a safe fix (created the venv).
-    Fixed {
-        check: &'a str,
-        command: &'a str,
+    /// A toolchain part is at its pin already.
+    ToolReady {
+        tool: &'a str,
+        detail: &'a str,
+    },
+    /// A toolchain part is being installed: what, from where.
+    ToolInstalling {
+        tool: &'a str,
+        detail: &'a str,
+    },
+    /// Something a toolchain part changes on its way (a venv made by
+    /// another Python is recreated).
+    ToolNote {
+        tool: &'a str,
+        text: &'a str,
+    },
+    /// `done` bytes of the download arrived (of `total`, when known).
+    Downloading {
+        tool: &'a str,
+        done: u64,
+        total: Option<u64>,
+    },
+    /// The download is complete and checked; it is being unpacked and its
+    /// program tried (seconds for Node).
+    Unpacking {
+        tool: &'a str,
+    },
+    /// Attempt `attempt` of `of` to fetch `url` failed; the next starts
+    /// after `wait`.
+    DownloadRetry {
+        tool: &'a str,
+        url: &'a str,
+        attempt: u32,
+        of: u32,
+        reason: &'a str,
+        wait: Duration,
+    },
+    /// A toolchain part was installed.
+    ToolInstalled {
+        tool: &'a str,
+        detail: &'a str,
+        elapsed: Duration,
+    },
+    /// A toolchain part could not be installed (the error follows).
+    ToolFailed {
+        tool: &'a str,
+        elapsed: Duration,
     },
     Started {
         step: &'a SyncStep,
@@ -144,8 +198,15 @@ pub enum SyncError {
         /// The failing checks, with their findings and fixes.
         checks: Vec<Check>,
     },
-    #[error("cannot create the venv: {0}")]
-    Venv(#[source] FixError),
+    /// A toolchain part could not be installed.
+    #[error("cannot install {tool}: {error}")]
+    Provision {
+        tool: &'static str,
+        #[source]
+        error: ProvisionError,
+        /// The toolchain parts up to and including this one.
+        steps: Vec<StepReport>,
+    },
     #[error("cannot read `{path}`, an input of sync step `{step}`: {source}")]
     Input {
         step: String,
@@ -179,7 +240,7 @@ impl SyncError {
                 "apply the fixes above, then run `devenv sync` again; `devenv doctor` shows every check"
                     .to_owned(),
             ),
-            SyncError::Venv(fix) => fix.hint(),
+            SyncError::Provision { error, .. } => error.hint(),
             SyncError::StepFailed {
                 step,
                 command,
@@ -287,9 +348,15 @@ pub fn sync(
     let venv = reqs.python.as_ref().map(|p| root.join(&p.venv));
 
     let mut reports = Vec::new();
+    let site = Site { root: &root, env };
+    toolchain(&site, reqs, observer, &mut reports)?;
+    // The steps (and the gate's checks) see what the toolchain put in
+    // `.devenv/bin`, as the repo's `.envrc` would show it to a shell.
+    let env = &with_binroot(&root, env);
+
     let mut gated = false;
     for step in &reqs.sync {
-        let mut hash = input_hash(&root, step, venv.as_deref())?;
+        let hash = input_hash(&root, step, venv.as_deref())?;
         let unchanged = state.steps.get(&step.name).is_some_and(|r| r.hash == hash);
         if unchanged && !opts.force {
             observer.event(Event::Skipped { step });
@@ -297,15 +364,13 @@ pub fn sync(
                 name: step.name.clone(),
                 outcome: StepOutcome::Skipped,
                 seconds: 0.0,
-                hash,
+                hash: Some(hash),
+                detail: None,
             });
             continue;
         }
         if !gated {
-            if gate(&root, env, reqs, observer)? {
-                // The venv was just created: it is part of the inputs.
-                hash = input_hash(&root, step, venv.as_deref())?;
-            }
+            gate(&root, env, reqs)?;
             gated = true;
         }
 
@@ -334,7 +399,8 @@ pub fn sync(
                     name: step.name.clone(),
                     outcome: StepOutcome::Ran,
                     seconds,
-                    hash,
+                    hash: Some(hash),
+                    detail: None,
                 });
             }
             Err((status, tail)) => {
@@ -349,7 +415,8 @@ pub fn sync(
                     name: step.name.clone(),
                     outcome: StepOutcome::Failed,
                     seconds,
-                    hash,
+                    hash: Some(hash),
+                    detail: None,
                 });
                 return Err(SyncError::StepFailed {
                     step: step.name.clone(),
@@ -371,45 +438,122 @@ fn round(seconds: f64) -> f64 {
     (seconds * 1000.0).round() / 1000.0
 }
 
-/// Runs doctor's checks and stops on a blocking failure; creates the venv
-/// when that is all that is wrong with it. True when it created the venv.
-fn gate(
-    root: &Path,
-    env: &HostEnv,
+/// Node, pnpm and the venv, in that order (pnpm lives in Node's
+/// node-env; the venv's install step may need neither, but it is last so
+/// that a broken download is reported before minutes of pip).
+fn toolchain(
+    site: &Site,
     reqs: &Requirements,
     observer: &mut dyn Observer,
-) -> Result<bool, SyncError> {
+    reports: &mut Vec<StepReport>,
+) -> Result<(), SyncError> {
+    if let Some(node) = &reqs.node {
+        part("node", observer, reports, |o| {
+            provision::node::provision(site, node, o).map(Some)
+        })?;
+    }
+    if let Some(pnpm) = &reqs.pnpm {
+        part("pnpm", observer, reports, |o| {
+            provision::pnpm::provision(site, pnpm, o)
+        })?;
+    }
+    if let Some(python) = &reqs.python {
+        // pip installs need pip in the venv; uv sync brings its own.
+        let seed = !python
+            .install
+            .as_deref()
+            .is_some_and(|c| c.contains("uv sync"));
+        part("venv", observer, reports, |o| {
+            provision::venv::provision(site, python, seed, o).map(Some)
+        })?;
+    }
+    Ok(())
+}
+
+/// One toolchain part, timed and reported; `None` from `work`: sync does
+/// not install this part (nothing reported).
+fn part(
+    tool: &'static str,
+    observer: &mut dyn Observer,
+    reports: &mut Vec<StepReport>,
+    work: impl FnOnce(&mut dyn Observer) -> Result<Option<Provisioned>, ProvisionError>,
+) -> Result<(), SyncError> {
+    let started = Instant::now();
+    let result = work(observer);
+    let elapsed = started.elapsed();
+    let (outcome, detail) = match result {
+        Ok(None) => return Ok(()),
+        Ok(Some(Provisioned::Ready(detail))) => {
+            observer.event(Event::ToolReady {
+                tool,
+                detail: &detail,
+            });
+            (StepOutcome::Skipped, detail)
+        }
+        Ok(Some(Provisioned::Installed(detail))) => {
+            observer.event(Event::ToolInstalled {
+                tool,
+                detail: &detail,
+                elapsed,
+            });
+            (StepOutcome::Ran, detail)
+        }
+        Err(error) => {
+            observer.event(Event::ToolFailed { tool, elapsed });
+            reports.push(StepReport {
+                name: tool.to_owned(),
+                outcome: StepOutcome::Failed,
+                seconds: round(elapsed.as_secs_f64()),
+                hash: None,
+                detail: None,
+            });
+            return Err(SyncError::Provision {
+                tool,
+                error,
+                steps: std::mem::take(reports),
+            });
+        }
+    };
+    reports.push(StepReport {
+        name: tool.to_owned(),
+        outcome,
+        seconds: if outcome == StepOutcome::Skipped {
+            0.0
+        } else {
+            round(elapsed.as_secs_f64())
+        },
+        hash: None,
+        detail: Some(detail),
+    });
+    Ok(())
+}
+
+/// `env` with the repo's `.devenv/bin` first on PATH, when it exists.
+fn with_binroot(root: &Path, env: &HostEnv) -> HostEnv {
+    let bin = root.join(provision::BINROOT);
+    let mut env = env.clone();
+    if bin.is_dir() {
+        let bin = bin.display().to_string();
+        let path = match env.get("PATH") {
+            Some(path) if path.split(':').any(|p| p == bin) => path.to_owned(),
+            Some(path) => format!("{bin}:{path}"),
+            None => bin,
+        };
+        env.set("PATH", path);
+    }
+    env
+}
+
+/// Runs doctor's checks and stops on a blocking failure.
+fn gate(root: &Path, env: &HostEnv, reqs: &Requirements) -> Result<(), SyncError> {
     let found = super::doctor_with(root, env, reqs);
     let mut blocking: Vec<Check> = found
         .iter()
         .filter(|c| c.outcome == Outcome::Fail && BLOCKING.contains(&c.id))
         .cloned()
         .collect();
-    let venv = found
-        .iter()
-        .find(|c| c.id == id::PYTHON_VENV && c.outcome == Outcome::Fail);
-    // Without a working Python the venv cannot be made; that check says so.
-    let python_ok = !blocking.iter().any(|c| c.id == id::PYTHON_VERSION);
-    let mut created = false;
-    if let Some(venv) = venv {
-        if !venv.fixable {
-            if python_ok {
-                blocking.push(venv.clone());
-            }
-        } else if blocking.is_empty() {
-            let applied = apply_fix(id::PYTHON_VENV, root, env).map_err(SyncError::Venv)?;
-            observer.event(Event::Fixed {
-                check: id::PYTHON_VENV,
-                command: &applied.command,
-            });
-            if applied.check.outcome == Outcome::Fail {
-                blocking.push(applied.check);
-            }
-            created = true;
-        }
-    }
     if blocking.is_empty() {
-        Ok(created)
+        Ok(())
     } else {
         // In doctor's order, so the report reads like `devenv doctor`.
         blocking.sort_by_key(|c| checks::ALL.iter().position(|id| *id == c.id));
@@ -428,6 +572,13 @@ pub fn input_hash(root: &Path, step: &SyncStep, venv: Option<&Path>) -> Result<S
                 source,
             }
         })?;
+    }
+    let node = root
+        .join(provision::BINROOT)
+        .join(provision::NODE_ENV)
+        .join(".devrig-node");
+    if let Ok(bytes) = std::fs::read(&node) {
+        entries.insert("\0node".to_owned(), Entry::File(bytes));
     }
     if let Some(venv) = venv {
         let cfg = venv.join("pyvenv.cfg");

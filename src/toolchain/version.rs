@@ -153,16 +153,13 @@ impl VersionReq {
         })
     }
 
-    /// A requirement that only keeps the first `parts` parts of a bare
-    /// version: a Node pin `22.11.0` checked as `22`, a Python pin `3.13.1`
-    /// as `3.13`. Ranges are returned unchanged: they say what they mean.
-    pub fn loosened(text: &str, parts: usize) -> Result<VersionReq, BadVersionReq> {
-        match partial(text) {
-            Some(numbers) if numbers.len() > parts => {
-                let short: Vec<String> = numbers[..parts].iter().map(u64::to_string).collect();
-                VersionReq::parse(&short.join("."))
-            }
-            _ => VersionReq::parse(text),
+    /// The one release a full bare version names (`26.11.1`, `v26.11.1`):
+    /// an exact pin. `None` for a partial version (`22`, `3.12`) or a
+    /// range, which allow several releases.
+    pub fn exact(&self) -> Option<Version> {
+        match partial(&self.text) {
+            Some(parts) if parts.len() == 3 => Some(Version::from_parts(&parts)),
+            _ => None,
         }
     }
 
@@ -418,14 +415,16 @@ mod tests {
     }
 
     #[test]
-    fn loosened_pins_keep_the_leading_parts() {
-        let req = VersionReq::loosened("22.11.0", 1).unwrap();
-        assert_eq!(req.as_str(), "22");
-        assert!(req.matches(&v("22.3.0")));
-        let req = VersionReq::loosened("3.13.1", 2).unwrap();
-        assert_eq!(req.as_str(), "3.13");
-        assert_eq!(req.bare(), Some("3.13"));
-        assert_eq!(VersionReq::loosened(">=22", 1).unwrap().bare(), None);
-        assert_eq!(VersionReq::loosened("v20", 1).unwrap().bare(), Some("20"));
+    fn only_full_bare_versions_are_exact() {
+        let exact = |t: &str| VersionReq::parse(t).unwrap().exact();
+        assert_eq!(exact("26.11.1"), Some(v("26.11.1")));
+        assert_eq!(exact("v22.11.0"), Some(v("22.11.0")));
+        assert_eq!(exact("3.12.6"), Some(v("3.12.6")));
+        for range in ["22", "22.x", ">=22", "^22.1", "3.12", "22.11.*"] {
+            assert_eq!(exact(range), None, "{range}");
+        }
+        assert!(ok("26.11.1", "26.11.1"));
+        assert!(!ok("26.11.1", "26.11.2"));
+        assert_eq!(VersionReq::parse("3.12.6").unwrap().bare(), Some("3.12.6"));
     }
 }

@@ -95,7 +95,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Option<XDevenv>, ConfigError> {
         out.node = Some(
             node.get("version")
                 .filter(|n| !n.is_null())
-                .map(|v| version(&r, &rel, v, "x-devenv.node.version", 1, "22"))
+                .map(|v| version(&r, &rel, v, "x-devenv.node.version", "22"))
                 .transpose()?,
         );
     }
@@ -127,18 +127,17 @@ fn source(rel: &str, node: &Node) -> Source {
     Source::file(rel).at(node.pos.line)
 }
 
-/// A version requirement; a bare version is loosened to `parts` parts (see
+/// A version requirement, exact when it is a full version (see
 /// [`Pinned::req`]).
 fn version(
     r: &Reporter,
     rel: &str,
     node: &Node,
     what: &str,
-    parts: usize,
     example: &str,
 ) -> Result<Pinned, ConfigError> {
     let written = value::string(r, node, what)?;
-    let req = VersionReq::loosened(&written, parts).map_err(|e| {
+    let req = VersionReq::parse(&written).map_err(|e| {
         r.error(node, format!("{what}: {e}")).with_hint(format!(
             "write a version such as \"{example}\", or a range such as \">={example}\""
         ))
@@ -156,7 +155,7 @@ fn python(r: &Reporter, rel: &str, node: &Node) -> Result<XPython, ConfigError> 
     value::deny_unknown(r, node, &["version", "venv", "install"], WHAT)?;
     let mut out = XPython::default();
     if let Some(v) = node.get("version").filter(|n| !n.is_null()) {
-        out.version = Some(version(r, rel, v, "x-devenv.python.version", 2, "3.13")?);
+        out.version = Some(version(r, rel, v, "x-devenv.python.version", "3.13")?);
     }
     if let Some(v) = node.get("venv").filter(|n| !n.is_null()) {
         let venv = value::string(r, v, "x-devenv.python.venv")?;
@@ -195,7 +194,7 @@ fn package_manager(r: &Reporter, rel: &str, node: &Node) -> Result<Option<Pinned
     }
     node.get("version")
         .filter(|n| !n.is_null())
-        .map(|v| version(r, rel, v, "x-devenv.package_manager.version", 3, "10"))
+        .map(|v| version(r, rel, v, "x-devenv.package_manager.version", "10"))
         .transpose()
 }
 
@@ -296,7 +295,11 @@ mod tests {
         );
         let python = x.python.unwrap();
         let version = python.version.unwrap();
-        assert_eq!(version.req.as_str(), "3.13");
+        assert_eq!(
+            version.req.as_str(),
+            "3.13.1",
+            "a full version is an exact pin"
+        );
         assert_eq!(version.written, "3.13.1");
         assert_eq!(version.source.to_string(), "devservices/config.yml:3");
         assert_eq!(python.install.as_deref(), Some("uv sync --frozen"));

@@ -15,6 +15,9 @@
 //!   inspect what devrig did; process.rs: the process table;
 //!   spawned.rs: devrig in the background, its output collected as it
 //!   comes; terminal.rs: devrig on a pseudo-terminal.
+//! - http.rs: a real HTTP server on 127.0.0.1 with a request log;
+//!   toolchain.rs: real Node, pnpm, uv and the machine's Python, fetched
+//!   from the registries once and cached.
 
 // Every test binary compiles the whole harness and uses a part of it.
 #![allow(dead_code, unused_imports)]
@@ -22,10 +25,12 @@
 mod config;
 mod docker;
 mod filters;
+pub mod http;
 mod process;
 mod spawned;
 pub mod terminal;
 mod test;
+pub mod toolchain;
 mod world;
 
 pub use config::{devserver_beside_a_db, devservices_config, uses_one_remote};

@@ -37,16 +37,34 @@ impl Terminal {
 
     /// `cmd` with the terminal as its stdin, stdout, stderr and controlling
     /// terminal.
-    pub fn spawn_command(mut cmd: StdCommand) -> Terminal {
+    pub fn spawn_command(cmd: StdCommand) -> Terminal {
+        Terminal::open(cmd, None)
+    }
+
+    /// As [`Terminal::spawn_command`], on a terminal of `rows` × `cols`
+    /// (progress bars draw only where there is a width).
+    pub fn spawn_sized(cmd: StdCommand, rows: u16, cols: u16) -> Terminal {
+        let size = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        Terminal::open(cmd, Some(size))
+    }
+
+    fn open(mut cmd: StdCommand, size: Option<libc::winsize>) -> Terminal {
         let (mut master, mut slave) = (-1, -1);
-        // SAFETY: valid out-pointers; the other arguments may be null.
+        let size_ptr = size.as_ref().map_or(std::ptr::null(), |s| s as *const _);
+        // SAFETY: valid out-pointers; the name and modes may be null, the
+        // size is null or points to a winsize that outlives the call.
         let rc = unsafe {
             libc::openpty(
                 &mut master,
                 &mut slave,
                 std::ptr::null_mut(),
                 std::ptr::null(),
-                std::ptr::null(),
+                size_ptr,
             )
         };
         assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
