@@ -4,8 +4,9 @@
 use super::args::PlanArgs;
 use super::render::Renderer;
 use super::{CmdResult, GlobalArgs, report};
+use crate::engine::ssh::Direction;
 use crate::ops::status::{self, StatusOptions};
-use crate::supervisor::protocol::{ProgramState, ProgramStatus};
+use crate::supervisor::protocol::{ConnectionState, ForwardState, ProgramState, ProgramStatus};
 use crate::ui::{Printer, Tone, pad, width};
 use clap::Args;
 
@@ -31,13 +32,16 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
         printer.json(&status);
         return Ok(());
     }
+    let forwards = forward_rows(&status);
     let width = width(
         status
             .containers
             .iter()
             .map(|r| r.container.as_str())
             .chain(status.programs.iter().map(|p| p.name.as_str()))
-            .chain(status.local.iter().map(|l| l.service.as_str())),
+            .chain(status.local.iter().map(|l| l.service.as_str()))
+            .chain(status.remote.iter().map(|r| r.engine.as_str()))
+            .chain(forwards.iter().map(|(listen, ..)| listen.as_str())),
     );
     for row in &status.containers {
         let tone = match (row.state.as_str(), row.health.as_deref()) {
@@ -66,6 +70,33 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
             local.checkout.display()
         ));
     }
+    if let Some(remote) = &status.remote {
+        let tone = match remote.connection {
+            ConnectionState::Connected => Tone::Good,
+            ConnectionState::Reconnecting => Tone::Warn,
+        };
+        let detail = remote
+            .detail
+            .as_deref()
+            .map_or_else(String::new, |d| format!(": {d}"));
+        printer.line(&format!(
+            "{}  {}  engine{detail}",
+            pad(&remote.engine, width),
+            pad(&printer.paint(tone, remote.connection.as_str()), STATE),
+        ));
+    }
+    for (listen, state, what) in &forwards {
+        let tone = match state {
+            ForwardState::Up => Tone::Good,
+            ForwardState::Waiting => Tone::Warn,
+            ForwardState::Failed => Tone::Bad,
+        };
+        printer.line(&format!(
+            "{}  {}  {what}",
+            pad(listen, width),
+            pad(&printer.paint(tone, state.as_str()), STATE),
+        ));
+    }
     for program in &status.programs {
         let tone = match program.state {
             ProgramState::Running => Tone::Good,
@@ -83,6 +114,36 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
         ));
     }
     Ok(())
+}
+
+/// One row per forward: where it listens, its state, and what it is:
+/// `forward to devbox 127.0.0.1:5432 (devrig/postgres)`.
+fn forward_rows(status: &status::StatusReport) -> Vec<(String, ForwardState, String)> {
+    let Some(remote) = &status.remote else {
+        return Vec::new();
+    };
+    let host = remote.engine.trim_start_matches("ssh://");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    remote
+        .forwards
+        .iter()
+        .map(|f| {
+            let forward = &f.spec.forward;
+            let what = match forward.direction {
+                Direction::Local => format!("forward to {host} {}", forward.connect),
+                Direction::Remote => format!("forward from {host} to {}", forward.connect),
+            };
+            let detail = f
+                .detail
+                .as_deref()
+                .map_or_else(String::new, |d| format!(": {d}"));
+            (
+                forward.listen.to_string(),
+                f.state,
+                format!("{what} ({}){detail}", f.spec.purpose),
+            )
+        })
+        .collect()
 }
 
 /// `program, pid 4242, up 5m 3s, 2 restarts` and the like.

@@ -17,6 +17,7 @@ pub mod init;
 pub mod logs;
 pub mod programs;
 pub mod purge;
+pub mod remote;
 pub mod reset;
 pub mod serve;
 pub mod services;
@@ -93,6 +94,18 @@ pub enum Event {
         service: String,
         checkout: Option<PathBuf>,
     },
+    /// A bind source copied to the remote engine's host, at `path` there.
+    Copied {
+        source: PathBuf,
+        host: String,
+        path: String,
+    },
+    /// A port newly forwarded between this machine and the remote engine's.
+    Forwarded {
+        forward: crate::engine::ssh::Forward,
+        host: String,
+        purpose: String,
+    },
 }
 
 /// Where an operation's events go.
@@ -155,6 +168,8 @@ pub enum Error {
     UnknownService(#[from] services::UnknownService),
     #[error(transparent)]
     ChecksFailed(#[from] doctor::ChecksFailed),
+    #[error(transparent)]
+    Forward(#[from] remote::ForwardFailed),
     /// Two services claim the same port or name; nothing was started.
     #[error("{0}")]
     Conflict(Box<Conflict>),
@@ -204,6 +219,7 @@ impl Error {
             Error::Init(e) => e.hint(),
             Error::UnknownService(e) => Some(e.hint()),
             Error::ChecksFailed(e) => Some(e.hint()),
+            Error::Forward(e) => Some(e.hint()),
             Error::Conflict(c) => Some(c.hint.clone()),
             Error::Io { .. } | Error::Runtime(_) => None,
             Error::Interrupted { kept } => Some((*kept).to_owned()),
@@ -230,6 +246,7 @@ impl Error {
             Error::Program(e) => e.exit_code(),
             Error::State(_)
             | Error::ChecksFailed(_)
+            | Error::Forward(_)
             | Error::Supervisor(_)
             | Error::Foreground(_)
             | Error::Io { .. }

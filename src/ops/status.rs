@@ -5,7 +5,7 @@
 use super::{Error, Observer, Session, Target, context, programs};
 use crate::plan::remote::FetchPolicy;
 use crate::stack::status::ContainerStatus;
-use crate::supervisor::protocol::ProgramStatus;
+use crate::supervisor::protocol::{ProgramStatus, RemoteStatus};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -27,6 +27,9 @@ pub struct StatusReport {
     /// Dependencies toggled to run from their own checkouts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub local: Vec<LocalService>,
+    /// An engine on another machine, and the ports forwarded to and from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,12 +44,13 @@ pub fn status(opts: &StatusOptions, observer: &dyn Observer) -> Result<StatusRep
     let plan = opts.target.plan(&opts.mode, opts.fetch, observer)?;
     let specs = crate::stack::specs(&plan, opts.mirror.as_deref());
     let (programs, supervisor_pid) = programs::rows(&plan)?;
-    let containers = if specs.is_empty() {
-        Vec::new()
+    let (containers, remote) = if specs.is_empty() {
+        (Vec::new(), None)
     } else {
         Session::new()?.block_on(async {
             let engine = context::engine(observer).await?;
-            Ok::<_, Error>(crate::stack::status::status(&engine, &specs).await?)
+            let containers = crate::stack::status::status(&engine, &specs).await?;
+            Ok::<_, Error>((containers, super::remote::status(&engine, &plan)?))
         })?
     };
     let state = context::peek_state();
@@ -66,5 +70,6 @@ pub fn status(opts: &StatusOptions, observer: &dyn Observer) -> Result<StatusRep
         programs,
         supervisor_pid,
         local,
+        remote,
     })
 }

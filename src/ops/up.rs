@@ -99,6 +99,7 @@ async fn containers(
     observer: &EarlyStarts<'_>,
 ) -> Result<Instant, Error> {
     let engine = context::engine(observer).await?;
+    super::remote::check(&engine, plan)?;
     // Held until the state is saved.
     let (store, mut state) = context::locked_state(&engine, cancel, observer).await?;
     let root = &plan.projects[&plan.root];
@@ -126,6 +127,7 @@ async fn containers(
         store.save(&state)?;
         saved = state.clone();
     }
+    let plan = &*super::remote::prepare(&engine, plan, observer).await?;
     let stack_opts = stack::up::UpOptions {
         mirror: opts.mirror.clone(),
         timeout,
