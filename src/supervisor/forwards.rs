@@ -72,6 +72,7 @@ impl Forwards {
                 attempt: 0,
                 why: None,
             },
+            lost_once: false,
         };
         tokio::spawn(task.run(rx));
         Forwards {
@@ -147,6 +148,9 @@ struct Task {
     /// Each wanted forward's state, and when it failed.
     states: HashMap<Forward, (ForwardState, Option<String>, Option<Instant>)>,
     link: Link,
+    /// A connection was lost since the forwards were set: a remote port
+    /// may still be held by the dropped one's sshd session.
+    lost_once: bool,
 }
 
 /// What woke the task.
@@ -330,6 +334,7 @@ impl Task {
         for state in self.states.values_mut() {
             *state = (ForwardState::Waiting, None, None);
         }
+        self.lost_once = true;
         self.link = Link::Down {
             retry_at: Some(Instant::now()),
             attempt: 0,
@@ -371,7 +376,7 @@ impl Task {
                     (ForwardState::Up, None, None)
                 }
                 Err(e) => {
-                    let why = failure(&spec.forward, &e.to_string());
+                    let why = failure(&spec.forward, &e.to_string(), self.lost_once);
                     log(&format!(
                         "cannot forward {}: {why}",
                         spec.forward.describe(&host)
@@ -460,6 +465,7 @@ impl Task {
             why: None,
         };
         self.states.clear();
+        self.lost_once = false;
         self.wanted.clear();
         self.target = None;
     }
@@ -510,10 +516,19 @@ impl Task {
 }
 
 /// ssh's `Port forwarding failed`, said in terms of the port.
-fn failure(forward: &Forward, message: &str) -> String {
+/// `after_loss`: the connection dropped before, and the remote sshd may not
+/// have noticed yet, so its session of the old connection still listens.
+fn failure(forward: &Forward, message: &str, after_loss: bool) -> String {
     match forward.direction {
         Direction::Local if message.contains("Port forwarding failed") => {
             format!("{} is taken on this machine", forward.listen)
+        }
+        Direction::Remote if message.contains("remote port forwarding failed") && after_loss => {
+            format!(
+                "{} is taken on the remote, most likely by the dropped connection, until its sshd notices it is gone (sooner with ClientAliveInterval in its sshd_config); tried again every {}s",
+                forward.listen,
+                RETRY_FAILED.as_secs()
+            )
         }
         Direction::Remote if message.contains("remote port forwarding failed") => {
             format!("{} is taken on the remote", forward.listen)

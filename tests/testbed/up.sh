@@ -458,6 +458,10 @@ AllowTcpForwarding yes
 AllowStreamLocalForwarding yes
 GatewayPorts clientspecified
 StreamLocalBindUnlink yes
+# A dropped client's session (and its reverse forwards' ports) goes within
+# ~10 s, so the reconnected client can listen there again.
+ClientAliveInterval 3
+ClientAliveCountMax 3
 MaxStartups 100:30:200
 LogLevel VERBOSE
 SetEnv DOCKER_HOST=unix://$RSOCK
