@@ -20,9 +20,10 @@ pub fn purge(opts: &PurgeOptions, observer: &dyn Observer) -> Result<Purged, Err
     }
     let purged = Session::new()?.block_on(async {
         let engine = context::engine(observer).await?;
-        Ok::<_, Error>(
-            crate::stack::maintenance::purge(&engine, opts.volumes, &StackEvents(observer)).await?,
-        )
+        let purged =
+            crate::stack::maintenance::purge(&engine, opts.volumes, &StackEvents(observer)).await?;
+        super::remote::purge(&engine, observer).await?;
+        Ok::<_, Error>(purged)
     })?;
     for dir in [RemoteCache::default_root(), Store::default_dir()] {
         if dir.exists() {

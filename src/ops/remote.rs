@@ -176,6 +176,22 @@ pub async fn release(engine: &Engine, plan: &Plan) {
     }
 }
 
+/// `purge`'s part: the bind-mount copies on the remote go too, and the
+/// SSH connection.
+pub async fn purge(engine: &Engine, observer: &dyn Observer) -> Result<(), Error> {
+    let Some(remote) = engine.remote() else {
+        return Ok(());
+    };
+    if stack::mounts::remove_all(remote).await? {
+        observer.event(Event::Stack(stack::Event::Resource {
+            verb: "Removed",
+            what: format!("the bind-mount copies on {}", remote.target.name()),
+        }));
+    }
+    engine.disconnect().await;
+    Ok(())
+}
+
 /// What `status` shows of a remote engine: the engine, and the forwards
 /// the repo's supervisor keeps (none when it keeps none). `None` for a
 /// local engine.

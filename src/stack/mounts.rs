@@ -249,6 +249,24 @@ async fn copy_missing(
         .collect())
 }
 
+/// Removes every copy on the remote (`purge`); true when there were any.
+pub async fn remove_all(remote: &Remote) -> Result<bool, StackError> {
+    let base = shell_words::quote(&base(remote)).into_owned();
+    let out = remote
+        .exec(&format!("[ -e {base} ] || exit 3; rm -rf {base}"), None)
+        .await?;
+    let _ = std::fs::remove_file(remote.record());
+    match out.status.code() {
+        Some(0) => Ok(true),
+        Some(3) => Ok(false),
+        _ => Err(StackError::Copy {
+            path: PathBuf::from(base),
+            host: remote.target.name().to_owned(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        }),
+    }
+}
+
 /// Unpacks the archive beside the copies, moves each into place, then
 /// removes the older copies of the same sources.
 fn unpack_script(base: &str, copies: &[&(Copy, Tree)]) -> String {

@@ -430,8 +430,17 @@ impl Drop for World {
         }
         // `down` keeps the SSH connection while the state names other
         // services (a state rebuilt from a shared engine names its other
-        // tests'): this world's connections go with it.
+        // tests'): this world's connections go with it, and its projects'
+        // bind-mount copies on the devbox.
         if self.docker_host.is_some() {
+            let copies: Vec<String> = projects
+                .iter()
+                .map(|p| format!("~/.cache/devrig/mounts/{p}"))
+                .collect();
+            let _ = Command::new("ssh")
+                .args(["-o", "BatchMode=yes", "-o", "ControlPath=none", "devbox"])
+                .arg(format!("rm -rf {}", copies.join(" ")))
+                .output();
             for control in std::fs::read_dir(self.root().join("run/devrig/ssh"))
                 .into_iter()
                 .flatten()
