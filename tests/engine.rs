@@ -559,28 +559,7 @@ fn a_remote_engine_over_tcp_through_docker_host_and_a_context() {
     );
 
     // The same engine chosen through a docker context as the current one.
-    let config_dir = world.root().join("docker-config");
-    let name = "devrig-tcp-test";
-    let digest = {
-        use sha2::Digest;
-        sha2::Sha256::digest(name.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
-    common::write(
-        &config_dir
-            .join("contexts/meta")
-            .join(digest)
-            .join("meta.json"),
-        &format!(
-            r#"{{"Name":"{name}","Metadata":{{}},"Endpoints":{{"docker":{{"Host":"{TCP_ENGINE}"}}}}}}"#
-        ),
-    );
-    common::write(
-        &config_dir.join("config.json"),
-        &format!(r#"{{"currentContext":"{name}"}}"#),
-    );
+    let config_dir = world.docker_context("devrig-tcp-test", TCP_ENGINE);
     let out = world
         .devrig()
         .env("DOCKER_CONFIG", &config_dir)

@@ -157,6 +157,17 @@ impl ops::Observer for Renderer {
             Event::Fixed { check, command } => {
                 p.status("Fixed", &format!("{check} ({command})"))
             }
+            Event::Copied { source, host, path } => {
+                p.status("Copied", &format!("{} to {host}:{path}", source.display()))
+            }
+            Event::Forwarded {
+                forward,
+                host,
+                purpose,
+            } => p.status(
+                "Forwarded",
+                &format!("{} ({purpose})", forward.describe(&host)),
+            ),
         }
     }
 }

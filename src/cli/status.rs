@@ -4,9 +4,10 @@
 use super::args::ReadPlanArgs;
 use super::render::Renderer;
 use super::{CmdResult, GlobalArgs, report};
+use crate::engine::ssh::Direction;
 use crate::ops::status::{self, StatusOptions};
 use crate::stack::status::Readiness;
-use crate::supervisor::protocol::{ProgramState, ProgramStatus};
+use crate::supervisor::protocol::{ConnectionState, ForwardState, ProgramState, ProgramStatus};
 use crate::ui::{Printer, Tone, pad, width};
 use clap::Args;
 
@@ -30,6 +31,7 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
         printer.json(&status);
         return Ok(());
     }
+    let forwards = forward_rows(&status);
     let mut rows: Vec<[String; 5]> = vec![[
         printer.paint(Tone::Dim, "NAME"),
         printer.paint(Tone::Dim, "STATE"),
@@ -86,6 +88,37 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
             String::new(),
         ]);
     }
+    if let Some(remote) = &status.remote {
+        let tone = match remote.connection {
+            ConnectionState::Connected => Tone::Good,
+            ConnectionState::Reconnecting => Tone::Warn,
+        };
+        let detail = remote
+            .detail
+            .as_deref()
+            .map_or_else(String::new, |d| format!(": {d}"));
+        rows.push([
+            remote.engine.clone(),
+            printer.paint(tone, remote.connection.as_str()),
+            none(),
+            format!("engine{detail}"),
+            String::new(),
+        ]);
+    }
+    for (listen, state, what) in &forwards {
+        let tone = match state {
+            ForwardState::Up => Tone::Good,
+            ForwardState::Waiting => Tone::Warn,
+            ForwardState::Failed => Tone::Bad,
+        };
+        rows.push([
+            listen.clone(),
+            printer.paint(tone, state.as_str()),
+            none(),
+            what.clone(),
+            String::new(),
+        ]);
+    }
     for program in &status.programs {
         let tone = match program.state {
             ProgramState::Running => Tone::Good,
@@ -115,6 +148,36 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
         printer.line(cells.join("  ").trim_end());
     }
     Ok(())
+}
+
+/// One row per forward: where it listens, its state, and what it is:
+/// `forward to devbox 127.0.0.1:5432 (devrig/postgres)`.
+fn forward_rows(status: &status::StatusReport) -> Vec<(String, ForwardState, String)> {
+    let Some(remote) = &status.remote else {
+        return Vec::new();
+    };
+    let host = remote.engine.trim_start_matches("ssh://");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    remote
+        .forwards
+        .iter()
+        .map(|f| {
+            let forward = &f.spec.forward;
+            let what = match forward.direction {
+                Direction::Local => format!("forward to {host} {}", forward.connect),
+                Direction::Remote => format!("forward from {host} to {}", forward.connect),
+            };
+            let detail = f
+                .detail
+                .as_deref()
+                .map_or_else(String::new, |d| format!(": {d}"));
+            (
+                forward.listen.to_string(),
+                f.state,
+                format!("{what} ({}){detail}", f.spec.purpose),
+            )
+        })
+        .collect()
 }
 
 /// `program, pid 4242, up 5m 3s, 2 restarts` and the like.

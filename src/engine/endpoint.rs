@@ -3,7 +3,9 @@
 //! config dir's `config.json` (the context's endpoint in its `meta.json`),
 //! then the default socket. bollard does not read contexts, so a user whose
 //! Docker Desktop or colima context is current would otherwise reach the
-//! wrong (or no) engine.
+//! wrong (or no) engine. `ssh://[user@]host[:port]` (from either) is an
+//! engine on another machine, reached through the user's own OpenSSH
+//! ([`super::ssh`]).
 
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -16,6 +18,8 @@ pub enum Address {
     Unix(PathBuf),
     /// `host:port` for plain HTTP.
     Tcp(String),
+    /// An engine on another machine, over SSH.
+    Ssh(SshTarget),
 }
 
 impl fmt::Display for Address {
@@ -23,7 +27,93 @@ impl fmt::Display for Address {
         match self {
             Address::Unix(path) => write!(f, "unix://{}", path.display()),
             Address::Tcp(addr) => write!(f, "tcp://{addr}"),
+            Address::Ssh(target) => write!(f, "{target}"),
         }
+    }
+}
+
+/// `ssh://[user@]host[:port]`, as the docker CLI takes it: the host is
+/// whatever the user's `ssh` understands (an alias of `~/.ssh/config`
+/// too), so its address, key and jump hosts come from there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct SshTarget {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl SshTarget {
+    /// `user@host`, or `host`: what `ssh` is given as its destination.
+    pub fn destination(&self) -> String {
+        match &self.user {
+            Some(user) => format!("{user}@{}", self.host),
+            None => self.host.clone(),
+        }
+    }
+
+    /// The host as messages name it (`devbox`).
+    pub fn name(&self) -> &str {
+        &self.host
+    }
+
+    /// Reads `ssh://[user@]host[:port]` back (as [`fmt::Display`] writes it).
+    pub fn parse_url(url: &str) -> Result<SshTarget, String> {
+        url.strip_prefix("ssh://")
+            .and_then(SshTarget::parse)
+            .ok_or_else(|| format!("`{url}` is not ssh://[user@]host[:port]"))
+    }
+
+    fn parse(rest: &str) -> Option<SshTarget> {
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('/') {
+            return None;
+        }
+        let (user, host_port) = match rest.rsplit_once('@') {
+            Some((user, hp)) if !user.is_empty() => (Some(user.to_owned()), hp),
+            Some(_) => return None,
+            None => (None, rest),
+        };
+        let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+            let (host, after) = v6.split_once(']')?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p.parse().ok()?),
+                None if after.is_empty() => None,
+                None => return None,
+            };
+            (host, port)
+        } else {
+            match host_port.rsplit_once(':') {
+                Some((host, p)) => (host, Some(p.parse().ok()?)),
+                None => (host_port, None),
+            }
+        };
+        // A host starting with `-` would be an option to ssh.
+        if host.is_empty() || host.starts_with('-') {
+            return None;
+        }
+        Some(SshTarget {
+            user,
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for SshTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ssh://")?;
+        if let Some(user) = &self.user {
+            write!(f, "{user}@")?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]", self.host)?;
+        } else {
+            f.write_str(&self.host)?;
+        }
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        Ok(())
     }
 }
 
@@ -52,7 +142,7 @@ impl EndpointError {
     pub fn hint(&self) -> String {
         match self {
             EndpointError::Unsupported { .. } => {
-                "devrig speaks to engines over unix:// sockets and plain tcp://; use `docker context ls` to find one".to_owned()
+                "devrig speaks to engines over unix:// sockets, plain tcp:// and ssh://[user@]host[:port]; use `docker context ls` to find one".to_owned()
             }
             EndpointError::UnknownContext { .. } => {
                 "run `docker context ls` to see the contexts, or unset DOCKER_CONTEXT".to_owned()
@@ -120,6 +210,13 @@ fn parse_host(host: &str, source: &str) -> Result<Endpoint, EndpointError> {
         } else {
             format!("{addr}:2375")
         })
+    } else if let Some(rest) = host.strip_prefix("ssh://") {
+        Address::Ssh(
+            SshTarget::parse(rest).ok_or_else(|| EndpointError::Unsupported {
+                host: host.to_owned(),
+                origin: source.to_owned(),
+            })?,
+        )
     } else {
         return Err(EndpointError::Unsupported {
             host: host.to_owned(),
@@ -244,9 +341,33 @@ mod tests {
     }
 
     #[test]
-    fn ssh_and_garbage_are_refused() {
+    fn ssh_targets_as_the_docker_cli_reads_them() {
+        let target = |host: &str| match resolve_with(&[("DOCKER_HOST", host)], None) {
+            Ok(Endpoint {
+                address: Address::Ssh(t),
+                ..
+            }) => t,
+            other => panic!("{host}: {other:?}"),
+        };
+        let t = target("ssh://devbox");
+        assert_eq!((t.user, t.host.as_str(), t.port), (None, "devbox", None));
+        let t = target("ssh://me@build.example.com:2222");
+        assert_eq!(t.destination(), "me@build.example.com");
+        assert_eq!(t.port, Some(2222));
+        assert_eq!(t.to_string(), "ssh://me@build.example.com:2222");
+        let t = target("ssh://root@[fd00::2]:22/");
+        assert_eq!((t.host.as_str(), t.port), ("fd00::2", Some(22)));
+        assert_eq!(t.to_string(), "ssh://root@[fd00::2]:22");
+    }
+
+    #[test]
+    fn garbage_is_refused() {
         for host in [
-            "ssh://me@box",
+            "ssh://",
+            "ssh://@box",
+            "ssh://box:port",
+            "ssh://box/path",
+            "ssh://-oProxyCommand=x",
             "npipe:////./pipe/docker_engine",
             "tcp://",
             "localhost:2375",

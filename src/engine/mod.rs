@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod probe;
 pub mod pull;
 pub mod spec;
+pub mod ssh;
 
 pub use container::{Container, Health, RunState};
 
@@ -17,7 +18,7 @@ use bollard::query_parameters::{
     LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions,
     StopContainerOptions,
 };
-use endpoint::{Address, Endpoint, EndpointError};
+use endpoint::{Address, Endpoint, EndpointError, SshTarget};
 use futures_util::stream::{BoxStream, StreamExt};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -32,6 +33,13 @@ pub enum EngineError {
     Endpoint(#[from] EndpointError),
     #[error("cannot reach the Docker engine at {} ({}): {reason}", endpoint.address, endpoint.source)]
     Unreachable { endpoint: Endpoint, reason: String },
+    /// The SSH connection to a remote engine could not be made.
+    #[error("{source} (engine {}, from {})", endpoint.address, endpoint.source)]
+    Ssh {
+        endpoint: Endpoint,
+        #[source]
+        source: ssh::SshError,
+    },
     /// The engine answered with an error: what devrig was doing, and the
     /// engine's own words (the client's error kept as the cause).
     #[error("{action}: {message}")]
@@ -91,7 +99,12 @@ impl EngineError {
                 Address::Tcp(addr) => format!(
                     "check that an engine listens on {addr} and that DOCKER_HOST/DOCKER_CONTEXT are what you want"
                 ),
+                Address::Ssh(target) => format!(
+                    "start Docker on {host} (`sudo systemctl start docker` there); `ssh {host} docker version` must answer",
+                    host = target.name()
+                ),
             }),
+            EngineError::Ssh { source, .. } => Some(source.hint()),
             EngineError::Api { .. } => None,
             EngineError::Lost { .. } => Some(
                 "check that the engine still runs (`docker version`), then run the command again; what was done so far is kept"
@@ -104,7 +117,8 @@ impl EngineError {
         match self {
             EngineError::Unreachable { .. }
             | EngineError::Endpoint(_)
-            | EngineError::Lost { .. } => crate::exit::ENGINE,
+            | EngineError::Lost { .. }
+            | EngineError::Ssh { .. } => crate::exit::ENGINE,
             EngineError::Api { .. } => crate::exit::FAILURE,
         }
     }
@@ -136,6 +150,8 @@ pub struct Engine {
     pub endpoint: Endpoint,
     pub server_version: String,
     pub api_version: String,
+    /// The SSH connection, for an engine on another machine.
+    remote: Option<ssh::Remote>,
 }
 
 impl Engine {
@@ -157,19 +173,69 @@ impl Engine {
                 if !path.exists() {
                     return Err(unreachable("no socket there".to_owned()));
                 }
-                Docker::connect_with_unix(
-                    &path.display().to_string(),
-                    REQUEST_TIMEOUT_SECS,
-                    bollard::API_DEFAULT_VERSION,
-                )
+                unix_client(path)
             }
             Address::Tcp(addr) => Docker::connect_with_http(
                 &format!("tcp://{addr}"),
                 REQUEST_TIMEOUT_SECS,
                 bollard::API_DEFAULT_VERSION,
             ),
+            Address::Ssh(target) => {
+                let target = target.clone();
+                return Self::connect_over_ssh(endpoint, &target).await;
+            }
         }
         .map_err(|e| unreachable(api_message(&e)))?;
+        Self::handshake(docker, endpoint, None).await
+    }
+
+    /// An engine on another machine: through the socket the SSH master
+    /// forwards to it. A socket another devrig process left answering is
+    /// used at once; otherwise the master is (re)made first.
+    async fn connect_over_ssh(
+        endpoint: Endpoint,
+        target: &SshTarget,
+    ) -> Result<Engine, EngineError> {
+        if let Some(remote) = ssh::existing(target)
+            && let Ok(docker) = unix_client(remote.socket())
+            && let Ok(engine) = Self::handshake(docker, endpoint.clone(), Some(remote)).await
+        {
+            return Ok(engine);
+        }
+        let remote = ssh::connect(target, &[])
+            .await
+            .map_err(|source| EngineError::Ssh {
+                endpoint: endpoint.clone(),
+                source,
+            })?;
+        let docker = unix_client(remote.socket()).map_err(|e| EngineError::Unreachable {
+            endpoint: endpoint.clone(),
+            reason: api_message(&e),
+        })?;
+        let engine_address = remote.engine_address().to_owned();
+        match Self::handshake(docker, endpoint, Some(remote)).await {
+            Err(EngineError::Unreachable { endpoint, reason }) => Err(EngineError::Unreachable {
+                reason: format!(
+                    "its engine ({engine_address} on {}) does not answer: {reason}",
+                    target.name()
+                ),
+                endpoint,
+            }),
+            other => other,
+        }
+    }
+
+    /// Asks the engine its version, then speaks that API version when it
+    /// is older than bollard's.
+    async fn handshake(
+        docker: Docker,
+        endpoint: Endpoint,
+        remote: Option<ssh::Remote>,
+    ) -> Result<Engine, EngineError> {
+        let unreachable = |reason: String| EngineError::Unreachable {
+            endpoint: endpoint.clone(),
+            reason,
+        };
         let version = match tokio::time::timeout(PING_TIMEOUT, docker.version()).await {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => return Err(unreachable(api_message(&e))),
@@ -180,7 +246,6 @@ impl Engine {
                 )));
             }
         };
-        // Speak the engine's API version when it is older than bollard's.
         let docker = docker
             .negotiate_version()
             .await
@@ -190,7 +255,41 @@ impl Engine {
             endpoint,
             server_version: version.version.unwrap_or_default(),
             api_version: version.api_version.unwrap_or_default(),
+            remote,
         })
+    }
+
+    /// The SSH connection of an engine on another machine; `None` for a
+    /// local (or plain TCP) engine.
+    pub fn remote(&self) -> Option<&ssh::Remote> {
+        self.remote.as_ref()
+    }
+
+    /// Ends the SSH connection of a remote engine (nothing for a local
+    /// one): `down` does when nothing of any stack is left up.
+    pub async fn disconnect(&self) {
+        if let Some(remote) = &self.remote {
+            remote.exit().await;
+        }
+    }
+
+    /// The address `host-gateway` stands for in containers: the default
+    /// bridge's gateway, where the engine's host answers them.
+    pub async fn host_gateway(&self) -> Result<Option<String>, EngineError> {
+        let bridge = self
+            .docker
+            .inspect_network("bridge", None)
+            .await
+            .map_err(|e| EngineError::api(&self.endpoint, "inspecting the bridge network", e))?;
+        Ok(bridge
+            .ipam
+            .and_then(|ipam| ipam.config)
+            .into_iter()
+            .flatten()
+            .find_map(|c| {
+                c.gateway
+                    .filter(|g| g.parse::<std::net::Ipv4Addr>().is_ok())
+            }))
     }
 
     /// Every container with a compose project label among `projects` (all
@@ -508,6 +607,14 @@ impl Engine {
             })?;
         Ok(info.docker_root_dir)
     }
+}
+
+fn unix_client(path: &std::path::Path) -> Result<Docker, bollard::errors::Error> {
+    Docker::connect_with_unix(
+        &path.display().to_string(),
+        REQUEST_TIMEOUT_SECS,
+        bollard::API_DEFAULT_VERSION,
+    )
 }
 
 /// A network or volume: its name and labels.

@@ -41,10 +41,15 @@ pub fn down(opts: &DownOptions, observer: &dyn Observer) -> Result<(), Error> {
             FetchPolicy::CacheFirst
         };
         let plan = context::resolve(config, &mode, policy, observer)?;
+        super::remote::release(&engine, &plan).await;
         let keep = state.used_by_others(&root);
         stack::down::down(&engine, &plan, &keep, &StackEvents(observer)).await?;
         state.services.remove(&root);
         store.save(&state)?;
+        // Nothing of any stack is left: nor is the SSH connection kept.
+        if state.services.is_empty() {
+            engine.disconnect().await;
+        }
         observer.event(Event::ServiceDown {
             project: root.clone(),
             mode,

@@ -19,6 +19,7 @@ pub mod logs;
 pub mod programs;
 pub mod pulls;
 pub mod purge;
+pub mod remote;
 pub mod reset;
 pub mod serve;
 pub mod services;
@@ -96,6 +97,18 @@ pub enum Event {
         service: String,
         checkout: Option<PathBuf>,
     },
+    /// A bind source copied to the remote engine's host, at `path` there.
+    Copied {
+        source: PathBuf,
+        host: String,
+        path: String,
+    },
+    /// A port newly forwarded between this machine and the remote engine's.
+    Forwarded {
+        forward: crate::engine::ssh::Forward,
+        host: String,
+        purpose: String,
+    },
 }
 
 /// Where an operation's events go.
@@ -162,6 +175,8 @@ pub enum Error {
     ChecksFailed(#[from] doctor::ChecksFailed),
     #[error(transparent)]
     NothingToReset(#[from] reset::NothingToReset),
+    #[error(transparent)]
+    Forward(#[from] remote::ForwardFailed),
     /// Two services claim the same port or name; nothing was started.
     #[error("{0}")]
     Conflict(Box<Conflict>),
@@ -216,6 +231,7 @@ impl Error {
                 "name a compose service of this repo's plan (`devrig config` lists them), or one that runs"
                     .to_owned(),
             ),
+            Error::Forward(e) => Some(e.hint()),
             Error::Conflict(c) => Some(c.hint.clone()),
             Error::Io { .. } | Error::Runtime(_) => None,
             Error::Interrupted { kept } => Some((*kept).to_owned()),
@@ -244,6 +260,7 @@ impl Error {
             Error::State(_)
             | Error::ChecksFailed(_)
             | Error::NothingToReset(_)
+            | Error::Forward(_)
             | Error::Supervisor(_)
             | Error::Foreground(_)
             | Error::Io { .. }

@@ -75,9 +75,10 @@ pub fn purge(plan: &PurgePlan, observer: &dyn Observer) -> Result<Purged, Error>
     }
     let purged = Session::new()?.block_on(async {
         let engine = context::engine(observer).await?;
-        Ok::<_, Error>(
-            crate::stack::maintenance::purge(&engine, &plan.set, &StackEvents(observer)).await?,
-        )
+        let purged =
+            crate::stack::maintenance::purge(&engine, &plan.set, &StackEvents(observer)).await?;
+        super::remote::purge(&engine, observer).await?;
+        Ok::<_, Error>(purged)
     })?;
     if let Some(service) = &plan.service {
         forget(service)?;

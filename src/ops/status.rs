@@ -6,7 +6,7 @@
 use super::{Error, Observer, Session, Target, context, programs};
 use crate::plan::remote::FetchPolicy;
 use crate::stack::status::ContainerStatus;
-use crate::supervisor::protocol::ProgramStatus;
+use crate::supervisor::protocol::{ProgramStatus, RemoteStatus};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -27,6 +27,9 @@ pub struct StatusReport {
     pub supervisor_pid: Option<u32>,
     /// Dependencies toggled to run from their own checkouts.
     pub local: Vec<LocalService>,
+    /// An engine on another machine, and the ports forwarded to and from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,12 +49,13 @@ pub fn status(opts: &StatusOptions, observer: &dyn Observer) -> Result<StatusRep
     // Names and labels only: no image reference matters, so no mirror.
     let specs = crate::stack::specs(&plan, None);
     let (programs, supervisor_pid) = programs::rows(&plan)?;
-    let containers = if specs.is_empty() {
-        Vec::new()
+    let (containers, remote) = if specs.is_empty() {
+        (Vec::new(), None)
     } else {
         Session::new()?.block_on(async {
             let engine = context::engine(observer).await?;
-            Ok::<_, Error>(crate::stack::status::status(&engine, &specs, &state.ready).await?)
+            let containers = crate::stack::status::status(&engine, &specs, &state.ready).await?;
+            Ok::<_, Error>((containers, super::remote::status(&engine, &plan)?))
         })?
     };
     let local = plan
@@ -70,5 +74,6 @@ pub fn status(opts: &StatusOptions, observer: &dyn Observer) -> Result<StatusRep
         programs,
         supervisor_pid,
         local,
+        remote,
     })
 }

@@ -105,6 +105,7 @@ async fn containers(
     observer: &EarlyStarts<'_>,
 ) -> Result<Instant, Error> {
     let engine = context::engine(observer).await?;
+    super::remote::check(&engine, plan)?;
     // Held until the state is saved.
     let (store, mut state) = context::locked_state(&engine, cancel, observer).await?;
     let root = &plan.projects[&plan.root];
@@ -132,6 +133,7 @@ async fn containers(
         store.save(&state)?;
         saved = state.clone();
     }
+    let plan = &*super::remote::prepare(&engine, plan, observer).await?;
     let policy = if matches!(opts.fetch, FetchPolicy::Offline) {
         PullPolicy::Never
     } else {

@@ -3,8 +3,10 @@
 //! this module decides what happens and the CLI decides how it looks.
 
 pub mod down;
+pub mod forwards;
 pub mod logs;
 pub mod maintenance;
+pub mod mounts;
 pub mod ports;
 pub mod registry;
 pub mod status;
@@ -154,6 +156,23 @@ pub enum StackError {
     },
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    /// A bind mount of a stack on a remote engine names a path that only
+    /// this machine has.
+    #[error("the bind mount {} of {service} is outside the repo and the dependency checkouts, so it cannot be copied to the remote engine", path.display())]
+    BindOutside {
+        path: std::path::PathBuf,
+        service: String,
+        config_file: std::path::PathBuf,
+        pos: crate::config::yaml::Pos,
+    },
+    #[error("cannot copy {} to {host}: {message}", path.display())]
+    Copy {
+        path: std::path::PathBuf,
+        host: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Ssh(#[from] crate::engine::ssh::SshError),
 }
 
 impl StackError {
@@ -183,12 +202,21 @@ impl StackError {
             StackError::State(_) => {
                 Some("check permissions on the devrig data directory".to_owned())
             }
+            StackError::BindOutside { .. } => Some(
+                "move what it mounts into the repo (or use a named volume): a remote engine only gets copies of files inside the repo and the dependency checkouts".to_owned(),
+            ),
+            StackError::Copy { host, .. } => Some(format!(
+                "check the free space and permissions of ~/.cache/devrig/mounts on {host}"
+            )),
+            StackError::Ssh(e) => Some(e.hint()),
         }
     }
 
     pub fn exit_code(&self) -> u8 {
         match self {
             StackError::Engine(e) => e.exit_code(),
+            StackError::BindOutside { .. } => crate::exit::USAGE,
+            StackError::Ssh(_) => crate::exit::ENGINE,
             _ => crate::exit::FAILURE,
         }
     }

@@ -2,10 +2,19 @@
 //! must be free or already ours. A port can be held by a process (a socket
 //! we can see) or by another container (the engine's NAT rules hold it with
 //! no visible socket), so both are checked, and the holder is named.
+//!
+//! For an engine on another machine the check runs on both sides: there,
+//! for the containers (the engine's own containers, and what listens on the
+//! remote host, read from its `/proc/net/tcp` over the engine's SSH
+//! connection); here, for the forwards that bring each port to this
+//! machine ([`forwards_preflight`]), where a port the engine's own SSH
+//! master already listens on is ours.
 
 use super::StackError;
-use crate::engine::Container;
+use super::forwards::Wanted;
 use crate::engine::spec::{ContainerSpec, LABEL_PROJECT};
+use crate::engine::ssh::Direction;
+use crate::engine::{Container, Engine};
 use crate::plan::Plan;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 
@@ -76,11 +85,22 @@ pub fn ulimits_preflight(
     Ok(())
 }
 
-pub fn preflight(
+/// A published port no container of ours holds yet: what the engine's host
+/// must have free.
+struct Unclaimed<'a> {
+    spec: &'a ContainerSpec,
+    port: &'a crate::config::compose::Port,
+    ip: IpAddr,
+    number: u16,
+}
+
+pub async fn preflight(
+    engine: &Engine,
     plan: &Plan,
     specs: &[ContainerSpec],
     containers: &[Container],
 ) -> Result<(), StackError> {
+    let mut unclaimed = Vec::new();
     for spec in specs {
         let project = &plan.projects[&spec.project];
         let service = &project.config.services[&spec.service];
@@ -96,13 +116,7 @@ pub fn preflight(
                 .as_deref()
                 .and_then(|ip| ip.parse().ok())
                 .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            let taken = |holder: String| StackError::PortTaken {
-                port: format!("{}:{number}/{}", ip, port.protocol),
-                holder,
-                service: format!("{}/{}", spec.project, spec.service),
-                config_file: project.config.file.clone(),
-                pos: port.pos,
-            };
+            let taken = |holder: String| taken(plan, spec, port, ip, number, holder, None);
             // Held by a running container other than the one we would (re)create?
             if let Some(holder) =
                 container_holding(containers, &spec.name, ip, number, &port.protocol)
@@ -114,18 +128,27 @@ pub fn preflight(
             let ours = containers.iter().any(|c| {
                 c.name == spec.name && c.is_running() && publishes(c, ip, number, &port.protocol)
             });
-            if ours {
-                continue;
+            if !ours {
+                unclaimed.push(Unclaimed {
+                    spec,
+                    port,
+                    ip,
+                    number,
+                });
             }
-            if let Err(e) = try_bind(ip, number, &port.protocol)
+        }
+    }
+    let Some(remote) = engine.remote() else {
+        for u in unclaimed {
+            if let Err(e) = try_bind(u.ip, u.number, &u.port.protocol)
                 && e.kind() == std::io::ErrorKind::AddrInUse
             {
-                let holder = holder_of(number, &port.protocol);
+                let holder = holder_of(u.number, &u.port.protocol);
                 // Our own container, restarting or with its start still in
                 // flight (an `up` re-run right after Ctrl-C): its port is
                 // held by the engine's proxy for it, and it is ours to
                 // (re)start.
-                let own_container = containers.iter().any(|c| c.name == spec.name);
+                let own_container = containers.iter().any(|c| c.name == u.spec.name);
                 if own_container
                     && holder
                         .as_ref()
@@ -133,11 +156,132 @@ pub fn preflight(
                 {
                     continue;
                 }
-                return Err(taken(holder.map_or_else(
+                let holder = holder.map_or_else(
                     || "another process".to_owned(),
                     |h| format!("process {} ({})", h.pid, h.command),
-                )));
+                );
+                return Err(taken(plan, u.spec, u.port, u.ip, u.number, holder, None));
             }
+        }
+        return Ok(());
+    };
+    // One look at the remote's sockets, only when some port needs it (a
+    // no-op `up` has every port held by its own containers).
+    if unclaimed.iter().all(|u| u.port.protocol != "tcp") {
+        return Ok(());
+    }
+    let listening = remote.listening().await?;
+    let host = remote.target.name();
+    for u in unclaimed.iter().filter(|u| u.port.protocol == "tcp") {
+        if listening.iter().any(|(at, port)| {
+            *port == u.number && crate::plan::conflicts::overlaps(Some(*at), Some(u.ip))
+        }) {
+            let holder = format!("a process on {host}");
+            return Err(taken(
+                plan,
+                u.spec,
+                u.port,
+                u.ip,
+                u.number,
+                holder,
+                Some(host),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn taken(
+    plan: &Plan,
+    spec: &ContainerSpec,
+    port: &crate::config::compose::Port,
+    ip: IpAddr,
+    number: u16,
+    holder: String,
+    on: Option<&str>,
+) -> StackError {
+    let project = &plan.projects[&spec.project];
+    StackError::PortTaken {
+        port: match on {
+            Some(host) => format!("{ip}:{number}/{} on {host}", port.protocol),
+            None => format!("{ip}:{number}/{}", port.protocol),
+        },
+        holder,
+        service: format!("{}/{}", spec.project, spec.service),
+        config_file: project.config.file.clone(),
+        pos: port.pos,
+    }
+}
+
+/// This machine's side of a remote stack: each forward's listening port
+/// must be free here (a local forward) or on the remote (a reverse one),
+/// unless it is already held for us: by the engine's SSH master (pid
+/// `master`) here, or by one of `active`, the forwards the repo's
+/// supervisor keeps up.
+pub async fn forwards_preflight(
+    engine: &Engine,
+    wanted: &[Wanted],
+    master: Option<u32>,
+    active: &[crate::engine::ssh::Forward],
+) -> Result<(), StackError> {
+    let Some(remote) = engine.remote() else {
+        return Ok(());
+    };
+    let host = remote.target.name();
+    let mut reverse = Vec::new();
+    for w in wanted {
+        if active.contains(&w.forward) {
+            continue;
+        }
+        let Ok(ip) = w.forward.listen.host.parse::<IpAddr>() else {
+            continue;
+        };
+        let number = w.forward.listen.port;
+        match w.forward.direction {
+            Direction::Remote => reverse.push((w, ip)),
+            Direction::Local => {
+                let Err(e) = try_bind(ip, number, "tcp") else {
+                    continue;
+                };
+                if e.kind() != std::io::ErrorKind::AddrInUse {
+                    continue;
+                }
+                let holder = crate::sys::port_holder(number, crate::sys::Transport::Tcp);
+                if holder
+                    .as_ref()
+                    .is_some_and(|h| Some(h.pid) == master.and_then(|m| i32::try_from(m).ok()))
+                {
+                    continue;
+                }
+                return Err(StackError::PortTaken {
+                    port: format!("{ip}:{number}/tcp on this machine (forwarded from {host})"),
+                    holder: holder.map_or_else(
+                        || "another process".to_owned(),
+                        |h| format!("process {} ({})", h.pid, h.command),
+                    ),
+                    service: w.purpose.clone(),
+                    config_file: w.config_file.clone(),
+                    pos: w.pos,
+                });
+            }
+        }
+    }
+    if reverse.is_empty() {
+        return Ok(());
+    }
+    let listening = remote.listening().await?;
+    for (w, ip) in reverse {
+        let number = w.forward.listen.port;
+        if listening.iter().any(|(at, port)| {
+            *port == number && crate::plan::conflicts::overlaps(Some(*at), Some(ip))
+        }) {
+            return Err(StackError::PortTaken {
+                port: format!("{ip}:{number}/tcp on {host} (forwarded back to this machine)"),
+                holder: format!("a process on {host}"),
+                service: w.purpose.clone(),
+                config_file: w.config_file.clone(),
+                pos: w.pos,
+            });
         }
     }
     Ok(())

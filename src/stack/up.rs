@@ -156,7 +156,9 @@ async fn run(
         .collect();
     // Everything that could refuse to start is checked before anything is made.
     let others = engine.containers(&[]).await.map_err(|e| vec![e.into()])?;
-    ports::preflight(plan, &specs, &others).map_err(|e| vec![e])?;
+    ports::preflight(engine, plan, &specs, &others)
+        .await
+        .map_err(|e| vec![e])?;
     let ceiling = match &engine.endpoint.address {
         crate::engine::endpoint::Address::Unix(socket) => crate::sys::engine_nofile_ceiling(socket),
         _ => None,

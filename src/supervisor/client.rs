@@ -1,7 +1,7 @@
 //! The CLI's side of a supervisor: find it, start it, ask it things.
 
 use super::paths;
-use super::protocol::{ProgramSpec, ProgramStatus, Request, Response};
+use super::protocol::{ProgramSpec, ProgramStatus, RemoteStatus, Request, Response};
 use crate::config::Program;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -73,6 +73,8 @@ fn answer_within() -> Duration {
 pub struct Report {
     pub supervisor_pid: u32,
     pub programs: Vec<ProgramStatus>,
+    /// Its forwards to the repo's remote engine, when it keeps any.
+    pub remote: Option<RemoteStatus>,
 }
 
 /// Sends `request` to `project`'s supervisor. `Ok(None)` when none runs.
@@ -155,9 +157,11 @@ pub fn request(project: &str, request: &Request) -> Result<Option<Report>, Clien
         Ok(Response::Programs {
             supervisor_pid,
             programs,
+            remote,
         }) => Ok(Some(Report {
             supervisor_pid,
             programs,
+            remote,
         })),
         Ok(Response::Error { message }) => Err(ClientError::Refused(message)),
         Err(e) => Err(ClientError::Protocol(e.to_string())),

@@ -6,7 +6,8 @@
 //! Pieces: [`paths`] says where sockets and logs live, [`protocol`] what
 //! travels on the socket, [`client`] is the CLI's side of it, [`daemon`] the
 //! supervisor itself, [`guardian`] the process that stops the programs when
-//! the supervisor dies without doing it, [`logfile`] the rotated logs,
+//! the supervisor dies without doing it, [`forwards`] the port forwards to
+//! a remote engine, [`logfile`] the rotated logs,
 //! [`group`] signals to whole process groups, [`pty`] the terminal a
 //! foreground program runs in. What they need from the OS beyond POSIX
 //! (process trees, `prctl`) comes from [`crate::sys`].
@@ -14,6 +15,7 @@
 pub mod client;
 pub mod daemon;
 mod foreground;
+pub mod forwards;
 pub mod group;
 pub mod guardian;
 pub mod logfile;

@@ -2,6 +2,8 @@
 //! one JSON response line, then the connection closes.
 
 use crate::config::Autorestart;
+use crate::engine::endpoint::SshTarget;
+use crate::engine::ssh::Forward;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -65,6 +67,27 @@ pub enum Request {
     },
     /// Stop every program, answer, and exit.
     Shutdown,
+    /// Keep exactly these ports forwarded over the SSH connection to the
+    /// repo's remote engine (reconnecting when it drops), and answer once
+    /// each has been tried. An empty list drops them all.
+    Forward {
+        target: SshTarget,
+        /// `SSH_AUTH_SOCK` of the `up` that asked, for the supervisor's own
+        /// ssh runs (reconnects included).
+        #[serde(default)]
+        env: Vec<(String, String)>,
+        forwards: Vec<ForwardSpec>,
+    },
+}
+
+/// A port forward and whose port it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardSpec {
+    #[serde(flatten)]
+    pub forward: Forward,
+    /// `devrig/postgres` for a container's published port, `program
+    /// devserver` for a port the containers call back.
+    pub purpose: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +96,9 @@ pub enum Response {
     Programs {
         supervisor_pid: u32,
         programs: Vec<ProgramStatus>,
+        /// The forwards to a remote engine, when it has any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<RemoteStatus>,
     },
     Error {
         message: String,
@@ -130,4 +156,65 @@ pub struct ProgramStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_exit: Option<String>,
     pub log: PathBuf,
+}
+
+/// The supervisor's SSH connection to its repo's remote engine, and the
+/// forwards on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteStatus {
+    /// `ssh://devbox`.
+    pub engine: String,
+    pub connection: ConnectionState,
+    /// Why it is not connected, while it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub forwards: Vec<ForwardStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    Connected,
+    /// Dropped (or never made); tried again with backoff.
+    Reconnecting,
+}
+
+impl ConnectionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::Connected => "connected",
+            ConnectionState::Reconnecting => "reconnecting",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForwardStatus {
+    #[serde(flatten)]
+    pub spec: ForwardSpec,
+    pub state: ForwardState,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardState {
+    Up,
+    /// Back once the connection is.
+    Waiting,
+    /// The connection is up but this forward is not (its port is taken on
+    /// the listening side); tried again every few seconds.
+    Failed,
+}
+
+impl ForwardState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardState::Up => "up",
+            ForwardState::Waiting => "waiting",
+            ForwardState::Failed => "failed",
+        }
+    }
 }

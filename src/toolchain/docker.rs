@@ -84,7 +84,7 @@ async fn ports(config: &Path, engine: &Engine) -> Option<Check> {
     let specs = crate::stack::specs(&plan, None);
     let containers = engine.containers(&[]).await.ok()?;
     Some(
-        match crate::stack::ports::preflight(&plan, &specs, &containers) {
+        match crate::stack::ports::preflight(engine, &plan, &specs, &containers).await {
             Ok(()) => Check::ok(
                 id::DOCKER_PORTS,
                 "the default mode's host ports are free (or already ours)",

@@ -65,6 +65,49 @@ fn engine_lock_file(host: &str) -> std::fs::File {
     std::fs::File::create(dir.join(format!("engine-{name}.lock"))).expect("create the lock file")
 }
 
+/// The test bed's second machine, as devrig reaches it: through OpenSSH
+/// (the test bed's `devbox` entry, included from root's ~/.ssh/config).
+pub const DEVBOX: &str = "ssh://devbox";
+
+/// The devbox's engine as the tests look at it: its socket, which the
+/// shared filesystem shows on the host (devrig itself only gets `DEVBOX`).
+pub const DEVBOX_SOCKET: &str = "unix:///run/devrig-remote/docker.sock";
+
+/// Runs `program ARGS` inside the devbox's network namespace (its
+/// loopback, its published ports).
+pub fn on_devbox(program: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg("--net=/run/netns/devrig-remote")
+        .arg(program)
+        .args(args);
+    cmd
+}
+
+/// Fails the test loudly unless the devbox answers over ssh and its engine
+/// on its socket.
+pub fn require_devbox() {
+    let ssh = Command::new("ssh")
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ControlPath=none",
+            "devbox",
+            "true",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let engine = !docker_at(
+        Some(DEVBOX_SOCKET),
+        &["version", "--format", "{{.Server.Version}}"],
+    )
+    .is_empty();
+    assert!(
+        ssh && engine,
+        "the test bed's devbox is not there (ssh devbox: {ssh}, its engine: {engine}); run `bash tests/testbed/up.sh`"
+    );
+}
+
 /// Fails the test loudly unless the engine at `host` answers.
 pub fn require_engine_at(host: &str) {
     assert!(

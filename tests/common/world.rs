@@ -22,6 +22,8 @@ pub struct World {
     project: Option<String>,
     /// `DOCKER_HOST` of every command, when not the default engine.
     engine_host: Option<String>,
+    /// Where the test's own `docker` looks, when not at `engine_host`.
+    docker_host: Option<String>,
     /// Every compose project removed from the engine on drop.
     projects: Mutex<Vec<String>>,
     /// Values that differ from run to run, and what snapshots show instead.
@@ -51,6 +53,7 @@ impl World {
             tmp,
             project: None,
             engine_host: None,
+            docker_host: None,
             projects: Mutex::new(Vec::new()),
             placeholders: Mutex::new(Vec::new()),
             hold: None,
@@ -123,9 +126,45 @@ impl World {
         }
     }
 
+    /// A world whose engine is the test bed's devbox, reached as a user
+    /// reaches theirs: `DOCKER_HOST=ssh://devbox`. Its `docker` (and the
+    /// clean-up) look at the devbox's engine through its socket.
+    pub fn devbox(prefix: &str) -> World {
+        super::docker::require_devbox();
+        let mut world = World::engine(prefix);
+        world.engine_host = Some(super::docker::DEVBOX.to_owned());
+        world.docker_host = Some(super::docker::DEVBOX_SOCKET.to_owned());
+        world
+    }
+
+    /// A docker config dir (for `DOCKER_CONFIG`) whose current context is
+    /// `name`, with its endpoint at `host`, as the docker CLI writes them.
+    pub fn docker_context(&self, name: &str, host: &str) -> PathBuf {
+        use sha2::Digest;
+        let dir = self.root().join("docker-config");
+        let digest: String = sha2::Sha256::digest(name.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        write(
+            &dir.join("contexts/meta").join(digest).join("meta.json"),
+            &format!(
+                r#"{{"Name":"{name}","Metadata":{{}},"Endpoints":{{"docker":{{"Host":"{host}","SkipTLSVerify":false}}}}}}"#
+            ),
+        );
+        write(
+            &dir.join("config.json"),
+            &format!(r#"{{"currentContext":"{name}"}}"#),
+        );
+        dir
+    }
+
     /// `docker ARGS` on this world's engine.
     pub fn docker(&self, args: &[&str]) -> String {
-        docker_at(self.engine_host.as_deref(), args)
+        docker_at(
+            self.docker_host.as_deref().or(self.engine_host.as_deref()),
+            args,
+        )
     }
 
     /// The engine world's compose project; `[PROJECT]` in snapshots.
@@ -152,13 +191,11 @@ impl World {
     }
 
     /// A free host port on 127.0.0.1 (free when asked; use it at once);
-    /// `[PORT]`, `[PORT2]`… in snapshots.
+    /// `[PORT]`, `[PORT2]`… in snapshots. Below 32768: the ephemeral ports
+    /// above are what outgoing connections take, which could take it
+    /// between this question and its use.
     pub fn port(&self) -> u16 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = free_port();
         let n = self
             .placeholders
             .lock()
@@ -443,6 +480,38 @@ impl Drop for World {
         if self.project.is_some() && self.repo().join("devservices/config.yml").is_file() {
             let _ = self.command().arg("down").output();
         }
+        let projects = self
+            .projects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        // `down` keeps the SSH connection while the state names other
+        // services (a state rebuilt from a shared engine names its other
+        // tests'): this world's connections go with it, and its projects'
+        // bind-mount copies on the devbox.
+        if self.docker_host.is_some() {
+            let copies: Vec<String> = projects
+                .iter()
+                .map(|p| format!("~/.cache/devrig/mounts/{p}"))
+                .collect();
+            let _ = Command::new("ssh")
+                .args(["-o", "BatchMode=yes", "-o", "ControlPath=none", "devbox"])
+                .arg(format!("rm -rf {}", copies.join(" ")))
+                .output();
+            for control in std::fs::read_dir(self.root().join("run/devrig/ssh"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_none())
+            {
+                let _ = Command::new("ssh")
+                    .arg("-o")
+                    .arg(format!("ControlPath={}", control.display()))
+                    .args(["-O", "exit", "devbox"])
+                    .output();
+            }
+        }
         self.remove_projects();
     }
 }
@@ -453,6 +522,25 @@ pub struct Placeholder {
     pub label: String,
     /// Not as the start of a longer number.
     pub whole: bool,
+}
+
+/// A port in 20000..32000 free on 127.0.0.1 and on every address, tried
+/// from a start that differs per test process and call, so parallel tests
+/// (and test runs) rarely reach for the same one.
+fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, Ordering::SeqCst);
+    let start = (std::process::id().wrapping_mul(7919) + call * 101) % COUNT;
+    (0..COUNT)
+        .map(|i| u16::try_from(FIRST + (start + i) % COUNT).expect("below 32768"))
+        .find(|port| {
+            std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok()
+                && std::net::TcpListener::bind(("0.0.0.0", *port)).is_ok()
+        })
+        .expect("a free port below 32768")
 }
 
 /// A unique compose project name for one test.

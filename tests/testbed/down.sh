@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Stops what tests/testbed/up.sh started: the second (TCP) dockerd, the
-# dockerd, the registry. Keeps every cache (rootfs tarball, tansu, registry
-# data, /var/lib/docker), so the next up.sh is fast.
+# Stops what tests/testbed/up.sh started: the devbox (its sshd, dockerd,
+# registry, network namespace and veth pair, and the Include in root's
+# ~/.ssh/config), the second (TCP) dockerd, the dockerd, the registry.
+# Keeps every cache (rootfs tarball, tansu, registry data, /var/lib/docker,
+# the devbox's data and keys), so the next up.sh is fast.
 set -euo pipefail
 
 DIR=${DEVRIG_TESTBED_DIR:-$HOME/.cache/devrig-testbed}
@@ -38,6 +40,24 @@ stop() {
   say "$name: stopped"
 }
 
+stop sshd-remote sshd
+stop dockerd-remote dockerd
+stop registry-remote docker-registry
+if ip netns list 2>/dev/null | grep -qw devrig-remote; then
+  ip netns del devrig-remote || true
+  say "devbox: network namespace removed"
+fi
+# Its veth pair goes with the namespace; the host's end, should it linger:
+if ip link show devrig-rh0 >/dev/null 2>&1; then
+  ip link del devrig-rh0 || true
+fi
+ssh_config=$(getent passwd "$(id -un)" | cut -d: -f6)/.ssh/config
+if grep -qxF "Include $DIR/ssh/config" "$ssh_config" 2>/dev/null; then
+  grep -vxF "Include $DIR/ssh/config" "$ssh_config" >"$ssh_config.devrig-tmp" || true
+  chmod 600 "$ssh_config.devrig-tmp"
+  mv "$ssh_config.devrig-tmp" "$ssh_config"
+  say "devbox: its Include left $ssh_config"
+fi
 stop dockerd-tcp dockerd
 if ip link show devrig-tcp0 >/dev/null 2>&1; then
   ip link del devrig-tcp0 || true

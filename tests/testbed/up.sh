@@ -48,7 +48,10 @@ flock -w 900 9 || die "another up.sh has held $RUN/up.lock for 15 minutes"
 # ---------------------------------------------------------------- 1. packages
 need=()
 # direnv: the doctor tests run the real one.
-for p in docker.io docker-registry debootstrap iproute2 curl ca-certificates direnv; do
+# openssh-server: the simulated remote machine's sshd (step 6); redis-tools:
+# redis-cli, which the remote-engine tests use on the laptop's side.
+for p in docker.io docker-registry debootstrap iproute2 curl ca-certificates direnv \
+  openssh-server redis-tools; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -73,9 +76,10 @@ fi
 # ------------------------------------------------------------------ 2. engine
 engine_up() { timeout 10 docker version >/dev/null 2>&1; }
 # Start a dockerd in the background and wait for it; $1 = name, $2 = config
-# file, $3 = how to reach it (a docker -H value).
+# file, $3 = how to reach it (a docker -H value), $4 = the network
+# namespace to start it in (none: the host's).
 start_dockerd() {
-  local name=$1 conf=$2 host=$3 log=$LOGS/$1.log pid pidfile
+  local name=$1 conf=$2 host=$3 netns=${4:-} log=$LOGS/$1.log pid pidfile enter=()
   # dockerd refuses to start while its pidfile names a live process; after a
   # hard stop the file stays (and its pid may be a zombie or reused).
   pidfile=$(sed -n 's/^ *"pidfile": *"\(.*\)",*$/\1/p' "$conf")
@@ -86,7 +90,10 @@ start_dockerd() {
       rm -f "$pidfile"
     fi
   fi
-  setsid nohup dockerd --config-file "$conf" </dev/null >>"$log" 2>&1 9>&- &
+  # nsenter, not `ip netns exec`: that one also remounts /sys, which hides
+  # the cgroup hierarchy from dockerd ("Devices cgroup isn't mounted").
+  if [ -n "$netns" ]; then enter=(nsenter "--net=/run/netns/$netns"); fi
+  setsid nohup "${enter[@]}" dockerd --config-file "$conf" </dev/null >>"$log" 2>&1 9>&- &
   pid=$!
   echo "$pid" >"$RUN/$name.pid"
   for _ in $(seq 1 120); do
@@ -341,6 +348,183 @@ else
   log=$LOGS/devservices.log
   "$COMPOSE_VENV/bin/pip" install -q devservices==1.5.4 >"$log" 2>&1 \
     || die_log "installing devservices failed" "$log"
+fi
+
+# ------------------------------------------------- 7. a second machine (ssh)
+# The remote-engine tests' "devbox": a network namespace joined to the host
+# by a veth pair (host 10.216.0.1, devbox 10.216.0.2), with its own dockerd,
+# OpenSSH server and registry. What its containers publish is on the
+# namespace's loopback, out of the host's reach, as on a real remote host;
+# devrig reaches it only through `ssh devbox`. The filesystem is shared (a
+# namespace separates the network only), so the devbox's dockerd listens on
+# a socket of its own, which its sshd hands to sessions as DOCKER_HOST.
+if [ "${DEVRIG_TESTBED_REMOTE:-1}" = 1 ]; then
+  NS=devrig-remote
+  HOST_IP=10.216.0.1
+  BOX_IP=10.216.0.2
+  RDIR=$DIR/remote
+  RSOCK=/run/devrig-remote/docker.sock
+  in_ns() { nsenter "--net=/run/netns/$NS" "$@"; }
+  # Whether anything was (re)made: then the whole chain is tried once.
+  made=
+  mkdir -p "$RDIR" /run/devrig-remote /run/sshd
+  if ! ip netns list | grep -qw "$NS"; then
+    say "devbox: creating network namespace $NS ($BOX_IP, veth to $HOST_IP)"
+    ip netns add "$NS"
+    made=1
+  fi
+  if ! ip link show devrig-rh0 >/dev/null 2>&1; then
+    ip link add devrig-rh0 type veth peer name devrig-rn0
+    ip link set devrig-rn0 netns "$NS"
+    ip addr add "$HOST_IP/24" dev devrig-rh0
+    ip link set devrig-rh0 up
+  fi
+  in_ns ip link set lo up
+  if ! in_ns ip -br addr show devrig-rn0 | grep -qF "$BOX_IP/"; then
+    in_ns ip addr add "$BOX_IP/24" dev devrig-rn0
+  fi
+  in_ns ip link set devrig-rn0 up
+
+  # Its registry: the host's registry data, served on the devbox's own
+  # 127.0.0.1:5000, so the image names devrig rewrites for
+  # DEVRIG_REGISTRY_MIRROR=127.0.0.1:5000 pull there as on the host.
+  box_registry_up() { in_ns curl -sf -o /dev/null --max-time 3 "http://$REG/v2/"; }
+  if box_registry_up; then
+    say "devbox: registry answering on its $REG"
+  else
+    log=$LOGS/registry-remote.log
+    setsid nohup nsenter "--net=/run/netns/$NS" docker-registry serve "$DIR/registry.yml" \
+      </dev/null >>"$log" 2>&1 9>&- &
+    echo $! >"$RUN/registry-remote.pid"
+    for _ in $(seq 1 40); do box_registry_up && break; sleep 0.25; done
+    box_registry_up || die_log "the devbox's registry did not answer on its $REG" "$log"
+    say "devbox: registry started on its $REG"
+    made=1
+  fi
+
+  # Its engine: own data, exec root, pidfile and bridge addresses (docker0
+  # is the namespace's own); its iptables rules go to the namespace's own
+  # tables.
+  if timeout 5 docker -H "unix://$RSOCK" version >/dev/null 2>&1; then
+    say "devbox: engine answering on unix://$RSOCK"
+  else
+    say "devbox: starting its dockerd (log: $LOGS/dockerd-remote.log)"
+    mkdir -p "$DIR/docker-remote"
+    cat >"$RDIR/daemon.json" <<JSON
+{
+  "hosts": ["unix://$RSOCK"],
+  "data-root": "$DIR/docker-remote",
+  "exec-root": "/run/devrig-remote/exec",
+  "pidfile": "$RUN/dockerd-remote.dockerpid",
+  "bip": "10.217.0.1/24",
+  "default-address-pools": [{"base": "10.218.0.0/16", "size": 24}],
+  "storage-driver": "overlay2",
+  "insecure-registries": ["$REG"],
+  "log-driver": "json-file",
+  "log-opts": {"max-size": "10m", "max-file": "2"}
+}
+JSON
+    t=$(now)
+    start_dockerd dockerd-remote "$RDIR/daemon.json" "unix://$RSOCK" "$NS"
+    say "devbox: engine up in $(($(now) - t)) s"
+    made=1
+  fi
+
+  # Its sshd: key-only root login with a key made here, forwarding of ports
+  # and sockets allowed, and reverse forwards bound where the client asks
+  # (the engine's bridge gateway, which host.docker.internal names).
+  # Sessions on port 2222 get a PATH of the basic tools only: "no docker
+  # there".
+  mkdir -p "$RDIR/bin-without-docker"
+  for tool in sh bash cat env mkdir mv rm tar printf test ls; do
+    ln -sf "$(command -v "$tool")" "$RDIR/bin-without-docker/$tool"
+  done
+  for key in host_ed25519 id_ed25519 id_unknown; do
+    [ -f "$RDIR/$key" ] || ssh-keygen -q -t ed25519 -N '' -C "devrig-testbed $key" -f "$RDIR/$key"
+  done
+  cp "$RDIR/id_ed25519.pub" "$RDIR/authorized_keys"
+  echo "devbox $(cut -d' ' -f1,2 "$RDIR/host_ed25519.pub")" >"$RDIR/known_hosts"
+  cat >"$RDIR/sshd_config" <<CONF
+ListenAddress $BOX_IP:22
+ListenAddress $BOX_IP:2222
+HostKey $RDIR/host_ed25519
+PidFile $RUN/sshd-remote.pid
+AuthorizedKeysFile $RDIR/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+AllowTcpForwarding yes
+AllowStreamLocalForwarding yes
+GatewayPorts clientspecified
+StreamLocalBindUnlink yes
+# A dropped client's session (and its reverse forwards' ports) goes within
+# ~10 s, so the reconnected client can listen there again.
+ClientAliveInterval 3
+ClientAliveCountMax 3
+MaxStartups 100:30:200
+LogLevel VERBOSE
+SetEnv DOCKER_HOST=unix://$RSOCK
+Match LocalPort 2222
+  SetEnv PATH=$RDIR/bin-without-docker DOCKER_HOST=unix://$RSOCK
+CONF
+  sshd_up() {
+    [ -f "$RUN/sshd-remote.pid" ] && alive "$(cat "$RUN/sshd-remote.pid")" &&
+      timeout 5 bash -c "exec 3<>/dev/tcp/$BOX_IP/22" 2>/dev/null
+  }
+  if sshd_up && cmp -s "$RDIR/sshd_config" "$RDIR/sshd_config.running"; then
+    say "devbox: sshd answering on $BOX_IP:22"
+  else
+    if [ -f "$RUN/sshd-remote.pid" ]; then kill "$(cat "$RUN/sshd-remote.pid")" 2>/dev/null || true; fi
+    /usr/sbin/sshd -t -f "$RDIR/sshd_config" || die "the devbox's sshd_config is invalid"
+    in_ns /usr/sbin/sshd -f "$RDIR/sshd_config" -E "$LOGS/sshd-remote.log"
+    for _ in $(seq 1 40); do sshd_up && break; sleep 0.25; done
+    sshd_up || die_log "the devbox's sshd did not answer on $BOX_IP:22" "$LOGS/sshd-remote.log"
+    cp "$RDIR/sshd_config" "$RDIR/sshd_config.running"
+    say "devbox: sshd started on $BOX_IP:22"
+    made=1
+  fi
+
+  # The client's side: host entries in a file of the test bed's, included
+  # from the top of root's ~/.ssh/config (OpenSSH reads the passwd home's
+  # config, whatever HOME says), where the user's own entries stay as they
+  # are. IdentityFile adds up across blocks, so each host gets one key.
+  mkdir -p "$DIR/ssh"
+  cat >"$DIR/ssh/config" <<CONF
+# Written by devrig's tests/testbed/up.sh; down.sh removes its Include.
+Host devbox-unknown-key
+  IdentityFile $RDIR/id_unknown
+Host devbox devbox-no-docker devbox-down
+  IdentityFile $RDIR/id_ed25519
+Host devbox-no-docker
+  Port 2222
+Host devbox-down
+  Port 9
+Host devbox devbox-unknown-key devbox-no-docker devbox-down
+  HostName $BOX_IP
+  User root
+  IdentitiesOnly yes
+  HostKeyAlias devbox
+  UserKnownHostsFile $RDIR/known_hosts
+  StrictHostKeyChecking yes
+  ConnectTimeout 5
+CONF
+  ssh_dir=$(getent passwd "$(id -un)" | cut -d: -f6)/.ssh
+  mkdir -p -m 700 "$ssh_dir"
+  include="Include $DIR/ssh/config"
+  if ! grep -qxF "$include" "$ssh_dir/config" 2>/dev/null; then
+    made=1
+    { echo "$include"; cat "$ssh_dir/config" 2>/dev/null || true; } >"$ssh_dir/config.devrig-tmp"
+    chmod 600 "$ssh_dir/config.devrig-tmp"
+    mv "$ssh_dir/config.devrig-tmp" "$ssh_dir/config"
+  fi
+  if [ -n "$made" ]; then
+    out=$(ssh -o BatchMode=yes -o ControlPath=none devbox docker version --format '{{.Server.Version}}' 2>&1) ||
+      die "ssh devbox docker version failed: $out"
+    say "devbox: DOCKER_HOST=ssh://devbox (Docker $out on $BOX_IP)"
+  else
+    say "devbox: DOCKER_HOST=ssh://devbox"
+  fi
 fi
 
 say "ready: engine unix:///var/run/docker.sock, registry http://$REG (DEVRIG_REGISTRY_MIRROR=$REG)"

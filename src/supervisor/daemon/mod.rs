@@ -2,6 +2,8 @@
 //! programs, restarts them as `autorestart` says (with exponential backoff,
 //! `fatal` after repeated fast crashes), copies their output to rotated
 //! logs, and answers `status`, `stop`, `start` and `shutdown` on its socket.
+//! For a repo whose engine is on another machine it also keeps the port
+//! forwards to it ([`crate::supervisor::forwards`], a task of its own).
 //!
 //! One thread and one loop own all program state; children, timers,
 //! signals and requests arrive there as events, which each program's state
@@ -24,6 +26,7 @@ mod writer;
 
 pub use boot::run;
 
+use super::forwards::Forwards;
 use super::logfile::RotatingLog;
 use super::machine::{Event, Phase, StopFor};
 use super::paths;
@@ -70,6 +73,12 @@ enum Waiter {
     Shutdown {
         reply: Option<oneshot::Sender<Response>>,
     },
+    /// A `Forward` request, answered once the forwards' task has tried
+    /// each one.
+    Forward {
+        done: oneshot::Receiver<()>,
+        reply: oneshot::Sender<Response>,
+    },
 }
 
 /// A request from a connection, and where its answer goes.
@@ -84,11 +93,17 @@ struct Supervisor {
     guardian_pid: u32,
     waiters: Vec<Waiter>,
     shutting_down: bool,
+    forwards: Forwards,
+    /// Hears when the forwards' task has done a request.
+    forwards_changed: Option<mpsc::UnboundedReceiver<()>>,
+    /// Fires once a shutdown has removed every forward.
+    forwards_closing: Option<oneshot::Receiver<()>>,
 }
 
 impl Supervisor {
     fn new(project: &str, writer: Writer, guardian_pid: u32) -> Supervisor {
         let (output_closed, closed) = mpsc::unbounded_channel();
+        let (changed, forwards_changed) = mpsc::unbounded_channel();
         Supervisor {
             project: project.to_owned(),
             slots: IndexMap::new(),
@@ -98,6 +113,9 @@ impl Supervisor {
             guardian_pid,
             waiters: Vec::new(),
             shutting_down: false,
+            forwards: Forwards::start(changed),
+            forwards_changed: Some(forwards_changed),
+            forwards_closing: None,
         }
     }
 
@@ -115,6 +133,7 @@ impl Supervisor {
         let (requests_tx, mut requests) = mpsc::channel::<Incoming>(16);
         let (answered_tx, mut answered) = mpsc::channel::<()>(1);
         let mut closed = self.closed.take().expect("served once");
+        let mut forwards_changed = self.forwards_changed.take().expect("served once");
         loop {
             let wake = self.next_wake();
             tokio::select! {
@@ -130,6 +149,7 @@ impl Supervisor {
                 Some((request, reply)) = requests.recv() => self.handle(request, reply),
                 _ = children.recv() => self.reap(),
                 Some((name, generation)) = closed.recv() => self.output_ended(&name, generation),
+                Some(()) = forwards_changed.recv() => {}
                 _ = terminate.recv() => self.shutdown(None),
                 _ = interrupt.recv() => self.shutdown(None),
                 _ = hangup.recv() => self.shutdown(None),
@@ -200,6 +220,14 @@ impl Supervisor {
                 self.waiters.push(Waiter::Stop { names, reply });
             }
             Request::Shutdown => self.shutdown(Some(reply)),
+            Request::Forward {
+                target,
+                env,
+                forwards,
+            } => {
+                let done = self.forwards.set(target, env, forwards);
+                self.waiters.push(Waiter::Forward { done, reply });
+            }
         }
     }
 
@@ -287,15 +315,35 @@ impl Supervisor {
                     }
                 })
                 .collect(),
+            remote: self.forwards.view(),
         }
     }
 
+    /// One child that has ended, reaped: any child (`wait` is
+    /// waitpid(-1); rustix's `waitpid(None, …)` is waitpid(0), children in
+    /// our own group only, and every program leads a group of its own),
+    /// except the ssh runs of the forwards' task, whose own waits need
+    /// their exit status. While there are any, the children are looked at
+    /// one by one.
+    fn reap_one() -> Option<(i32, rustix::process::WaitStatus)> {
+        if !crate::engine::ssh::awaiting_any() {
+            return rustix::process::wait(WaitOptions::NOHANG)
+                .ok()
+                .flatten()
+                .map(|(pid, status)| (pid.as_raw_pid(), status));
+        }
+        sys::children_of(rustix::process::getpid().as_raw_pid())
+            .into_iter()
+            .filter(|pid| !crate::engine::ssh::awaited(*pid))
+            .find_map(|pid| {
+                let (_, status) =
+                    rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::NOHANG).ok()??;
+                Some((pid, status))
+            })
+    }
+
     fn reap(&mut self) {
-        // Any child: `wait` is waitpid(-1). (rustix's `waitpid(None, …)` is
-        // waitpid(0), children in our own group only, and every program
-        // leads a group of its own.)
-        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
-            let pid = pid.as_raw_pid();
+        while let Some((pid, status)) = Self::reap_one() {
             let owner = self
                 .slots
                 .iter()
@@ -354,6 +402,9 @@ impl Supervisor {
 
     fn shutdown(&mut self, reply: Option<oneshot::Sender<Response>>) {
         self.shutting_down = true;
+        if self.forwards_closing.is_none() {
+            self.forwards_closing = Some(self.forwards.close());
+        }
         let names: Vec<String> = self.slots.keys().cloned().collect();
         for name in &names {
             self.stop(name, StopFor::Stop);
@@ -371,13 +422,27 @@ impl Supervisor {
     /// supervisor should exit.
     fn settle_waiters(&mut self) -> bool {
         let mut exit = false;
+        // Every forward is gone before a shutdown is answered: `down`
+        // returns with nothing listening.
+        let forwards_closed = self.forwards_closing.as_mut().is_some_and(|done| {
+            !matches!(done.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+        });
         let waiters = std::mem::take(&mut self.waiters);
         for waiter in waiters {
             match waiter {
                 Waiter::Stop { names, reply } if names.iter().all(|n| self.settled(n)) => {
                     let _ = reply.send(self.status());
                 }
-                Waiter::Shutdown { reply } if self.slots.keys().all(|n| self.settled(n)) => {
+                Waiter::Forward { mut done, reply } => {
+                    if matches!(done.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+                        self.waiters.push(Waiter::Forward { done, reply });
+                    } else {
+                        let _ = reply.send(self.status());
+                    }
+                }
+                Waiter::Shutdown { reply }
+                    if forwards_closed && self.slots.keys().all(|n| self.settled(n)) =>
+                {
                     if let Some(reply) = reply {
                         let _ = reply.send(self.status());
                     }
@@ -391,9 +456,14 @@ impl Supervisor {
 
     /// Processes that left their program's group and lost their parent came
     /// to this subreaper; they go with the supervisor, not after it.
+    /// The SSH master of a remote engine is spared: when this supervisor
+    /// made it, it came here as an orphan too, but other devrig processes
+    /// share it.
     fn sweep_leftovers(&mut self) {
+        let masters = self.forwards.masters();
         for pid in sys::children_of(rustix::process::getpid().as_raw_pid()) {
             if u32::try_from(pid).ok() != Some(self.guardian_pid)
+                && !masters.contains(&pid)
                 && let Some(pid) = Pid::from_raw(pid)
             {
                 let _ = rustix::process::kill_process(pid, Signal::KILL);
