@@ -788,13 +788,15 @@ fn x_devenv_block_overrides_the_repo_files() {
             m.python_line,
         ),
     );
-    insta::assert_snapshot!(world.doctor(), @"
+    insta::assert_snapshot!(world.doctor(), @r#"
     ok   python.version: python[PY] is Python [PYTHON], matching [PY] from devservices/config.yml:5
     warn python.venv: .venv is not active (VIRTUAL_ENV is unset)
          fix: source .venv/bin/activate
     ok   node.version: node [NODE] matches >=18, required by devservices/config.yml:6
     ok   pnpm.version: pnpm 9.15.0 matches 9.x, required by devservices/config.yml:7
-    ");
+    warn devservices.path: devservices is not on PATH
+         fix: install devrig with its install.sh, which links devservices to it (or `ln -s "$(command -v devrig)" ~/.local/bin/devservices`)
+    "#);
 }
 
 #[test]
@@ -953,4 +955,65 @@ fn sentry_shaped_repo_requirements() {
       ]
     }
     "#);
+}
+
+/// A healthy sentry-like setup that also uses devservices: a config, and
+/// devrig linked as `devservices` in the user's `bin` (as install.sh does).
+fn with_devservices() -> Host {
+    let world = Setup::healthy().build();
+    world.file(
+        "devservices/config.yml",
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: app\n  modes:\n    default: []\n",
+    );
+    world.tool("devservices", Path::new(env!("CARGO_BIN_EXE_devrig")));
+    world
+}
+
+/// In a sentry checkout the venv has the Python devservices, and direnv
+/// puts the venv first on PATH: that one runs, and doctor says so, with
+/// both ways out; each of them makes the check pass.
+#[test]
+fn the_venvs_python_devservices_shadows_devrig() {
+    let world = with_devservices();
+    world.placeholder(env!("CARGO_PKG_VERSION"), "[VERSION]");
+    let _filters = world.snapshot_settings().bind_to_scope();
+    common::toolchain::install_devservices(&world.repo().join(".venv"));
+    let shadowed = world.check("devservices.path");
+    insta::assert_snapshot!(report(&[shadowed]), @"
+    warn devservices.path: devservices is the Python devservices 1.5.4, not devrig: .venv/bin/devservices (direnv puts .venv/bin first on PATH: .envrc:1)
+         fix: remove .venv/bin/devservices (`rm .venv/bin/devservices`; reinstalling the venv's devservices puts it back), or put devrig first: add `PATH_add [TMP]/bin` to .envrc below line 1, then run `direnv allow`
+    ");
+
+    // Way out 1: devrig's directory first, below the venv's activation.
+    let envrc = format!(
+        "source .venv/bin/activate\nPATH_add {}\n",
+        world.root().join("bin").display()
+    );
+    world.file(".envrc", &envrc);
+    insta::assert_snapshot!(report(&[world.check("devservices.path")]), @"ok   devservices.path: devservices is devrig [VERSION]: [TMP]/bin/devservices");
+
+    // Way out 2: the venv's copy removed.
+    world.file(".envrc", "source .venv/bin/activate\n");
+    std::fs::remove_file(world.repo().join(".venv/bin/devservices")).unwrap();
+    insta::assert_snapshot!(report(&[world.check("devservices.path")]), @"ok   devservices.path: devservices is devrig [VERSION]: [TMP]/bin/devservices");
+}
+
+#[test]
+fn no_devservices_on_path() {
+    let world = Setup::healthy().build();
+    world.file(
+        "devservices/config.yml",
+        "x-sentry-service-config:\n  version: 0.1\n  service_name: app\n  modes:\n    default: []\n",
+    );
+    insta::assert_snapshot!(report(&[world.check("devservices.path")]), @r#"
+    warn devservices.path: devservices is not on PATH
+         fix: install devrig with its install.sh, which links devservices to it (or `ln -s "$(command -v devrig)" ~/.local/bin/devservices`)
+    "#);
+}
+
+/// A repo without a devservices config has no such check.
+#[test]
+fn no_devservices_check_without_a_config() {
+    let world = Setup::healthy().build();
+    assert!(world.checks().iter().all(|c| c.id != "devservices.path"));
 }

@@ -918,10 +918,16 @@ fn a_wedged_supervisor_is_an_error_naming_it_not_a_hang() {
             .args(command)
             .env("DEVRIG_SUPERVISOR_TIMEOUT", "1")
             .code(1)
-            .stderr_contains(format!("the supervisor (pid {pid}) did not answer within 1s on "))
+            .stderr_contains(format!(
+                "the supervisor (pid {pid}) did not answer within 1s on "
+            ))
             .stderr_contains(format!("`kill {pid}`"))
             .run();
-        assert!(began.elapsed() < Duration::from_secs(10), "{command:?} took {:?}", began.elapsed());
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "{command:?} took {:?}",
+            began.elapsed()
+        );
     }
     drop(resume);
     world.devrig().arg("down").run();
@@ -948,6 +954,10 @@ fn a_slow_stop_is_waited_for() {
         .arg("down")
         .env("DEVRIG_SUPERVISOR_TIMEOUT", "1")
         .run();
-    assert!(began.elapsed() >= Duration::from_secs(3), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
     assert!(sleeping(&lead).is_empty());
 }

@@ -3,7 +3,7 @@
 
 use super::env::HostEnv;
 use super::requirements::Requirements;
-use super::{direnv, docker, node, pnpm, python};
+use super::{devservices, direnv, docker, node, pnpm, python};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,7 @@ pub mod id {
     pub const ENVRC_ACTIVATES_VENV: &str = "envrc.activates_venv";
     pub const NODE_VERSION: &str = "node.version";
     pub const PNPM_VERSION: &str = "pnpm.version";
+    pub const DEVSERVICES_PATH: &str = "devservices.path";
     pub const DOCKER_ENGINE: &str = "docker.engine";
     pub const DOCKER_DISK: &str = "docker.disk";
     pub const DOCKER_PORTS: &str = "docker.ports";
@@ -32,6 +33,7 @@ pub const ALL: &[&str] = &[
     id::ENVRC_ACTIVATES_VENV,
     id::NODE_VERSION,
     id::PNPM_VERSION,
+    id::DEVSERVICES_PATH,
     id::DOCKER_ENGINE,
     id::DOCKER_DISK,
     id::DOCKER_PORTS,
@@ -236,15 +238,16 @@ impl Place {
 /// does not use direnv, no `direnv.allowed` when direnv is not installed
 /// (`direnv.installed` already says so).
 ///
-/// The groups (Python, direnv, Node, pnpm, Docker) start different tools
+/// The groups (Python, direnv, Node, pnpm, devservices, Docker) start different tools
 /// and share nothing, so they run at once: the slowest, a Node-based `pnpm
 /// --version` or the engine's answer, sets the pace.
 pub(crate) fn probe_all(ctx: &Ctx) -> Vec<Probe> {
-    let groups: [fn(&Ctx) -> Vec<Probe>; 5] = [
+    let groups: [fn(&Ctx) -> Vec<Probe>; 6] = [
         python::probes,
         direnv::probes,
         node::probes,
         pnpm::probes,
+        devservices::probes,
         docker::probes,
     ];
     std::thread::scope(|s| {
@@ -266,6 +269,7 @@ pub(crate) fn probe_one(ctx: &Ctx, check_id: &str) -> Option<Probe> {
         "direnv" | "envrc" => direnv::probes,
         "node" => node::probes,
         "pnpm" => pnpm::probes,
+        "devservices" => devservices::probes,
         "docker" => docker::probes,
         _ => return None,
     };

@@ -11,7 +11,6 @@
 //! answers as `devrig X` whatever its file is called.
 
 use super::checks::{Check, Ctx, Probe, id};
-use super::provision::BINROOT;
 use super::run::{self, PROBE_TIMEOUT};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -35,10 +34,16 @@ struct Entry {
 /// What a `devservices` on PATH turned out to be.
 #[derive(Debug, PartialEq, Eq)]
 enum Kind {
-    Devrig { version: String },
+    Devrig {
+        version: String,
+    },
     /// The Python package's console script; its version when its venv says.
-    Python { version: Option<String> },
-    Other { says: String },
+    Python {
+        version: Option<String>,
+    },
+    Other {
+        says: String,
+    },
 }
 
 fn check(ctx: &Ctx) -> Check {
@@ -69,11 +74,14 @@ fn check(ctx: &Ctx) -> Check {
         );
     }
     let how = winner_entry.envrc_line.map_or_else(String::new, |line| {
-        format!(" (direnv puts {} first on PATH: .envrc:{line})", display(ctx, &winner_entry.dir))
+        format!(
+            " (direnv puts {} first on PATH: .envrc:{line})",
+            display(ctx, &winner_entry.dir)
+        )
     });
     let what = match &kind {
-        Kind::Python { version: Some(v) } => format!("the Python devservices {v}"),
-        Kind::Python { version: None } => "the Python devservices".to_owned(),
+        Kind::Python { version: Some(v) } => format!("the Python devservices {v}, not devrig"),
+        Kind::Python { version: None } => "the Python devservices, not devrig".to_owned(),
         Kind::Other { says } => format!("not devrig ({says})"),
         Kind::Devrig { .. } => unreachable!("returned above"),
     };
@@ -91,7 +99,10 @@ fn check(ctx: &Ctx) -> Check {
         (Some(dir), Some(line)) => format!(
             "{remove}, or put devrig first: add `PATH_add {dir}` to .envrc below line {line}, then run `direnv allow`"
         ),
-        (Some(dir), None) => format!("{remove}, or put {dir} before {} on PATH", display(ctx, &winner_entry.dir)),
+        (Some(dir), None) => format!(
+            "{remove}, or put {dir} before {} on PATH",
+            display(ctx, &winner_entry.dir)
+        ),
         (None, _) => format!(
             "install devrig with its install.sh (it links devservices to devrig), then {remove}"
         ),
@@ -104,7 +115,7 @@ fn check(ctx: &Ctx) -> Check {
 }
 
 /// The PATH of the repo's shell once direnv has loaded its `.envrc`: the
-/// venv's `bin` and `.devenv/bin` where the `.envrc` adds them (each
+/// venv's `bin` and every `PATH_add` directory where the `.envrc` adds them (each
 /// addition prepends, so a later line comes first), then the user's PATH
 /// without them. Without direnv, the user's PATH.
 fn repo_shell_path(ctx: &Ctx) -> Vec<Entry> {
@@ -117,11 +128,15 @@ fn repo_shell_path(ctx: &Ctx) -> Vec<Entry> {
         {
             added.push((line, ctx.root.join(&python.venv).join("bin")));
         }
-        if let Some(line) = super::direnv::path_add_line(&text, BINROOT) {
-            added.push((line, ctx.root.join(BINROOT)));
+        for (line, dir) in super::direnv::path_adds(&text) {
+            let dir = match dir.strip_prefix("~/") {
+                Some(rest) => ctx.env.home().unwrap_or_default().join(rest),
+                None => ctx.root.join(dir),
+            };
+            added.push((line, dir));
         }
     }
-    added.sort_by(|a, b| b.0.cmp(&a.0));
+    added.sort_by_key(|(line, _)| std::cmp::Reverse(*line));
     let mut entries: Vec<Entry> = added
         .into_iter()
         .map(|(line, dir)| Entry {

@@ -392,6 +392,30 @@ pub(crate) fn path_add_line(text: &str, dir: &str) -> Option<usize> {
     })
 }
 
+/// Every directory a `PATH_add` line of an `.envrc` prepends, with its
+/// 1-based line: as written (relative to the repo, or `~/…`), in file
+/// order.
+pub(crate) fn path_adds(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        let expanded = expand(line, &HashMap::new());
+        for command in expanded.split([';', '&', '|']) {
+            let words = split_words(command.trim());
+            if matches!(
+                words.first().map(String::as_str),
+                Some("PATH_add" | "path_add")
+            ) {
+                out.extend(words[1..].iter().map(|w| (i + 1, w.clone())));
+            }
+        }
+    }
+    out
+}
+
 fn split_words(command: &str) -> Vec<String> {
     shell_words::split(command)
         .unwrap_or_else(|_| command.split_whitespace().map(str::to_owned).collect())

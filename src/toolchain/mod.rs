@@ -9,6 +9,7 @@
 //! run tools only with its variables, so a test can build an isolated one.
 
 pub(crate) mod checks;
+mod devservices;
 mod direnv;
 pub(crate) mod discover;
 mod docker;

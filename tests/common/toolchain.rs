@@ -253,3 +253,47 @@ pub fn python() -> &'static Python {
         }
     })
 }
+
+/// The devservices release devrig replaces.
+pub const DEVSERVICES: &str = "1.5.4";
+
+/// A directory holding devservices' wheel from PyPI (without its
+/// dependencies: what a venv's `bin/devservices` and `dist-info` look like
+/// needs only the package itself).
+pub fn devservices_wheels() -> PathBuf {
+    static WHEELS: OnceLock<PathBuf> = OnceLock::new();
+    WHEELS
+        .get_or_init(|| {
+            let dir = cache().join(format!("devservices-{DEVSERVICES}-wheels"));
+            // uv's venv was made under another name, so its `pip` script
+            // points at a python that is not there; `python -m pip` works.
+            let python = uv().with_file_name("python");
+            cached(&dir, |staging| {
+                run(Command::new(&python)
+                    .args(["-m", "pip", "download", "-q", "--no-deps", "-d"])
+                    .arg(staging)
+                    .arg(format!("devservices=={DEVSERVICES}")));
+            });
+            dir
+        })
+        .clone()
+}
+
+/// Installs devservices into the venv at `venv` from the cached wheel, as
+/// pip would (its console script in `bin`, its `dist-info`), offline.
+pub fn install_devservices(venv: &Path) {
+    run(Command::new(uv())
+        .args([
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--find-links",
+        ])
+        .arg(devservices_wheels())
+        .arg("--python")
+        .arg(venv.join("bin/python"))
+        .arg(format!("devservices=={DEVSERVICES}"))
+        .env("UV_CACHE_DIR", cache().join("uv-cache")));
+}
