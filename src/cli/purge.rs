@@ -1,6 +1,7 @@
 //! `devrig purge`: stop every supervised program and remove everything
 //! devrig started, its networks, caches and state; volumes only with
-//! `--volumes` (see [`crate::ops::purge`]).
+//! `--volumes`, snapshots only with `--snapshots` (see
+//! [`crate::ops::purge`]).
 
 use super::render::Renderer;
 use super::{CmdResult, GlobalArgs, report};
@@ -13,11 +14,15 @@ pub struct PurgeArgs {
     /// Also delete the data volumes of the purged projects
     #[arg(long)]
     pub volumes: bool,
+    /// Also delete every snapshot (`devrig snapshot`) on the engine
+    #[arg(long)]
+    pub snapshots: bool,
 }
 
 pub fn run(printer: &Printer, _global: &GlobalArgs, args: PurgeArgs) -> CmdResult {
     let opts = PurgeOptions {
         volumes: args.volumes,
+        snapshots: args.snapshots,
     };
     let renderer = Renderer::new(printer).naming_projects();
     let purged = purge::purge(&opts, &renderer).map_err(|e| report::diagnostics(&e))?;

@@ -157,6 +157,8 @@ impl ops::Observer for Renderer {
             Event::Fixed { check, command } => {
                 p.status("Fixed", &format!("{check} ({command})"))
             }
+            // Drawn by cli/snapshot.rs's view, which passes the rest here.
+            Event::Snapshot(_) => {}
         }
     }
 }

@@ -4,9 +4,11 @@
 
 mod container;
 pub mod endpoint;
+pub mod helper;
 pub mod probe;
 pub mod pull;
 pub mod spec;
+mod volume;
 
 pub use container::{Container, Health, Protocol, RunState};
 
@@ -295,6 +297,22 @@ impl Engine {
             }) => Ok(()),
             Err(e) => Err(EngineError::api(format!("stopping container {name}"), e)),
         }
+    }
+
+    /// Freezes every process of `name` (the cgroup freezer): its files stay
+    /// as they were at that instant until [`Engine::unpause`].
+    pub async fn pause(&self, name: &str) -> Result<(), EngineError> {
+        self.docker
+            .pause_container(name)
+            .await
+            .map_err(|e| EngineError::api(format!("pausing container {name}"), e))
+    }
+
+    pub async fn unpause(&self, name: &str) -> Result<(), EngineError> {
+        self.docker
+            .unpause_container(name)
+            .await
+            .map_err(|e| EngineError::api(format!("unpausing container {name}"), e))
     }
 
     pub async fn remove(&self, name: &str) -> Result<(), EngineError> {

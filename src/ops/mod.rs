@@ -21,6 +21,7 @@ pub mod reset;
 pub mod serve;
 pub mod services;
 mod session;
+pub mod snapshot;
 pub mod status;
 pub mod sync;
 pub mod toggle;
@@ -87,6 +88,8 @@ pub enum Event {
     Foreground(foreground::Step),
     /// A doctor fix was applied.
     Fixed { check: String, command: String },
+    /// A snapshot's copies, pauses and volumes.
+    Snapshot(snapshot::Step),
     /// `toggle` recorded the new runtime: local from `checkout`, or
     /// containerized (`None`).
     Toggled {
@@ -154,6 +157,8 @@ pub enum Error {
     #[error(transparent)]
     UnknownService(#[from] services::UnknownService),
     #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
+    #[error(transparent)]
     ChecksFailed(#[from] doctor::ChecksFailed),
     /// Two services claim the same port or name; nothing was started.
     #[error("{0}")]
@@ -203,6 +208,7 @@ impl Error {
             Error::Toggle(e) => e.hint(),
             Error::Init(e) => e.hint(),
             Error::UnknownService(e) => Some(e.hint()),
+            Error::Snapshot(e) => e.hint(),
             Error::ChecksFailed(e) => Some(e.hint()),
             Error::Conflict(c) => Some(c.hint.clone()),
             Error::Io { .. } | Error::Runtime(_) => None,
@@ -228,6 +234,7 @@ impl Error {
             Error::Toggle(e) => e.exit_code(),
             Error::Init(e) => e.exit_code(),
             Error::Program(e) => e.exit_code(),
+            Error::Snapshot(e) => e.exit_code(),
             Error::State(_)
             | Error::ChecksFailed(_)
             | Error::Supervisor(_)

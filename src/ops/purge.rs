@@ -1,6 +1,6 @@
 //! `purge`: stop every supervised program and remove everything devrig
-//! started, its networks, the dependency cache and the state. Volumes only
-//! when asked.
+//! started, its networks, the dependency cache and the state. Volumes, and
+//! snapshots, only when asked.
 
 use super::{Error, Observer, Session, StackEvents, context, programs};
 use crate::plan::remote::RemoteCache;
@@ -11,6 +11,8 @@ use crate::state::Store;
 pub struct PurgeOptions {
     /// Also delete the data volumes of the purged projects.
     pub volumes: bool,
+    /// Also delete every snapshot on the engine (`devrig snapshot`).
+    pub snapshots: bool,
 }
 
 pub fn purge(opts: &PurgeOptions, observer: &dyn Observer) -> Result<Purged, Error> {
@@ -20,9 +22,12 @@ pub fn purge(opts: &PurgeOptions, observer: &dyn Observer) -> Result<Purged, Err
     }
     let purged = Session::new()?.block_on(async {
         let engine = context::engine(observer).await?;
-        Ok::<_, Error>(
-            crate::stack::maintenance::purge(&engine, opts.volumes, &StackEvents(observer)).await?,
-        )
+        let purged =
+            crate::stack::maintenance::purge(&engine, opts.volumes, &StackEvents(observer)).await?;
+        if opts.snapshots {
+            super::snapshot::purge(&engine, observer).await?;
+        }
+        Ok::<_, Error>(purged)
     })?;
     for dir in [RemoteCache::default_root(), Store::default_dir()] {
         if dir.exists() {
