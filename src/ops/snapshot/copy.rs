@@ -44,10 +44,24 @@ measure() {
 /// Replaces what `/to` holds with a copy of `/from`.
 const COPY: &str = r#"
 set -u
-need cp du cut head ls rm find stat cat chown chmod sleep
-wipe() {
-  rm -rf "$1"/* "$1"/.[!.]* "$1"/..?* 2>/dev/null
-  [ -z "$(ls -A "$1")" ] || { echo "devrig: cannot empty $1"; exit 1; }
+need cp du cut head tail ls rm mv mkdir find stat cat chown chmod sleep
+# What /to holds moves aside at once (renames, within the volume) and is
+# deleted while the copy runs, so the copy waits for no deletion. Its name
+# matches none of the globs below but the last.
+trash=/to/..devrig-trash
+rm -rf "$trash"
+mkdir "$trash" || exit 1
+for f in /to/* /to/.[!.]* /to/..?*; do
+  if [ "$f" != "$trash" ] && { [ -e "$f" ] || [ -L "$f" ]; }; then
+    mv "$f" "$trash/" || exit 1
+  fi
+done
+rm -rf "$trash" &
+deleting=$!
+copied() { du -sck /to/* /to/.[!.]* 2>/dev/null | tail -n 1 | cut -f1; }
+empty() {
+  rm -rf /to/* /to/.[!.]* 2>/dev/null
+  [ -z "$(ls -A /to | grep -vx '..devrig-trash')" ] || { echo "devrig: cannot empty /to"; exit 1; }
 }
 # Whether the filesystem clones a file from /from into /to.
 probe() {
@@ -58,7 +72,6 @@ probe() {
   rm -f /to/.devrig-reflink-probe
   return $r
 }
-wipe /to
 echo "devrig total $(kib /from)"
 method=copy
 flag=
@@ -69,18 +82,20 @@ rm -f /.devrig-cp.rc
 n=0
 while [ ! -s /.devrig-cp.rc ]; do
   n=$((n + 1))
-  if [ $((n % 5)) = 0 ]; then echo "devrig progress $(kib /to)"; fi
+  if [ $((n % 5)) = 0 ]; then echo "devrig progress $(copied)"; fi
   sleep 0.1 2>/dev/null || sleep 1
 done
 rc=$(cat /.devrig-cp.rc)
 if [ "$rc" != 0 ] && [ "$method" = reflink ]; then
   # A file the filesystem would not clone: copy everything plainly.
-  wipe /to
+  empty
   method=copy
   cp -a /from/. /to/ 2>/.devrig-cp.err
   rc=$?
 fi
+wait "$deleting"
 if [ "$rc" != 0 ]; then cat /.devrig-cp.err; exit "$rc"; fi
+[ ! -e "$trash" ] || { echo "devrig: cannot delete what /to held"; exit 1; }
 chown "$(stat -c %u:%g /from)" /to && chmod "$(stat -c %a /from)" /to || exit 1
 echo "devrig method $method"
 measure /to to
