@@ -204,6 +204,16 @@ impl Engine {
             .map_err(|e| EngineError::api("writing files into a volume", e))
     }
 
+    /// The environment `image` declares (`KEY=VALUE` each), as its
+    /// config says; empty when the engine lacks the image.
+    pub async fn image_env(&self, image: &str) -> Result<Vec<String>, EngineError> {
+        match self.docker.inspect_image(image).await {
+            Ok(inspect) => Ok(inspect.config.and_then(|c| c.env).unwrap_or_default()),
+            Err(e) if super::is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(EngineError::api(format!("inspecting image {image}"), e)),
+        }
+    }
+
     /// Ids of the containers carrying `label` (`KEY` for any value, or
     /// `KEY=VALUE`).
     pub async fn containers_labelled(&self, label: &str) -> Result<Vec<String>, EngineError> {

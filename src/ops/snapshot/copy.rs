@@ -346,13 +346,25 @@ pub async fn measure(
     }
 }
 
-/// The PostgreSQL major `image` runs (`postgres --version` in a helper),
-/// `None` when it has no PostgreSQL (or no shell to ask with).
+/// The PostgreSQL major an image's environment declares: the official
+/// images set `PG_MAJOR`.
+fn declared_postgres(env: &[String]) -> Option<String> {
+    env.iter()
+        .find_map(|kv| kv.strip_prefix("PG_MAJOR="))
+        .and_then(postgres_major)
+}
+
+/// The PostgreSQL major `image` runs: the `PG_MAJOR` it declares, else what
+/// `postgres --version` says in a helper; `None` when it has no PostgreSQL
+/// (or no shell to ask with).
 pub async fn image_postgres(
     engine: &Engine,
     image: &str,
     repo: &str,
 ) -> Result<Option<String>, Error> {
+    if let Some(major) = declared_postgres(&engine.image_env(image).await?) {
+        return Ok(Some(major));
+    }
     let mut version = None;
     let exit = run(
         engine,
@@ -472,6 +484,19 @@ mod tests {
         assert_eq!(
             parse("cp: cannot stat '/from/x'"),
             Line::Other("cp: cannot stat '/from/x'")
+        );
+    }
+
+    #[test]
+    fn the_official_images_declare_their_major() {
+        let env = |vars: &[&str]| vars.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            declared_postgres(&env(&["PATH=/usr/bin", "PG_MAJOR=14", "PG_VERSION=14.13"])),
+            Some("14".to_owned())
+        );
+        assert_eq!(
+            declared_postgres(&env(&["PATH=/usr/lib/postgresql/15/bin"])),
+            None
         );
     }
 
