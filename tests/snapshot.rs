@@ -606,6 +606,14 @@ fn services_narrow_what_is_saved_and_restored_and_rm_deletes_only_the_snapshot()
 fn on_an_xfs_data_root_save_and_restore_are_copy_on_write() {
     let world = running(World::engine_at("snapxfs", XFS_ENGINE), "postgres:14");
     let saved = data(&world);
+    // Helpers from images that declare `VOLUME`s get anonymous volumes;
+    // none may be left behind. (No other test uses this engine.)
+    let dangling = || {
+        let all = world.docker(&["volume", "ls", "-q", "--filter", "dangling=true"]);
+        let anonymous = |v: &&str| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit());
+        all.lines().filter(anonymous).count()
+    };
+    let before = dangling();
     let report = world
         .devrig()
         .args(["snapshot", "save", "cow", "--json"])
@@ -625,6 +633,7 @@ fn on_an_xfs_data_root_save_and_restore_are_copy_on_write() {
     }
     assert_ready(&world);
     assert_eq!(data(&world), saved);
+    assert_eq!(dangling(), before, "no volume left by a helper");
 }
 
 #[test]

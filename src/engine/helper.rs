@@ -14,7 +14,7 @@ use super::{Engine, EngineError};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, ListContainersOptions, LogsOptions,
-    UploadToContainerOptions,
+    RemoveContainerOptions, UploadToContainerOptions,
 };
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, Stream, StreamExt};
@@ -162,6 +162,21 @@ impl Engine {
                 return Ok(HelperExit::Cancelled);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Removes helper `id` (killed if it runs), with the anonymous volumes
+    /// its image's `VOLUME`s gave it.
+    pub async fn remove_helper(&self, id: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            link: false,
+        };
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if super::is_not_found(&e) => Ok(()),
+            Err(e) => Err(EngineError::api("removing a helper container", e)),
         }
     }
 

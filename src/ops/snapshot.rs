@@ -490,7 +490,7 @@ async fn clear_helpers(engine: &Engine, repo: &str) -> Result<(), Error> {
         .containers_labelled(&format!("{}={repo}", stored::LABEL_HELPER))
         .await?
     {
-        engine.remove(&id).await?;
+        engine.remove_helper(&id).await?;
     }
     Ok(())
 }

@@ -72,7 +72,7 @@ pub async fn export(
         .await?;
     let partial = PathBuf::from(format!("{}.partial", file.display()));
     let written = write(engine, &helper, snapshot, &partial, cancel, observer).await;
-    let removed = engine.remove(&helper).await;
+    let removed = engine.remove_helper(&helper).await;
     let written = match written.and_then(|w| removed.map(|()| w).map_err(Error::from)) {
         Ok(Some(bytes)) => bytes,
         outcome => {
@@ -365,7 +365,7 @@ async fn fill(
         engine, &helper, decoder, file, total, cancel, observer, &name,
     )
     .await;
-    let removed = engine.remove(&helper).await;
+    let removed = engine.remove_helper(&helper).await;
     let sent = sent?;
     removed?;
     if !sent {

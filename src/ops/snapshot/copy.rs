@@ -402,7 +402,7 @@ async fn run(
 ) -> Result<HelperExit, Error> {
     let id = engine.create_helper(spec).await?;
     let exit = engine.run_helper(&id, line, cancel).await;
-    let removed = engine.remove(&id).await;
+    let removed = engine.remove_helper(&id).await;
     let exit = exit?;
     removed?;
     Ok(exit)

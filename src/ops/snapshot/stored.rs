@@ -246,7 +246,7 @@ async fn remove_volumes(engine: &Engine, mut volumes: Vec<Resource>) -> Result<u
 /// volumes went.
 pub async fn remove_everything(engine: &Engine) -> Result<usize, EngineError> {
     for id in engine.containers_labelled(LABEL_HELPER).await? {
-        engine.remove(&id).await?;
+        engine.remove_helper(&id).await?;
     }
     remove_volumes(engine, engine.volumes_labelled(LABEL).await?).await
 }
