@@ -1,13 +1,43 @@
 //! Volumes beyond what `up` makes: ones with labels of devrig's own (the
-//! snapshots' copies), and who mounts a volume, so that data is never
-//! replaced under a container that uses it.
+//! snapshots' copies), who mounts a volume (so that data is never replaced
+//! under a container that uses it), and what a container mounts.
 
 use super::{Container, Engine, EngineError, is_not_found};
 use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::ListContainersOptions;
 use std::collections::HashMap;
 
+/// One mount of a container, as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    /// `volume`, `bind`, `tmpfs`, …
+    pub kind: String,
+    /// The volume's name (for a volume).
+    pub name: Option<String>,
+    pub writable: bool,
+}
+
 impl Engine {
+    /// Every mount of container `name` (named and anonymous volumes, binds,
+    /// tmpfs).
+    pub async fn mounts(&self, name: &str) -> Result<Vec<MountInfo>, EngineError> {
+        let inspect = self
+            .docker
+            .inspect_container(name, None)
+            .await
+            .map_err(|e| EngineError::api(format!("inspecting {name}"), e))?;
+        Ok(inspect
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| MountInfo {
+                kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+                name: m.name,
+                writable: m.rw.unwrap_or(true),
+            })
+            .collect())
+    }
+
     /// Creates the empty volume `name` with `labels` (the engine's default
     /// driver, so it lives under the engine's data root).
     pub async fn create_labelled_volume(

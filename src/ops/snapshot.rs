@@ -789,7 +789,12 @@ async fn running_users<'a>(
 /// How the containers are kept from writing during a copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Quiet {
+    /// Stopped with its stop signal and grace period (a clean shutdown).
     Stopped,
+    /// Stopped at once: everything it writes to is about to be replaced,
+    /// so a clean shutdown would only cost time.
+    Replaced,
+    /// Frozen by the cgroup freezer.
     Paused,
 }
 
@@ -806,13 +811,14 @@ async fn quiesce<'a>(
         let result = match how {
             Quiet::Paused => engine.pause(&spec.name).await,
             Quiet::Stopped => engine.stop(&spec.name, None).await,
+            Quiet::Replaced => engine.stop(&spec.name, Some(Duration::ZERO)).await,
         };
         if result.is_ok() {
             observer.event(match how {
                 Quiet::Paused => Event::Snapshot(Step::Paused {
                     container: spec.name.clone(),
                 }),
-                Quiet::Stopped => Event::ContainerStopped {
+                Quiet::Stopped | Quiet::Replaced => Event::ContainerStopped {
                     container: spec.name.clone(),
                     reason: reason.to_owned(),
                 },
@@ -1021,8 +1027,30 @@ async fn restore_on_engine(
     // Stop, replace, start.
     let (running, not_started) = running_users(&engine, resolved, &jobs).await?;
     let reason = format!("restoring snapshot {}", opts.name);
-    let (stopped, mut failures) =
-        quiesce(&engine, &running, Quiet::Stopped, &reason, observer).await;
+    // A container whose every writable mount is about to be replaced is
+    // stopped at once; one that also writes elsewhere shuts down cleanly.
+    let restored: Vec<&str> = jobs.iter().map(|j| j.volume.as_str()).collect();
+    let mut replaced = Vec::new();
+    let mut others = Vec::new();
+    for spec in running {
+        let mounts = engine.mounts(&spec.name).await?;
+        let discarded = mounts.iter().all(|m| {
+            !m.writable
+                || m.kind == "tmpfs"
+                || (m.kind == "volume" && m.name.as_deref().is_some_and(|n| restored.contains(&n)))
+        });
+        if discarded {
+            replaced.push(spec);
+        } else {
+            others.push(spec);
+        }
+    }
+    let ((mut stopped, mut failures), (clean, more)) = tokio::join!(
+        quiesce(&engine, &replaced, Quiet::Replaced, &reason, observer),
+        quiesce(&engine, &others, Quiet::Stopped, &reason, observer),
+    );
+    stopped.extend(clean);
+    failures.extend(more);
     // Ctrl-C from here on does not cut a copy short: a half-copied volume
     // would be worse than either the snapshot or the data it replaces.
     let mut copies = Vec::new();
