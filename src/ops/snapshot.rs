@@ -524,14 +524,18 @@ fn seconds(since: Instant) -> f64 {
 }
 
 /// The first 12 hex digits of the SHA-256 of `file`.
-fn file_hash(file: &std::path::Path) -> String {
+fn file_hash(file: &std::path::Path) -> Result<String, Error> {
     use sha2::{Digest, Sha256};
-    let bytes = std::fs::read(file).unwrap_or_default();
-    Sha256::digest(&bytes)
+    let bytes = std::fs::read(file).map_err(|source| Error::Io {
+        action: "read",
+        path: file.to_owned(),
+        source,
+    })?;
+    Ok(Sha256::digest(&bytes)
         .iter()
         .take(6)
         .map(|b| format!("{b:02x}"))
-        .collect()
+        .collect())
 }
 
 /// The commit checked out in the repo holding `config_file`, if it is a
@@ -571,6 +575,7 @@ async fn save_on_engine(
     observer: &dyn Observer,
 ) -> Result<SaveReport, Error> {
     let started = Instant::now();
+    let config_hash = file_hash(&resolved.config_file)?;
     let engine = context::engine(observer).await?;
     let (store, mut state) = context::locked_state(&engine, cancel, observer).await?;
     let repo = resolved.plan.root.clone();
@@ -714,12 +719,17 @@ async fn save_on_engine(
         services,
         size: volumes.iter().map(|v| v.size).sum(),
         volumes,
-        config_hash: file_hash(&resolved.config_file),
+        config_hash,
         commit: git_commit(&resolved.config_file),
         devrig: env!("CARGO_PKG_VERSION").to_owned(),
         id: id.clone(),
     };
-    stored::commit(&engine, &snapshot).await?;
+    if let Err(e) = stored::commit(&engine, &snapshot).await {
+        for volume in created.iter().rev() {
+            engine.remove_volume(volume).await?;
+        }
+        return Err(e.into());
+    }
     if replaced {
         stored::remove(&engine, &repo, &opts.name, Some(&id)).await?;
     }
