@@ -396,7 +396,7 @@ fn an_exported_snapshot_survives_purge_and_import_restore_brings_the_rows_back()
 
     world
         .devrig()
-        .args(["purge", "--volumes", "--snapshots"])
+        .args(["purge", "--volumes", "--snapshots", "--yes"])
         .stderr_contains(format!("Removed snapshot migrated of {}", world.project()))
         .run();
     let volumes = world.docker(&[
