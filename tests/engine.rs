@@ -1403,3 +1403,25 @@ fn an_engine_that_refuses_a_ulimit_at_start_is_translated() {
         .stderr_contains("hint: the engine cannot give its containers that much")
         .run();
 }
+
+/// A container the engine will not create as configured is an error that
+/// names the service at its definition's line and keeps the engine's own
+/// words; the services that could start still do.
+#[test]
+fn a_service_the_engine_refuses_is_named_at_its_line_with_the_engines_reason() {
+    let world = World::engine("refused");
+    let project = world.project();
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {"
+        services:
+          kv:
+            {REDIS}
+          odd:
+            {REDIS}
+            cap_add: [NOT_A_CAPABILITY]
+    "},
+    ));
+    let _filters = world.snapshot_settings().bind_to_scope();
+    world.devrig().arg("up").code(1).stderr_snapshot().run();
+}
