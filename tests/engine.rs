@@ -400,6 +400,24 @@ fn shared_dependency_is_kept_on_down_even_after_state_loss() {
         "exited"
     );
 
+    // Lost again, while the other repo's plan cannot be resolved (its
+    // config broken meanwhile): what runs of the remotes is kept for it.
+    world.devrig().arg("up").run();
+    std::fs::remove_file(world.state_dir().join("state.json")).expect("lose the state");
+    let config = second.repo().join("devservices/config.yml");
+    let intact = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(&config, "x-sentry-service-config: [").expect("break it");
+    world
+        .devrig()
+        .arg("down")
+        .stderr_contains(format!(
+            "Kept {shared} running: still used by {}",
+            second.project()
+        ))
+        .run();
+    assert_eq!(container_state(&cache), "running");
+    std::fs::write(&config, intact).expect("mend it");
+
     second.devrig().arg("down").run();
     assert_eq!(container_state(&cache), "exited", "last user gone");
 }

@@ -5,7 +5,7 @@ use super::LABEL_MODE;
 use crate::engine::spec::{LABEL_CONFIG_FILES, LABEL_PROJECT};
 use crate::engine::{Engine, EngineError};
 use crate::state::{Active, Loaded, State, Store};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Reads the state; when it is missing or unreadable, rebuilds it from the
@@ -26,6 +26,8 @@ pub async fn load(
     };
     let containers = engine.containers(&[]).await?;
     let mut roots: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
+    // The remote dependencies that run: whose, the labels do not say.
+    let mut remotes: BTreeSet<String> = BTreeSet::new();
     for c in containers.iter().filter(|c| c.is_running()) {
         let (Some(project), Some(file), Some(mode)) = (
             c.label(LABEL_PROJECT),
@@ -36,6 +38,7 @@ pub async fn load(
         };
         let file = PathBuf::from(file);
         if file.starts_with(cache_root) {
+            remotes.insert(project.to_owned());
             continue;
         }
         roots
@@ -45,8 +48,14 @@ pub async fn load(
     let mut state = State::default();
     for (service, (file, mode)) in roots {
         let mode = mode.split(',').next().unwrap_or("default").to_owned();
-        let projects =
-            crate::plan::cached_projects(&file, &mode).unwrap_or_else(|| vec![service.clone()]);
+        // A plan that cannot be resolved now (its config changed, its
+        // remotes' cache gone) may use any running remote: it is counted
+        // as using them all, so none is stopped under it.
+        let projects = crate::plan::cached_projects(&file, &mode).unwrap_or_else(|| {
+            std::iter::once(service.clone())
+                .chain(remotes.iter().filter(|r| **r != service).cloned())
+                .collect()
+        });
         state.services.insert(
             service,
             Active {
