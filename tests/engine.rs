@@ -613,6 +613,42 @@ fn reset_deletes_only_that_services_volumes() {
     assert_eq!(container_state(&format!("{project}-b-1")), "running");
 }
 
+/// A volume made by hand (no labels) with the name `up` would give its
+/// own is adopted, data kept; `reset` then refuses to delete it, before
+/// stopping anything, and says how to do it by hand.
+#[test]
+fn reset_refuses_a_volume_it_adopted() {
+    let world = World::engine("adopt");
+    let project = world.project();
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {"
+        services:
+          kv:
+            {REDIS}
+            volumes: [kv-data:/data]
+        volumes:
+          kv-data:
+    "},
+    ));
+    let volume = format!("{project}_kv-data");
+    docker(&["volume", "create", &volume]);
+    world.devrig().arg("up").run();
+    let _filters = world.snapshot_settings().bind_to_scope();
+    world
+        .devrig()
+        .args(["reset", "kv", "--yes"])
+        .code(1)
+        .stderr_snapshot()
+        .run();
+    assert_eq!(
+        docker(&["volume", "ls", "-q", "--filter", &format!("name={volume}")]).trim(),
+        volume
+    );
+    assert_eq!(container_state(&format!("{project}-kv-1")), "running");
+    docker(&["volume", "rm", "-f", &volume]);
+}
+
 /// `docker -H TCP_ENGINE ARGS`, its stdout trimmed.
 fn on_tcp(args: &[&str]) -> String {
     docker_at(Some(TCP_ENGINE), args)
