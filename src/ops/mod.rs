@@ -26,6 +26,7 @@ pub mod services;
 mod session;
 pub mod status;
 pub mod sync;
+pub mod tighten;
 pub mod toggle;
 pub mod up;
 pub mod update;

@@ -44,6 +44,7 @@ pub struct UpReport {
 }
 
 pub fn up(opts: &UpOptions, observer: &dyn Observer) -> Result<UpReport, Error> {
+    super::tighten::tighten(observer);
     let config = opts.target.load(observer)?;
     let timeout = Duration::from_secs(config.meta.healthcheck_timeout);
     let plan = context::resolve(config, &opts.mode, opts.fetch, observer)?;
