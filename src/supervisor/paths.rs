@@ -183,9 +183,7 @@ impl Found {
             Kind::Symlink => parts.push("it is a symbolic link, not a directory".to_owned()),
             Kind::Socket | Kind::Other => parts.push("it is not a directory".to_owned()),
         }
-        if self.uid == me() {
-            parts.push("it is yours".to_owned());
-        } else {
+        if self.uid != me() {
             parts.push(format!("it belongs to {}, not to you", owner(self.uid)));
         }
         let writers = if self.mode & 0o002 != 0 {
@@ -245,24 +243,26 @@ impl TrustError {
         const WHY: &str = "the sockets there control your programs, so the directory must be yours and writable by you only, as ssh and tmux require";
         match self {
             TrustError::Dir { path, found, from } => {
-                let remove = if found.uid == me() {
-                    format!("remove it (`rm -rf {}`)", quoted(path))
+                let fix = if found.uid == me() && found.kind == Kind::Directory {
+                    format!("make it yours alone (`chmod 700 {}`)", quoted(path))
+                } else if found.uid == me() {
+                    format!("remove it (`rm {}`) and devrig makes it again", quoted(path))
                 } else {
                     format!(
-                        "remove it as root or as its owner (`rm -rf {}`)",
+                        "remove it as root or as its owner (`rm -rf {}`) and devrig makes it again",
                         quoted(path)
                     )
                 };
                 match from {
                     RuntimeSource::Fallback => format!(
-                        "{WHY}: {remove} and devrig makes it again, or set XDG_RUNTIME_DIR to a directory that is yours alone (devrig then uses $XDG_RUNTIME_DIR/devrig)"
+                        "{WHY}: {fix}, or set XDG_RUNTIME_DIR to a directory that is yours alone (devrig then uses $XDG_RUNTIME_DIR/devrig)"
                     ),
                     RuntimeSource::Xdg => format!(
-                        "{WHY}: {remove} and devrig makes it again; XDG_RUNTIME_DIR itself should be yours alone (normally /run/user/{})",
+                        "{WHY}: {fix}; XDG_RUNTIME_DIR itself should be yours alone (normally /run/user/{})",
                         me()
                     ),
                     RuntimeSource::Named => format!(
-                        "{WHY}: DEVRIG_RUNTIME_DIR names it; point it at a directory that is yours alone (`mkdir -m 700 DIR`)"
+                        "{WHY}: {fix}, or point DEVRIG_RUNTIME_DIR at a directory that is yours alone"
                     ),
                 }
             }
