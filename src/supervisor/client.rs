@@ -125,33 +125,38 @@ pub fn request(project: &str, request: &Request) -> Result<Option<Report>, Clien
     };
     let mut line = serde_json::to_string(request).expect("requests serialize");
     line.push('\n');
-    if let Err(e) = stream.write_all(line.as_bytes()) {
-        return Err(if timed_out(&e) {
-            unresponsive(&stream)
-        } else {
-            io_error(e)
-        });
-    }
+    // A supervisor on its way out may close a connection the kernel
+    // completed from its backlog before the request is even written.
+    let written = match stream.write_all(line.as_bytes()) {
+        Ok(()) => true,
+        Err(e) if timed_out(&e) => return Err(unresponsive(&stream)),
+        Err(e) if hung_up(&e) => false,
+        Err(e) => return Err(io_error(e)),
+    };
     let waits_for_programs = matches!(request, Request::Stop { .. } | Request::Shutdown);
     let mut answer = Vec::new();
     let mut reader = BufReader::new(&stream);
-    let read = loop {
-        // Bytes read before a timeout stay in `answer`; the next read goes on.
-        match reader.read_until(b'\n', &mut answer) {
-            Err(e) if timed_out(&e) => {
-                if waits_for_programs && still_answers(project)? {
-                    continue;
+    let read = if !written {
+        Ok(0)
+    } else {
+        loop {
+            // Bytes read before a timeout stay in `answer`; the next read goes on.
+            match reader.read_until(b'\n', &mut answer) {
+                Err(e) if timed_out(&e) => {
+                    if waits_for_programs && still_answers(project)? {
+                        continue;
+                    }
+                    return Err(unresponsive(&stream));
                 }
-                return Err(unresponsive(&stream));
+                read => break read,
             }
-            read => break read,
         }
     };
-    let hung_up = match &read {
+    let unanswered = match &read {
         Ok(_) => answer.is_empty(),
-        Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
+        Err(e) => hung_up(e),
     };
-    if hung_up {
+    if unanswered {
         // A supervisor that hangs up unanswered is on its way out.
         return match request {
             Request::Status | Request::Shutdown => Ok(None),
@@ -175,6 +180,14 @@ pub fn request(project: &str, request: &Request) -> Result<Option<Report>, Clien
         Ok(Response::Error { message }) => Err(ClientError::Refused(message)),
         Err(e) => Err(ClientError::Protocol(e.to_string())),
     }
+}
+
+/// The other end closed the connection.
+fn hung_up(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
 }
 
 /// A read or write that ran out of time (`EAGAIN` on Unix sockets).
