@@ -16,8 +16,9 @@ pub const DIR_MODE: u32 = 0o700;
 pub const FILE_MODE: u32 = 0o600;
 
 /// Creates `dir` and whatever of its parents is missing, each 0700 (std
-/// gives the parents the leaf's mode). An existing directory is left as
-/// it is.
+/// gives the parents the leaf's mode; a missing `~/.local/state` is made
+/// 0700 as the XDG base directory spec asks). An existing directory is
+/// left as it is.
 pub fn create_dir(dir: &Path) -> io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)

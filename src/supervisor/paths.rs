@@ -324,3 +324,76 @@ pub fn supervisor_log(project: &str) -> PathBuf {
 pub fn program_log(project: &str, program: &str) -> PathBuf {
     log_dir(project).join(format!("{program}.log"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn refusal(dir: &Path) -> String {
+        check_dir(dir, RuntimeSource::Fallback)
+            .unwrap_err()
+            .to_string()
+            .replace(&dir.display().to_string(), "DIR")
+    }
+
+    #[test]
+    fn only_a_directory_of_ones_own_that_nobody_else_may_write_in_is_trusted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("devrig-1");
+        private::create_dir(&dir).unwrap();
+        assert!(check_dir(&dir, RuntimeSource::Fallback).is_ok());
+        // Others may read and enter: nobody else can put a socket there.
+        chmod(&dir, 0o755);
+        assert!(check_dir(&dir, RuntimeSource::Fallback).is_ok());
+        chmod(&dir, 0o770);
+        assert_eq!(
+            refusal(&dir),
+            "refusing to use DIR for devrig's sockets: its mode is 0770 (its group may write in it)"
+        );
+        chmod(&dir, 0o1777);
+        assert_eq!(
+            refusal(&dir),
+            "refusing to use DIR for devrig's sockets: its mode is 1777 (anyone may write in it)"
+        );
+        // A link is not followed, even to a good directory.
+        chmod(&dir, 0o700);
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert!(
+            refusal(&link).starts_with(
+                "refusing to use DIR for devrig's sockets: it is a symbolic link, not a directory, and its mode is"
+            ),
+            "{}",
+            refusal(&link)
+        );
+        let err = check_dir(&link, RuntimeSource::Fallback).unwrap_err();
+        assert!(err.hint().contains("remove it (`rm "), "{}", err.hint());
+    }
+
+    #[test]
+    fn the_hint_says_what_the_source_of_the_name_allows() {
+        let found = Found {
+            kind: Kind::Directory,
+            uid: me().wrapping_add(1),
+            mode: 0o777,
+        };
+        let hint = |from| {
+            TrustError::Dir {
+                path: PathBuf::from("/tmp/devrig 1"),
+                found: found.clone(),
+                from,
+            }
+            .hint()
+        };
+        assert!(hint(RuntimeSource::Fallback).contains(
+            "remove it as root or as its owner (`rm -rf '/tmp/devrig 1'`) and devrig makes it again, or set XDG_RUNTIME_DIR"
+        ));
+        assert!(hint(RuntimeSource::Xdg).contains("XDG_RUNTIME_DIR itself should be yours alone"));
+        assert!(hint(RuntimeSource::Named).contains("or point DEVRIG_RUNTIME_DIR at"));
+    }
+}
