@@ -31,6 +31,7 @@ pub fn down_in(
     opts: &DownOptions,
     observer: &dyn Observer,
 ) -> Result<(), Error> {
+    super::tighten::tighten(observer);
     let config = opts.target.load(observer)?;
     let root = config.project().to_owned();
     // Programs first: they are the containers' clients, and a dev server

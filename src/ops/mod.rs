@@ -27,6 +27,7 @@ mod session;
 pub mod snapshot;
 pub mod status;
 pub mod sync;
+pub mod tighten;
 pub mod toggle;
 pub mod up;
 pub mod update;

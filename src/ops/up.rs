@@ -53,6 +53,7 @@ pub fn up_in(
     opts: &UpOptions,
     observer: &dyn Observer,
 ) -> Result<UpReport, Error> {
+    super::tighten::tighten(observer);
     let config = opts.target.load(observer)?;
     let timeout = Duration::from_secs(config.meta.healthcheck_timeout);
     let plan = context::resolve(config, &opts.mode, opts.fetch, observer)?;

@@ -8,21 +8,32 @@ use crate::state::{Active, Loaded, State, Store};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+/// Why the state was rebuilt.
+#[derive(Debug)]
+pub enum Rebuilt {
+    /// There was no state file (a first run, or it was deleted).
+    Missing,
+    /// It was not a state: why, as serde_json says it.
+    Corrupt(String),
+    /// It could not be read at all.
+    Unreadable(std::io::Error),
+}
+
 /// Reads the state; when it is missing or unreadable, rebuilds it from the
 /// running containers: a project whose config file is not a cached remote
 /// is a top-level service, and its plan, resolved from cached remotes
 /// ([`crate::plan::cached_projects`]), tells which projects it uses.
-/// Returns the state and a note when rebuilt.
+/// Returns the state and, when rebuilt, why.
 pub async fn load(
     engine: &Engine,
     store: &Store,
     cache_root: &Path,
-) -> Result<(State, Option<String>), EngineError> {
+) -> Result<(State, Option<Rebuilt>), EngineError> {
     let reason = match store.load() {
         Ok(Loaded::Found(state)) => return Ok((state, None)),
-        Ok(Loaded::Missing) => "missing".to_owned(),
-        Ok(Loaded::Corrupt(e)) => format!("unreadable ({e})"),
-        Err(e) => e.to_string(),
+        Ok(Loaded::Missing) => Rebuilt::Missing,
+        Ok(Loaded::Corrupt(e)) => Rebuilt::Corrupt(e),
+        Err(e) => Rebuilt::Unreadable(e.source),
     };
     let containers = engine.containers(&[]).await?;
     let mut roots: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
@@ -66,10 +77,5 @@ pub async fn load(
             },
         );
     }
-    Ok((
-        state,
-        Some(format!(
-            "the state file was {reason}; rebuilt it from the running containers"
-        )),
-    ))
+    Ok((state, Some(reason)))
 }
