@@ -79,7 +79,7 @@ impl EngineError {
             | E::SocketNotFoundError(_) => EngineError::Lost {
                 endpoint: endpoint.clone(),
                 action,
-                message,
+                message: deepest_cause(&err).unwrap_or(message),
                 cause: err,
             },
             err => EngineError::Api {
@@ -127,6 +127,20 @@ impl EngineError {
 }
 
 /// The engine's own message, without bollard's wrapping.
+/// What broke a connection, in the words of the lowest layer that says:
+/// `Connection reset by peer (os error 104)`, `connection closed before
+/// message completed`, rather than the HTTP client's wrapping of it
+/// ("Error in the hyper legacy client: client error (SendRequest)").
+fn deepest_cause(err: &bollard::errors::Error) -> Option<String> {
+    let mut deepest: Option<&dyn std::error::Error> = None;
+    let mut next = std::error::Error::source(err);
+    while let Some(cause) = next {
+        deepest = Some(cause);
+        next = cause.source();
+    }
+    deepest.map(ToString::to_string)
+}
+
 fn api_message(err: &bollard::errors::Error) -> String {
     match err {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),

@@ -119,13 +119,21 @@ impl PullFailure {
         }
     }
 
-    /// Worth another try: the stream broke, not "no such image". A
-    /// registry's refusal arrives as text only (the engine's JSON carries
-    /// no code), so it is matched against the phrases registries use for
-    /// permanent failures.
+    /// Worth another try: the registry's stream broke, not "no such
+    /// image". A registry's refusal arrives as text only (the engine's JSON
+    /// carries no code), so it is matched against the phrases registries
+    /// use for permanent failures. The connection to the engine itself
+    /// breaking is not the registry's hiccup but the engine gone (or going):
+    /// that is the lost-engine error at once, not a retry against it.
     fn transient(&self) -> bool {
         use bollard::errors::Error as E;
         match self {
+            PullFailure::Client(
+                E::HyperLegacyError { .. }
+                | E::IOError { .. }
+                | E::HyperResponseError { .. }
+                | E::SocketNotFoundError(_),
+            ) => false,
             PullFailure::Client(E::DockerResponseServerError {
                 status_code,
                 message,
@@ -252,6 +260,11 @@ mod tests {
             "received unexpected HTTP status: 502 Bad Gateway"
         ));
         assert!(PullFailure::Client(E::RequestTimeoutError).transient());
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(
+            !PullFailure::Client(E::IOError { err: reset }).transient(),
+            "the engine's own connection broke: not retried"
+        );
         assert!(!PullFailure::Registry("pull access denied".to_owned()).transient());
     }
 
