@@ -606,7 +606,7 @@ fn parse_supervisor_env(text: &str) -> std::result::Result<IndexMap<String, Stri
 
 /// supervisord's byte sizes: a number with an optional KB, MB or GB
 /// (powers of 1024).
-fn parse_byte_size(text: &str) -> Option<u64> {
+pub(crate) fn parse_byte_size(text: &str) -> Option<u64> {
     let upper = text.trim().to_ascii_uppercase();
     let (digits, unit) = match upper.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => upper.split_at(i),
