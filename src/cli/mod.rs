@@ -17,6 +17,7 @@ mod render;
 mod report;
 mod reset;
 mod serve;
+mod snapshot;
 mod status;
 mod sync;
 mod toggle;
@@ -24,20 +25,20 @@ mod up;
 mod update;
 
 use crate::exit;
-use crate::ui::{Diagnostics, Printer, Verbosity};
+use crate::ui::{Diagnostic, Diagnostics, OutputFailure, Printer, Verbosity};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const SERVICE_COMMANDS: &str = "up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init, update";
+const SERVICE_COMMANDS: &str = "up, down, status, logs, reset, purge, snapshot, serve, foreground, toggle, config, list-services, list-dependencies, init, update";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "devrig",
     version,
     about = "Sentry's devservices and devenv in one fast binary",
-    after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init, update\n\
+    after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, snapshot, serve, foreground, toggle, config, list-services, list-dependencies, init, update\n\
                   Toolchain commands (also as `devenv <command>`): doctor, sync, fetch\n\
                   Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config, 3 Docker engine unreachable, 130 interrupted."
 )]
@@ -104,6 +105,8 @@ pub(crate) enum Command {
     Reset(reset::ResetArgs),
     /// Stop every program and remove every container devrig started, its networks, cache and state
     Purge(purge::PurgeArgs),
+    /// Save a mode's volumes under a name and restore them in seconds; list, rm, export, import
+    Snapshot(snapshot::SnapshotArgs),
     /// Take a supervised program into this terminal; hand it back when it exits
     Foreground(foreground::ForegroundArgs),
     /// Switch a dependency between running as containers and from its own checkout
@@ -208,6 +211,7 @@ pub fn run() -> ExitCode {
         Command::Logs(args) => logs::run(&printer, &cli.global, args),
         Command::Reset(args) => reset::run(&printer, &cli.global, args),
         Command::Purge(args) => purge::run(&printer, &cli.global, args),
+        Command::Snapshot(args) => snapshot::run(&printer, &cli.global, args),
         // The dev server's exit code is devrig's.
         Command::Serve(args) => {
             return exit_with(&printer, serve::run(&printer, &cli.global, args));
@@ -279,6 +283,7 @@ fn printer_for(global: &GlobalArgs, debug: bool) -> Printer {
 }
 
 fn finish(printer: &Printer, result: CmdResult) -> ExitCode {
+    let result = result.and_then(|()| output_reached(printer));
     match result {
         Ok(()) => ExitCode::from(exit::OK),
         Err(diagnostics) => {
@@ -288,13 +293,31 @@ fn finish(printer: &Printer, result: CmdResult) -> ExitCode {
     }
 }
 
+/// Whether the command's output got out: a closed pipe is fine (the
+/// reader had what it wanted), any other failed write means the result on
+/// stdout is incomplete, and exiting 0 would pass it on as whole.
+fn output_reached(printer: &Printer) -> CmdResult {
+    match printer.output_error() {
+        None | Some(OutputFailure::ReaderGone) => Ok(()),
+        Some(OutputFailure::Write(e)) => Err(Diagnostic::new(
+            format!("cannot write the output: {e}"),
+            exit::FAILURE,
+        )
+        .hint("what was written is incomplete: make room where the output goes, or send it elsewhere, and run again")
+        .into()),
+    }
+}
+
 /// A command's outcome: its errors, each shown, the last one's exit code.
 pub(crate) type CmdResult = Result<(), Diagnostics>;
 
 /// A command whose exit code is a program's (`serve`, `foreground`).
 fn exit_with(printer: &Printer, result: Result<i32, Diagnostics>) -> ExitCode {
     match result {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE)),
+        Ok(code) => match output_reached(printer) {
+            Ok(()) => ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE)),
+            Err(diagnostics) => finish(printer, Err(diagnostics)),
+        },
         Err(diagnostics) => finish(printer, Err(diagnostics)),
     }
 }
