@@ -171,7 +171,10 @@ fn read(file: &Path) -> Result<String, ConfigError> {
     let too_large = |known: Option<u64>| {
         let size = known.map_or_else(
             || format!("larger than {}", human_size(limit)),
-            |n| format!("{} ({n} bytes)", human_size(n)),
+            |n| match human_size(n) {
+                exact if n < 1 << 10 => exact,
+                rounded => format!("{rounded} ({n} bytes)"),
+            },
         );
         ConfigError::whole_file(
             file,

@@ -614,6 +614,35 @@ mod tests {
         assert!(err.hint.is_some());
     }
 
+    /// The budget is for what aliases copy: a document's own nodes, however
+    /// many, are not charged (the file size limit bounds them).
+    #[test]
+    fn plain_nodes_beyond_the_alias_budget_are_accepted() {
+        let keys = NODE_BUDGET / 2 + 1;
+        let doc: String = (0..keys).map(|i| format!("k{i}: v\n")).collect();
+        let parsed = parse(&doc).unwrap();
+        assert_eq!(parsed.as_map().map(<[_]>::len), Some(keys));
+        // Copies are charged: one alias to a mapping of that size is over.
+        let copied = format!("a: &a\n{}b: *a\n", doc.replace("k", "  k"));
+        let err = parse(&copied).unwrap_err();
+        assert!(err.message.contains("alias"), "{err:?}");
+    }
+
+    #[test]
+    fn a_duplicate_key_far_down_a_large_mapping_names_both_lines() {
+        let mut doc: String = (0..50_000).map(|i| format!("k{i}: v\n")).collect();
+        doc.push_str("k7: again\n");
+        let err = parse(&doc).unwrap_err();
+        assert_eq!(
+            err.pos,
+            Pos {
+                line: 50_001,
+                col: 1
+            }
+        );
+        assert!(err.message.contains("first defined at line 8"), "{err:?}");
+    }
+
     #[test]
     fn syntax_errors_have_positions() {
         let err = parse("a: 1\nb: [1, 2\n").unwrap_err();

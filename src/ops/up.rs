@@ -52,6 +52,9 @@ pub fn up(opts: &UpOptions, observer: &dyn Observer) -> Result<UpReport, Error> 
     {
         return Err(conflicts);
     }
+    // A program that cannot run in this shell stops `up` before anything
+    // is created, as a config error would.
+    programs::specs(&plan, &opts.programs)?;
     programs::check_ports(&plan, &opts.programs)?;
     start_local_services(opts, &plan, observer)?;
     let session = Session::interruptible()?;
@@ -244,7 +247,7 @@ fn start_early(
     available: mpsc::Receiver<Unit>,
     observer: &dyn Observer,
 ) -> Result<Vec<String>, Error> {
-    let mut waiting: Vec<_> = programs::specs(plan, selection)
+    let mut waiting: Vec<_> = programs::specs(plan, selection)?
         .into_iter()
         .filter_map(|spec| Some((plan.needs.get(&spec.name)?.clone(), spec)))
         .collect();
