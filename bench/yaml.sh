@@ -5,7 +5,7 @@
 # a file over the size limit is refused before it is read.
 #
 #   20k, 80k   `devrig config` on a config with one mapping of that many
-#              keys (0.5 MB, 1.9 MB)
+#              keys (1 MB, 3.9 MB)
 #   linear     80k / 20k: four times the keys       goal: under 6 times the time
 #   900k       the file (44 MB, no aliases): refused by the size
 #              limit, from its length                goal: < 100 ms
