@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Test, indoc};
+use common::{Test, formatdoc, indoc};
 
 /// `devrig config` on `yaml` fails as a config error: exit 2, nothing on
 /// stdout, and `stderr` exactly.
@@ -587,4 +587,180 @@ fn program_name_that_is_a_path() {
             hint: use letters, digits, `.`, `-` and `_`
         "},
     );
+}
+
+/// `devrig config` on a config of exactly these bytes fails as a config
+/// error with `stderr` exactly.
+fn config_bytes_error(bytes: &[u8], stderr: &str) {
+    let test = Test::new().config("");
+    std::fs::write(test.world().repo().join("devservices/config.yml"), bytes).unwrap();
+    test.arg("config").code(2).stdout("").stderr(stderr).run();
+}
+
+/// The line and column of the first byte that is not UTF-8, and the line
+/// with it shown as U+FFFD.
+#[test]
+fn invalid_utf8_gives_the_line_and_column_of_the_first_bad_byte() {
+    config_bytes_error(
+        b"x-sentry-service-config:\n  version: 0.1\n  service_name: caf\xe9\n",
+        indoc! {"
+            error: the config is not valid UTF-8: byte 0xE9 at line 3, column 20 (shown as \u{FFFD})
+              --> [TMP]/repo/devservices/config.yml:3:20
+                |
+              3 |   service_name: caf\u{FFFD}
+                |                    ^
+            hint: save it as UTF-8; from Latin-1, for example: iconv -f latin1 -t utf-8 [TMP]/repo/devservices/config.yml > config.utf8 && mv config.utf8 [TMP]/repo/devservices/config.yml
+        "},
+    );
+}
+
+/// A NUL is named, and shown as its picture rather than sent to the
+/// terminal.
+#[test]
+fn a_nul_byte_is_named_with_what_to_do() {
+    config_bytes_error(
+        b"x-sentry-service-config:\n  version: 0.1\n  service_name: a\0b\n",
+        indoc! {r#"
+            error: invalid YAML: found the unprintable character U+0000 (NUL)
+              --> [TMP]/repo/devservices/config.yml:3:18
+                |
+              3 |   service_name: a␀b
+                |                  ^
+            hint: a config is text: remove the character, or write it as an escape inside double quotes ("\0", "\x1b")
+        "#},
+    );
+}
+
+#[test]
+fn tab_indentation_says_to_indent_with_spaces() {
+    config_error(
+        "x-sentry-service-config:\n\tversion: 0.1\n",
+        indoc! {"
+            error: invalid YAML: tabs disallowed within this context (block indentation)
+              --> [TMP]/repo/devservices/config.yml:2:2
+                |
+              2 | \tversion: 0.1
+                | \t^
+            hint: YAML does not allow tabs for indentation (nor in some other places): indent with spaces
+        "},
+    );
+}
+
+#[test]
+fn nesting_too_deep_says_what_to_do() {
+    // Never closed: the depth is refused before the parser reaches the end.
+    let line = format!("x: {}", "[".repeat(130));
+    config_error(
+        &format!("{line}\n"),
+        &formatdoc! {"
+            error: YAML nesting is too deep (more than 128 levels)
+              --> [TMP]/repo/devservices/config.yml:1:132
+                |
+              1 | {line}
+                | {caret}^
+            hint: a devservices config nests a few levels deep; flatten the deepest part, or move it into a file the config refers to
+        ",
+            caret = " ".repeat(131),
+        },
+    );
+}
+
+/// The issue's 48 MB file: 900k keys, no aliases. Refused by its size,
+/// from its length alone, never as an alias bomb (only what aliases copy
+/// counts against that budget; `bench/yaml.sh` times both).
+#[test]
+fn a_file_of_900k_keys_is_refused_by_its_size_not_as_an_alias_bomb() {
+    let mut yaml = String::from(indoc! {"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: demo
+          modes:
+            default: []
+        x-big:
+    "});
+    for i in 0..900_000 {
+        yaml.push_str(&format!(
+            "  key-{i:07}: value-of-the-key-number-{i:07}-pad\n"
+        ));
+    }
+    config_error(
+        &yaml,
+        &formatdoc! {"
+            error: the config is 43.8MB ({} bytes), over the limit of 16MB for a config file
+              --> [TMP]/repo/devservices/config.yml
+            hint: a devservices config is a few KB; if this one is meant to be this large, raise the limit: DEVRIG_CONFIG_MAX_SIZE=64MB
+        ",
+            yaml.len()
+        },
+    );
+}
+
+#[test]
+fn the_size_limit_is_set_by_devrig_config_max_size() {
+    let config = indoc! {"
+        x-sentry-service-config:
+          version: 0.1
+          service_name: demo
+          modes:
+            default: []
+    "};
+    Test::new()
+        .config(config)
+        .env("DEVRIG_CONFIG_MAX_SIZE", "64")
+        .arg("config")
+        .code(2)
+        .stderr(indoc! {"
+            error: the config is 86 bytes, over the limit of 64 bytes for a config file
+              --> [TMP]/repo/devservices/config.yml
+            hint: a devservices config is a few KB; if this one is meant to be this large, raise the limit: DEVRIG_CONFIG_MAX_SIZE=1MB
+        "})
+        .run();
+    Test::new()
+        .config(config)
+        .env("DEVRIG_CONFIG_MAX_SIZE", "1KB")
+        .arg("config")
+        .run();
+    Test::new()
+        .config(config)
+        .env("DEVRIG_CONFIG_MAX_SIZE", "lots")
+        .arg("config")
+        .code(2)
+        .stderr(indoc! {"
+            error: DEVRIG_CONFIG_MAX_SIZE is `lots`, which is not a size
+              --> [TMP]/repo/devservices/config.yml
+            hint: give bytes or a size such as 64MB (KB, MB and GB are powers of 1024), or unset it for the default of 16MB
+        "})
+        .run();
+}
+
+/// `up` needs the variable a program's command uses, and says where; the
+/// commands that only stop or look need not (tests/programs.rs runs
+/// `down`, `status` and `logs` without it).
+#[test]
+fn up_refuses_a_program_whose_variable_is_unset() {
+    Test::new()
+        .config(indoc! {"
+            x-sentry-service-config:
+              version: 0.1
+              service_name: demo
+              dependencies:
+                worker:
+                  description: worker
+              modes:
+                default: [worker]
+            x-programs:
+              worker:
+                command: sleep %(ENV_DEVRIG_TEST_WORKER_SECS)s
+        "})
+        .arg("up")
+        .code(2)
+        .stderr(indoc! {"
+            error: program `worker`.command: `%(ENV_DEVRIG_TEST_WORKER_SECS)s` refers to `DEVRIG_TEST_WORKER_SECS`, which is not set
+              --> [TMP]/repo/devservices/config.yml:11:14
+                 |
+              11 |     command: sleep %(ENV_DEVRIG_TEST_WORKER_SECS)s
+                 |              ^
+            hint: set it in this shell (`export DEVRIG_TEST_WORKER_SECS=…`) to start the program; stopping it does not need it
+        "})
+        .run();
 }

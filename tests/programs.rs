@@ -345,6 +345,44 @@ fn programs_stop_when_the_supervisor_is_killed() {
     assert_eq!(sleeping(&lead).len(), 1);
 }
 
+/// Started from a shell that has the variable the command uses, the
+/// program is looked at and stopped from one that does not: only starting
+/// needs it (the `up` that lacks it: tests/config_errors.rs).
+#[test]
+fn down_status_and_logs_do_not_need_a_variable_only_a_command_uses() {
+    let world = World::engine("unsetvar");
+    let lead = marker();
+    world.config(&programs_only(
+        world.project(),
+        indoc! {"
+            worker:
+              command: sh -c 'echo started; exec sleep %(ENV_DEVRIG_TEST_SLEEP)s'
+        "},
+    ));
+    world
+        .devrig()
+        .env("DEVRIG_TEST_SLEEP", &lead)
+        .arg("up")
+        .run();
+    assert_eq!(sleeping(&lead).len(), 1);
+
+    assert_eq!(program(&world.status(), "worker")["state"], "running");
+    wait_for("the worker's output", Duration::from_secs(10), || {
+        world.program_log("worker").contains("started")
+    });
+    world
+        .devrig()
+        .args(["logs", "worker", "--tail", "1"])
+        .stdout_contains("started")
+        .run();
+    world
+        .devrig()
+        .arg("down")
+        .stderr_contains("Stopped worker")
+        .run();
+    assert_eq!(sleeping(&lead), Vec::<String>::new());
+}
+
 #[test]
 fn stop_escalates_to_sigkill_for_the_whole_group_after_the_grace_period() {
     let world = World::engine("stubborn");

@@ -2,7 +2,7 @@
 //! dependencies, modes) and `x-programs` (host processes).
 
 use super::duration::Duration;
-use super::error::Reporter;
+use super::error::{ConfigError, Reporter};
 use super::value::{self, Result, key};
 use super::yaml::{Node, Pos};
 use indexmap::IndexMap;
@@ -86,6 +86,24 @@ pub struct Program {
     pub ports: Vec<ProgramPort>,
     #[serde(skip)]
     pub pos: Pos,
+    /// Why it cannot run in this shell: its command, environment or
+    /// directory uses a `%(ENV_X)s` whose variable is unset. Kept, not
+    /// raised while loading, because only starting it needs the value:
+    /// `down`, `status` and `logs` work without it, and whatever starts
+    /// it asks [`Program::runnable`] first.
+    #[serde(skip)]
+    pub unresolved: Option<ConfigError>,
+}
+
+impl Program {
+    /// The program, if this shell has every variable it expands; else the
+    /// error at the first `%(ENV_X)s` whose variable is unset.
+    pub fn runnable(&self) -> std::result::Result<&Program, ConfigError> {
+        match &self.unresolved {
+            Some(e) => Err(e.clone()),
+            None => Ok(self),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -345,29 +363,57 @@ pub fn programs(
         let what = format!("program `{name}`");
         value::map(r, v, &what)?;
         value::warn_unknown(r, v, &[PROGRAM_KEYS, SUPERVISORD_HANDLED].concat(), &what);
-        let expand = |n: &Node, field: &str| -> Result<String> {
+        // A field naming an unset variable is `None`: the first such error
+        // is kept in `unresolved`, and what depends on the field's value
+        // is not checked (it has none in this shell).
+        let mut unresolved = None;
+        let mut expand = |n: &Node, field: &str| -> Result<Option<String>> {
             let raw = value::string(r, n, &format!("{what}.{field}"))?;
-            expand_supervisor_vars(&raw, name).map_err(|e| {
-                r.error(n, format!("{what}.{field}: {e}")).with_hint(
-                    "supervisord syntax: %(ENV_NAME)s for a variable, %% for a literal %",
-                )
-            })
+            match expand_supervisor_vars(&raw, name) {
+                Ok(text) => Ok(Some(text)),
+                Err(Expansion::Unset { var }) => {
+                    unresolved.get_or_insert_with(|| {
+                        r.error(
+                            n,
+                            format!("{what}.{field}: `%(ENV_{var})s` refers to `{var}`, which is not set"),
+                        )
+                        .with_hint(format!(
+                            "set it in this shell (`export {var}=…`) to start the program; stopping it does not need it"
+                        ))
+                    });
+                    Ok(None)
+                }
+                Err(Expansion::Invalid(e)) => {
+                    Err(r.error(n, format!("{what}.{field}: {e}")).with_hint(
+                        "supervisord syntax: %(ENV_NAME)s for a variable, %% for a literal %",
+                    ))
+                }
+            }
         };
         let command_node = v.get("command").ok_or_else(|| {
             r.error(v, format!("{what} has no `command`"))
                 .with_hint("add `command: <the command line to run>`")
         })?;
-        let command = expand(command_node, "command")?;
-        let argv = shell_words::split(&command).map_err(|e| {
-            r.error(
-                command_node,
-                format!("{what}.command cannot be split into words: {e}"),
-            )
-            .with_hint("check the quotes in the command")
-        })?;
-        if argv.is_empty() {
-            return Err(r.error(command_node, format!("{what}.command is empty")));
-        }
+        let (command, argv) = match expand(command_node, "command")? {
+            Some(command) => {
+                let argv = shell_words::split(&command).map_err(|e| {
+                    r.error(
+                        command_node,
+                        format!("{what}.command cannot be split into words: {e}"),
+                    )
+                    .with_hint("check the quotes in the command")
+                })?;
+                if argv.is_empty() {
+                    return Err(r.error(command_node, format!("{what}.command is empty")));
+                }
+                (command, argv)
+            }
+            // As written; never run (`runnable` refuses it).
+            None => (
+                value::string(r, command_node, &format!("{what}.command"))?,
+                Vec::new(),
+            ),
+        };
         let autostart = match v.get("autostart") {
             Some(n) => value::boolean(r, n, &format!("{what}.autostart"))?,
             None => true,
@@ -386,12 +432,14 @@ pub fn programs(
         let environment = match v.get("environment") {
             None => IndexMap::new(),
             Some(env) if env.as_map().is_none() && env.as_seq().is_none() => {
-                let text = expand(env, "environment")?;
-                parse_supervisor_env(&text).map_err(|e| {
-                    r.error(env, format!("{what}.environment: {e}")).with_hint(
-                        "use supervisord's KEY=\"value\",KEY2=\"value\" or a YAML mapping",
-                    )
-                })?
+                match expand(env, "environment")? {
+                    Some(text) => parse_supervisor_env(&text).map_err(|e| {
+                        r.error(env, format!("{what}.environment: {e}")).with_hint(
+                            "use supervisord's KEY=\"value\",KEY2=\"value\" or a YAML mapping",
+                        )
+                    })?,
+                    None => IndexMap::new(),
+                }
             }
             Some(env) => value::list_or_map(r, env, &format!("{what}.environment"), '=')?
                 .into_iter()
@@ -399,10 +447,10 @@ pub fn programs(
                 .collect(),
         };
         let directory = match v.get("directory") {
-            Some(d) => PathBuf::from(super::compose::absolutize(
-                repo_root,
-                &expand(d, "directory")?,
-            )),
+            Some(d) => match expand(d, "directory")? {
+                Some(dir) => PathBuf::from(super::compose::absolutize(repo_root, &dir)),
+                None => repo_root.to_owned(),
+            },
             None => repo_root.to_owned(),
         };
         let signal_node = v.get("stop_signal").or_else(|| v.get("stopsignal"));
@@ -493,6 +541,7 @@ pub fn programs(
                     None => Vec::new(),
                 },
                 pos: k.pos,
+                unresolved,
             },
         );
     }
@@ -522,9 +571,18 @@ fn program_ports(r: &Reporter, node: &Node, what: &str) -> Result<Vec<ProgramPor
         .collect()
 }
 
+/// Why [`expand_supervisor_vars`] could not expand a text.
+#[derive(Debug, PartialEq)]
+enum Expansion {
+    /// `%(ENV_X)s` with `X` unset: a fact about this shell, not the config.
+    Unset { var: String },
+    /// Not supervisord's syntax, or an expansion devrig does not know.
+    Invalid(String),
+}
+
 /// supervisord's `%(ENV_X)s` and `%(program_name)s` expansions, which
 /// devservices configs rely on. A `%` not starting one is kept as written.
-fn expand_supervisor_vars(text: &str, program: &str) -> std::result::Result<String, String> {
+fn expand_supervisor_vars(text: &str, program: &str) -> std::result::Result<String, Expansion> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('%') {
@@ -536,16 +594,19 @@ fn expand_supervisor_vars(text: &str, program: &str) -> std::result::Result<Stri
         } else if let Some(expr) = tail.strip_prefix('(') {
             let close = expr
                 .find(")s")
-                .ok_or_else(|| format!("unterminated `%(` in `{text}`"))?;
+                .ok_or_else(|| Expansion::Invalid(format!("unterminated `%(` in `{text}`")))?;
             let name = &expr[..close];
             if let Some(var) = name.strip_prefix("ENV_") {
-                let value = std::env::var(var)
-                    .map_err(|_| format!("`%({name})s` refers to `{var}`, which is not set"))?;
+                let value = std::env::var(var).map_err(|_| Expansion::Unset {
+                    var: var.to_owned(),
+                })?;
                 out.push_str(&value);
             } else if name == "program_name" || name == "process_num" {
                 out.push_str(if name == "program_name" { program } else { "0" });
             } else {
-                return Err(format!("`%({name})s` is not a supported expansion"));
+                return Err(Expansion::Invalid(format!(
+                    "`%({name})s` is not a supported expansion"
+                )));
             }
             rest = &expr[close + 2..];
         } else {
@@ -606,7 +667,7 @@ fn parse_supervisor_env(text: &str) -> std::result::Result<IndexMap<String, Stri
 
 /// supervisord's byte sizes: a number with an optional KB, MB or GB
 /// (powers of 1024).
-fn parse_byte_size(text: &str) -> Option<u64> {
+pub(crate) fn parse_byte_size(text: &str) -> Option<u64> {
     let upper = text.trim().to_ascii_uppercase();
     let (digits, unit) = match upper.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => upper.split_at(i),
@@ -680,8 +741,16 @@ mod tests {
             expand_supervisor_vars("run %(program_name)s", "web").unwrap(),
             "run web"
         );
-        assert!(expand_supervisor_vars("%(here)s", "p").is_err());
-        assert!(expand_supervisor_vars("%(ENV_DEVRIG_SURELY_UNSET_VAR)s", "p").is_err());
+        assert!(matches!(
+            expand_supervisor_vars("%(here)s", "p"),
+            Err(Expansion::Invalid(_))
+        ));
+        assert_eq!(
+            expand_supervisor_vars("%(ENV_DEVRIG_SURELY_UNSET_VAR)s", "p"),
+            Err(Expansion::Unset {
+                var: "DEVRIG_SURELY_UNSET_VAR".to_owned()
+            })
+        );
     }
 
     #[test]

@@ -125,18 +125,134 @@ impl Variables {
     }
 }
 
+/// The largest config file read, unless `DEVRIG_CONFIG_MAX_SIZE` says
+/// otherwise. Sentry's own is about 10 KB; a file of this size parses in
+/// about a second, and one over it is refused before it is read.
+pub const DEFAULT_MAX_SIZE: u64 = 16 << 20;
+
+/// The size limit for config files: `DEVRIG_CONFIG_MAX_SIZE` (bytes, or
+/// with KB, MB or GB) or [`DEFAULT_MAX_SIZE`].
+pub(crate) fn max_size(file: &Path) -> Result<u64, ConfigError> {
+    let Ok(text) = std::env::var("DEVRIG_CONFIG_MAX_SIZE") else {
+        return Ok(DEFAULT_MAX_SIZE);
+    };
+    devservices::parse_byte_size(&text)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            ConfigError::whole_file(
+                file,
+                format!("DEVRIG_CONFIG_MAX_SIZE is `{text}`, which is not a size"),
+            )
+            .with_hint("give bytes or a size such as 64MB (KB, MB and GB are powers of 1024), or unset it for the default of 16MB")
+        })
+}
+
 /// Reads and validates the config at `file`.
 pub fn load(file: &Path, vars: &Variables) -> Result<Config, ConfigError> {
     let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
-    let text = std::fs::read_to_string(&file).map_err(|e| {
-        let err = ConfigError::whole_file(&file, format!("cannot read the config: {e}"));
+    let text = read(&file)?;
+    load_str(&file, &text, vars)
+}
+
+/// The text of `file`: refused past the size limit before it is read, and
+/// when it is not UTF-8 with the line and column of the first bad byte.
+fn read(file: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let cannot_read = |e: std::io::Error| {
+        let err = ConfigError::whole_file(file, format!("cannot read the config: {e}"));
         if e.kind() == std::io::ErrorKind::NotFound {
             err.with_hint("run devrig in a repo with devservices/config.yml, pass -c PATH, or create one with `devrig init`")
         } else {
             err
         }
-    })?;
-    load_str(&file, &text, vars)
+    };
+    let limit = max_size(file)?;
+    let opened = std::fs::File::open(file).map_err(cannot_read)?;
+    let too_large = |known: Option<u64>| {
+        let size = known.map_or_else(
+            || format!("larger than {}", human_size(limit)),
+            |n| match human_size(n) {
+                exact if n < 1 << 10 => exact,
+                rounded => format!("{rounded} ({n} bytes)"),
+            },
+        );
+        ConfigError::whole_file(
+            file,
+            format!(
+                "the config is {size}, over the limit of {} for a config file",
+                human_size(limit)
+            ),
+        )
+        .with_hint(format!(
+            "a devservices config is a few KB; if this one is meant to be this large, raise the limit: DEVRIG_CONFIG_MAX_SIZE={}",
+            human_size(size_above(known.unwrap_or(limit.saturating_mul(2))))
+        ))
+    };
+    // The length first, so a huge file is refused without reading it; then
+    // a bounded read, for what has no length (a pipe) or grew meanwhile.
+    if let Ok(meta) = opened.metadata()
+        && meta.is_file()
+        && meta.len() > limit
+    {
+        return Err(too_large(Some(meta.len())));
+    }
+    let mut bytes = Vec::new();
+    opened
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(None));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let before = &bytes[..at];
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        // What precedes the bad byte is valid UTF-8: count its characters.
+        let col = std::str::from_utf8(&before[line_start..]).map_or(1, |s| s.chars().count() + 1);
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        ConfigError::at(
+            file,
+            yaml::Pos { line, col },
+            format!(
+                "the config is not valid UTF-8: byte 0x{:02X} at line {line}, column {col} (shown as \u{FFFD})",
+                bytes[at]
+            ),
+        )
+        .with_hint(format!(
+            "save it as UTF-8; from Latin-1, for example: iconv -f latin1 -t utf-8 {0} > config.utf8 && mv config.utf8 {0}",
+            file.display()
+        ))
+    })
+}
+
+/// The smallest power-of-two number of MB that is at least `bytes`: a
+/// limit to suggest that lets this file in.
+fn size_above(bytes: u64) -> u64 {
+    bytes
+        .max(1 << 20)
+        .checked_next_power_of_two()
+        .unwrap_or(u64::MAX)
+}
+
+/// `16MB`, `48.2MB`, `900KB`, `512 bytes`: sizes in the units
+/// `DEVRIG_CONFIG_MAX_SIZE` takes (powers of 1024).
+fn human_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)];
+    for (unit, scale) in UNITS {
+        if bytes >= scale {
+            return if bytes.is_multiple_of(scale) {
+                format!("{}{unit}", bytes / scale)
+            } else {
+                format!("{:.1}{unit}", bytes as f64 / scale as f64)
+            };
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 /// Like [`load`], with the text already read; `file` must be absolute.

@@ -9,17 +9,30 @@
 //! Aliases are expanded by copying the anchored node, which is only safe because
 //! every expansion is charged against [`NODE_BUDGET`] first: a "billion laughs"
 //! document is refused with a clear error before it can allocate much memory.
+//! Only what aliases bring in is charged: a document's own nodes cost memory
+//! in proportion to its text, which the file size limit bounds
+//! ([`super::max_size`]).
+//!
+//! Everything here is linear in the document: keys are checked for
+//! duplicates through a hash set, not by scanning the entries before them
+//! (that made a mapping of 80k keys take 22 s).
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-/// The most nodes a document may expand to, aliases counted at their full size.
-/// Sentry's real config has a few thousand; this leaves two orders of headroom.
+/// The most nodes aliases may bring into a document, each alias counted at
+/// the full size of what it copies. Sentry's real config copies a few
+/// hundred; this leaves three orders of headroom.
 pub const NODE_BUDGET: usize = 250_000;
 
 /// Deepest nesting accepted; real configs stay under 10.
 const MAX_DEPTH: usize = 128;
+
+/// What to do about nesting deeper than [`MAX_DEPTH`] (ours, or the
+/// parser's own limit on `[`/`{`).
+const NESTING_HINT: &str = "a devservices config nests a few levels deep; flatten the deepest part, or move it into a file the config refers to";
 
 /// A 1-based line and column in the source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
@@ -201,18 +214,69 @@ impl YamlError {
 /// Parses the first document of `text`. An empty document is an empty mapping.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
     let mut builder = Builder {
+        text,
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
-        spent: 0,
+        expanded: 0,
     };
     builder.document()
 }
 
+/// The parser's error `info` at `pos` (character `index` of `text`), in
+/// devrig's words where it has some, with what to do about it.
+fn scan_error(text: &str, index: usize, pos: Pos, info: &str) -> YamlError {
+    let mut err = YamlError::new(pos, format!("invalid YAML: {info}"));
+    // A word, not a substring: "unprintable" holds "tab" too.
+    let about_tabs = info
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .any(|w| w == "tab" || w == "tabs");
+    if about_tabs {
+        err.hint = Some(
+            "YAML does not allow tabs for indentation (nor in some other places): indent with spaces"
+                .to_owned(),
+        );
+    } else if info == "found unprintable character" {
+        // The marker counts characters: name the one it stopped at (a NUL,
+        // an ESC), when that is indeed one that cannot be shown.
+        if let Some(c) = text.chars().nth(index).filter(|c| c.is_control()) {
+            err.message = format!(
+                "invalid YAML: found the unprintable character {}",
+                describe(c)
+            );
+        }
+        err.hint = Some(
+            "a config is text: remove the character, or write it as an escape inside double quotes (\"\\0\", \"\\x1b\")"
+                .to_owned(),
+        );
+    } else if info == "recursion limit exceeded" {
+        err.message = "YAML nesting is too deep".to_owned();
+        err.hint = Some(NESTING_HINT.to_owned());
+    }
+    err
+}
+
+/// `U+0000 (NUL)`: a character that cannot be shown as itself.
+fn describe(c: char) -> String {
+    const C0: [&str; 32] = [
+        "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "TAB", "LF", "VT", "FF",
+        "CR", "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM",
+        "SUB", "ESC", "FS", "GS", "RS", "US",
+    ];
+    let code = format!("U+{:04X}", u32::from(c));
+    match C0.get(c as usize) {
+        Some(name) => format!("{code} ({name})"),
+        None if c == '\u{7f}' => format!("{code} (DEL)"),
+        None => code,
+    }
+}
+
 struct Builder<'a> {
+    text: &'a str,
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     /// Anchor id → the node and its expanded size in nodes.
     anchors: HashMap<usize, (Node, usize)>,
-    spent: usize,
+    /// Nodes brought in by aliases so far.
+    expanded: usize,
 }
 
 impl<'a> Builder<'a> {
@@ -221,13 +285,11 @@ impl<'a> Builder<'a> {
             Some(Ok(event)) => Ok(event),
             Some(Err(e)) => {
                 let m = e.marker();
-                Err(YamlError::new(
-                    Pos {
-                        line: m.line(),
-                        col: m.col() + 1,
-                    },
-                    format!("invalid YAML: {}", e.info()),
-                ))
+                let pos = Pos {
+                    line: m.line(),
+                    col: m.col() + 1,
+                };
+                Err(scan_error(self.text, m.index(), pos, e.info()))
             }
             None => Err(YamlError::new(Pos::default(), "unexpected end of YAML")),
         }
@@ -251,9 +313,10 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Counts the `nodes` an alias at `pos` copies against [`NODE_BUDGET`].
     fn charge(&mut self, nodes: usize, pos: Pos) -> Result<(), YamlError> {
-        self.spent = self.spent.saturating_add(nodes);
-        if self.spent > NODE_BUDGET {
+        self.expanded = self.expanded.saturating_add(nodes);
+        if self.expanded > NODE_BUDGET {
             let mut err = YamlError::new(
                 pos,
                 format!(
@@ -278,7 +341,12 @@ impl<'a> Builder<'a> {
     ) -> Result<(Node, usize), YamlError> {
         let pos = Pos::from_span(&span);
         if depth > MAX_DEPTH {
-            return Err(YamlError::new(pos, "YAML nesting is too deep"));
+            let mut err = YamlError::new(
+                pos,
+                format!("YAML nesting is too deep (more than {MAX_DEPTH} levels)"),
+            );
+            err.hint = Some(NESTING_HINT.to_owned());
+            return Err(err);
         }
         let (node, size, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
@@ -286,7 +354,6 @@ impl<'a> Builder<'a> {
                 // only matter when merging several files, which devservices never does.
                 let forced_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let plain = style == ScalarStyle::Plain && !forced_str;
-                self.charge(1, pos)?;
                 let node = Node {
                     kind: NodeKind::Scalar {
                         text: text.into_owned(),
@@ -306,7 +373,6 @@ impl<'a> Builder<'a> {
                 return Ok((node, size));
             }
             Event::SequenceStart(anchor, _) => {
-                self.charge(1, pos)?;
                 let mut items = Vec::new();
                 let mut size = 1;
                 loop {
@@ -325,7 +391,6 @@ impl<'a> Builder<'a> {
                 (node, size, anchor)
             }
             Event::MappingStart(anchor, _) => {
-                self.charge(1, pos)?;
                 let (node, size) = self.mapping(pos, depth)?;
                 (node, size, anchor)
             }
@@ -342,7 +407,9 @@ impl<'a> Builder<'a> {
     /// mappings the first listed wins, as in the YAML 1.1 merge spec.
     fn mapping(&mut self, pos: Pos, depth: usize) -> Result<(Node, usize), YamlError> {
         let mut entries: Vec<(Node, Node)> = Vec::new();
-        let mut merged: Vec<(Node, Node)> = Vec::new();
+        // Each key's text and where it is first written.
+        let mut seen: HashMap<String, Pos> = HashMap::new();
+        let mut merged = Merged::default();
         let mut size = 1;
         loop {
             let (event, span) = self.next()?;
@@ -356,38 +423,38 @@ impl<'a> Builder<'a> {
             let (value, value_size) = self.node(event, span, depth + 1)?;
             size += key_size + value_size;
             if is_merge_key {
-                merge_into(&mut merged, &value)?;
+                merged.add(&value)?;
                 continue;
             }
-            if key.as_map().is_some() || key.as_seq().is_some() {
+            let Some(text) = key.scalar_text() else {
                 return Err(YamlError::new(key.pos, "mapping keys must be scalars"));
-            }
-            if let Some((first, _)) = entries
-                .iter()
-                .find(|(k, _)| k.scalar_text() == key.scalar_text())
-            {
-                let mut err = YamlError::new(
-                    key.pos,
-                    format!(
-                        "duplicate key `{}` (first defined at line {})",
-                        key.scalar_text().unwrap_or_default(),
-                        first.pos.line
-                    ),
-                );
-                err.hint =
-                    Some("remove one of the two; compose refuses duplicate keys too".to_owned());
-                return Err(err);
+            };
+            match seen.entry(text.to_owned()) {
+                Entry::Occupied(first) => {
+                    let mut err = YamlError::new(
+                        key.pos,
+                        format!(
+                            "duplicate key `{text}` (first defined at line {})",
+                            first.get().line
+                        ),
+                    );
+                    err.hint = Some(
+                        "remove one of the two; compose refuses duplicate keys too".to_owned(),
+                    );
+                    return Err(err);
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(key.pos);
+                }
             }
             entries.push((key, value));
         }
-        for (key, value) in merged {
-            if !entries
-                .iter()
-                .any(|(k, _)| k.scalar_text() == key.scalar_text())
-            {
-                entries.push((key, value));
-            }
-        }
+        entries.extend(
+            merged
+                .entries
+                .into_iter()
+                .filter(|(k, _)| !seen.contains_key(k.scalar_text().unwrap_or_default())),
+        );
         Ok((
             Node {
                 kind: NodeKind::Map(entries),
@@ -398,34 +465,42 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn merge_into(merged: &mut Vec<(Node, Node)>, value: &Node) -> Result<(), YamlError> {
-    let sources: Vec<&Node> = match &value.kind {
-        NodeKind::Map(_) => vec![value],
-        NodeKind::Seq(items) => items.iter().collect(),
-        NodeKind::Scalar { .. } => {
-            return Err(YamlError::new(
-                value.pos,
-                "a merge key `<<` needs a mapping or a list of mappings",
-            ));
-        }
-    };
-    for source in sources {
-        let Some(entries) = source.as_map() else {
-            return Err(YamlError::new(
-                source.pos,
-                "a merge key `<<` needs a mapping or a list of mappings",
-            ));
+/// The entries a mapping's merge keys bring in, the first of each key kept.
+#[derive(Default)]
+struct Merged {
+    entries: Vec<(Node, Node)>,
+    keys: HashSet<String>,
+}
+
+impl Merged {
+    fn add(&mut self, value: &Node) -> Result<(), YamlError> {
+        let sources: Vec<&Node> = match &value.kind {
+            NodeKind::Map(_) => vec![value],
+            NodeKind::Seq(items) => items.iter().collect(),
+            NodeKind::Scalar { .. } => {
+                return Err(YamlError::new(
+                    value.pos,
+                    "a merge key `<<` needs a mapping or a list of mappings",
+                ));
+            }
         };
-        for (key, value) in entries {
-            if !merged
-                .iter()
-                .any(|(k, _)| k.scalar_text() == key.scalar_text())
-            {
-                merged.push((key.clone(), value.clone()));
+        for source in sources {
+            let Some(entries) = source.as_map() else {
+                return Err(YamlError::new(
+                    source.pos,
+                    "a merge key `<<` needs a mapping or a list of mappings",
+                ));
+            };
+            for (key, value) in entries {
+                // A mapping's keys are scalars: `mapping` refused the others.
+                let text = key.scalar_text().unwrap_or_default();
+                if self.keys.insert(text.to_owned()) {
+                    self.entries.push((key.clone(), value.clone()));
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn empty_map(pos: Pos) -> Node {
@@ -537,6 +612,35 @@ mod tests {
         let err = parse(&doc).unwrap_err();
         assert!(err.message.contains("alias"), "{err:?}");
         assert!(err.hint.is_some());
+    }
+
+    /// The budget is for what aliases copy: a document's own nodes, however
+    /// many, are not charged (the file size limit bounds them).
+    #[test]
+    fn plain_nodes_beyond_the_alias_budget_are_accepted() {
+        let keys = NODE_BUDGET / 2 + 1;
+        let doc: String = (0..keys).map(|i| format!("k{i}: v\n")).collect();
+        let parsed = parse(&doc).unwrap();
+        assert_eq!(parsed.as_map().map(<[_]>::len), Some(keys));
+        // Copies are charged: one alias to a mapping of that size is over.
+        let copied = format!("a: &a\n{}b: *a\n", doc.replace("k", "  k"));
+        let err = parse(&copied).unwrap_err();
+        assert!(err.message.contains("alias"), "{err:?}");
+    }
+
+    #[test]
+    fn a_duplicate_key_far_down_a_large_mapping_names_both_lines() {
+        let mut doc: String = (0..50_000).map(|i| format!("k{i}: v\n")).collect();
+        doc.push_str("k7: again\n");
+        let err = parse(&doc).unwrap_err();
+        assert_eq!(
+            err.pos,
+            Pos {
+                line: 50_001,
+                col: 1
+            }
+        );
+        assert!(err.message.contains("first defined at line 8"), "{err:?}");
     }
 
     #[test]

@@ -19,6 +19,15 @@ pub struct ConfigOptions {
 /// as warnings, both places named.
 pub fn config(opts: &ConfigOptions, observer: &dyn Observer) -> Result<Plan, Error> {
     let plan = opts.target.plan(&opts.mode, opts.fetch, observer)?;
+    // The programs are printed as they would run: one that cannot in this
+    // shell is the error `up` would give.
+    for project in plan.projects.values() {
+        for name in &project.programs {
+            if let Some(program) = project.config.programs.get(name) {
+                program.runnable()?;
+            }
+        }
+    }
     for conflict in &plan.conflicts {
         observer.event(Event::Warning(format!(
             "{conflict}: {}:{} and {}:{}; {}",

@@ -43,6 +43,7 @@ pub fn foreground(opts: &ForegroundOptions, observer: &dyn Observer) -> Result<i
         }
         .into());
     };
+    program.runnable()?;
     let supervised = programs::status(&project)?
         .and_then(|r| r.programs.into_iter().find(|p| p.name == opts.program));
     let Some(supervised) = supervised else {

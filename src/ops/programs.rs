@@ -107,7 +107,7 @@ pub fn start(
     cancel: &CancellationToken,
     observer: &dyn Observer,
 ) -> Result<(), Error> {
-    let specs = specs(plan, selection);
+    let specs = specs(plan, selection)?;
     if specs.is_empty() {
         return Ok(());
     }
@@ -204,18 +204,15 @@ pub fn check_ports(plan: &Plan, selection: &Selection) -> Result<(), Error> {
 }
 
 /// The supervisor's specs of the plan's selected programs (the top-level
-/// repo's).
-pub fn specs(plan: &Plan, selection: &Selection) -> Vec<ProgramSpec> {
+/// repo's); an error, with where, for one that cannot run in this shell
+/// (a `%(ENV_X)s` it uses is unset).
+pub fn specs(plan: &Plan, selection: &Selection) -> Result<Vec<ProgramSpec>, Error> {
     let root = &plan.projects[&plan.root];
     root.programs
         .iter()
         .filter(|name| selection.wants(name))
-        .filter_map(|name| {
-            root.config
-                .programs
-                .get(name)
-                .map(|p| client::spec(name, p))
-        })
+        .filter_map(|name| root.config.programs.get(name).map(|p| (name, p)))
+        .map(|(name, p)| Ok(client::spec(name, p.runnable()?)))
         .collect()
 }
 

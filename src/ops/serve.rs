@@ -68,7 +68,7 @@ pub fn serve(opts: &ServeOptions, observer: &dyn Observer) -> Result<i32, Error>
         }
         .into());
     };
-    let mut argv = program.argv.clone();
+    let mut argv = program.runnable()?.argv.clone();
     if argv.is_empty() {
         return Err(ServeError::EmptyCommand {
             file: config.file.clone(),

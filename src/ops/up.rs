@@ -62,6 +62,9 @@ pub fn up_in(
     {
         return Err(conflicts);
     }
+    // A program that cannot run in this shell stops `up` before anything
+    // is created, as a config error would.
+    programs::specs(&plan, &opts.programs)?;
     programs::check_ports(&plan, &opts.programs)?;
     start_local_services(session, opts, &plan, observer)?;
     let (available, early) = mpsc::channel();
@@ -255,7 +258,7 @@ fn start_early(
     available: mpsc::Receiver<Unit>,
     observer: &dyn Observer,
 ) -> Result<Vec<String>, Error> {
-    let mut waiting: Vec<_> = programs::specs(plan, selection)
+    let mut waiting: Vec<_> = programs::specs(plan, selection)?
         .into_iter()
         .filter_map(|spec| Some((plan.needs.get(&spec.name)?.clone(), spec)))
         .collect();

@@ -82,10 +82,14 @@ fn write_location(out: &mut String, color: bool, file: &std::path::Path, pos: Op
         return;
     };
     let _ = writeln!(out, "  {arrow} {}:{}:{}", file.display(), pos.line, pos.col);
-    let source = std::fs::read_to_string(file).ok();
+    // Lossy, so that the line of an invalid UTF-8 byte is still shown (the
+    // byte as U+FFFD); control characters as their pictures (a NUL as ␀),
+    // which a terminal shows instead of swallowing.
+    let source = std::fs::read(file).ok();
     let Some(line) = source
         .as_deref()
-        .and_then(|s| s.lines().nth(pos.line.saturating_sub(1)))
+        .map(String::from_utf8_lossy)
+        .and_then(|s| s.lines().nth(pos.line.saturating_sub(1)).map(visible))
     else {
         return;
     };
@@ -108,6 +112,20 @@ fn write_location(out: &mut String, color: bool, file: &std::path::Path, pos: Op
         "  {gutter} {bar} {caret_pad}{}",
         paint(color, Tone::Bad.code(), "^")
     );
+}
+
+/// `line` with each control character but a tab as its Unicode picture
+/// (U+2400 and on: `␀`, `␛`), one character for one, so the caret's column
+/// still holds.
+fn visible(line: &str) -> String {
+    line.chars()
+        .map(|c| match u32::from(c) {
+            0x09 => c,
+            n @ 0..0x20 => char::from_u32(0x2400 + n).unwrap_or(c),
+            0x7f => '\u{2421}',
+            _ => c,
+        })
+        .collect()
 }
 
 /// Several errors from one command, in the order they happened; the last
