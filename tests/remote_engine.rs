@@ -184,10 +184,10 @@ fn the_demo_stack_on_the_devbox_is_reached_on_local_ports_and_down_closes_them()
             .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
             .unwrap_or_else(|| panic!("no row for {first}:\n{table}"))
     };
-    assert_eq!(row("ssh://devbox"), "ssh://devbox connected engine");
+    assert_eq!(row("ssh://devbox"), "ssh://devbox connected - engine");
     assert_eq!(
         row("127.0.0.1:6379 "),
-        format!("127.0.0.1:6379 up forward to devbox 127.0.0.1:6379 ({project}/redis)")
+        format!("127.0.0.1:6379 up - forward to devbox 127.0.0.1:6379 ({project}/redis)")
     );
 
     world
@@ -405,7 +405,8 @@ fn forwards_come_back_when_the_ssh_connection_is_killed() {
     wait_for("the forward to come back", RECONNECT, || {
         redis_ping(port) == "PONG"
     });
-    let log = std::fs::read_to_string(world.log_dir().join("supervisor.log")).expect("its log");
+    let log =
+        std::fs::read_to_string(world.log_dir().join("devrig/supervisor.log")).expect("its log");
     assert!(
         log.contains("the connection to ssh://devbox was lost"),
         "{log}"

@@ -17,6 +17,7 @@ mod render;
 mod report;
 mod reset;
 mod serve;
+mod snapshot;
 mod status;
 mod sync;
 mod toggle;
@@ -30,14 +31,14 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const SERVICE_COMMANDS: &str = "up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init, update";
+const SERVICE_COMMANDS: &str = "up, down, status, logs, reset, purge, snapshot, serve, foreground, toggle, config, list-services, list-dependencies, init, update";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "devrig",
     version,
     about = "Sentry's devservices and devenv in one fast binary",
-    after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, serve, foreground, toggle, config, list-services, list-dependencies, init, update\n\
+    after_help = "Service commands (also as `devservices <command>`): up, down, status, logs, reset, purge, snapshot, serve, foreground, toggle, config, list-services, list-dependencies, init, update\n\
                   Toolchain commands (also as `devenv <command>`): doctor, sync, fetch\n\
                   Exit codes: 0 ok, 1 failure while running, 2 invalid command line or config, 3 Docker engine unreachable, 130 interrupted."
 )]
@@ -104,6 +105,8 @@ pub(crate) enum Command {
     Reset(reset::ResetArgs),
     /// Stop every program and remove every container devrig started, its networks, cache and state
     Purge(purge::PurgeArgs),
+    /// Save a mode's volumes under a name and restore them in seconds; list, rm, export, import
+    Snapshot(snapshot::SnapshotArgs),
     /// Take a supervised program into this terminal; hand it back when it exits
     Foreground(foreground::ForegroundArgs),
     /// Switch a dependency between running as containers and from its own checkout
@@ -208,6 +211,7 @@ pub fn run() -> ExitCode {
         Command::Logs(args) => logs::run(&printer, &cli.global, args),
         Command::Reset(args) => reset::run(&printer, &cli.global, args),
         Command::Purge(args) => purge::run(&printer, &cli.global, args),
+        Command::Snapshot(args) => snapshot::run(&printer, &cli.global, args),
         // The dev server's exit code is devrig's.
         Command::Serve(args) => {
             return exit_with(&printer, serve::run(&printer, &cli.global, args));

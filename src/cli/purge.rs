@@ -1,5 +1,6 @@
 //! `devrig purge [SERVICE]`: stop supervised programs and remove what devrig
-//! started; asks before deleting volumes (see [`crate::ops::purge`]).
+//! started; asks before deleting volumes; snapshots only with `--snapshots`
+//! (see [`crate::ops::purge`]).
 
 use super::render::Renderer;
 use super::reset::confirm;
@@ -19,23 +20,34 @@ pub struct PurgeArgs {
     /// Do not ask before deleting volumes
     #[arg(short, long)]
     pub yes: bool,
+    /// Also delete every snapshot (`devrig snapshot`) on the engine
+    #[arg(long)]
+    pub snapshots: bool,
 }
 
 pub fn run(printer: &Printer, _global: &GlobalArgs, args: PurgeArgs) -> CmdResult {
     let opts = PurgeOptions {
         service: args.service,
         volumes: args.volumes,
+        snapshots: args.snapshots,
     };
     let renderer = Renderer::new(printer).naming_projects();
     let plan = purge::prepare(&opts, &renderer).map_err(|e| report::diagnostics(&e))?;
     if plan.deletes_data() && !args.yes {
+        let mut deleted = Vec::new();
+        if !plan.set.volumes.is_empty() {
+            deleted.push(format!("the volumes {}", plan.set.volumes.join(", ")));
+        }
+        if plan.snapshots {
+            deleted.push("every snapshot on the engine".to_owned());
+        }
         let question = format!(
-            "Remove {} and delete the volumes {}?",
+            "Remove {} and delete {}?",
             match &plan.service {
                 Some(service) => format!("{service}'s containers"),
                 None => format!("{} containers", plan.set.containers.len()),
             },
-            plan.set.volumes.join(", ")
+            deleted.join(" and ")
         );
         if !confirm(printer, &question)? {
             printer.status("Cancelled", "nothing was removed");

@@ -168,6 +168,8 @@ impl ops::Observer for Renderer {
                 "Forwarded",
                 &format!("{} ({purpose})", forward.describe(&host)),
             ),
+            // Drawn by cli/snapshot.rs's view, which passes the rest here.
+            Event::Snapshot(_) => {}
         }
     }
 }

@@ -45,6 +45,12 @@ fn diagnostic(error: &Error) -> Diagnostic {
             ));
             d
         }
+        Error::Snapshot(e) if !e.details().is_empty() => {
+            let mut d = d;
+            d.details
+                .push(format!("its output:\n{}", e.details().join("\n")));
+            d
+        }
         Error::Serve(crate::ops::serve::ServeError::EmptyCommand { file, pos }) => {
             d.at(file.clone(), Some(*pos))
         }

@@ -4,10 +4,12 @@
 
 pub(crate) mod container;
 pub mod endpoint;
+pub mod helper;
 pub mod probe;
 pub mod pull;
 pub mod spec;
 pub mod ssh;
+mod volume;
 
 pub use container::{Container, Health, RunState};
 
@@ -459,6 +461,22 @@ impl Engine {
                 e,
             )),
         }
+    }
+
+    /// Freezes every process of `name` (the cgroup freezer): its files stay
+    /// as they were at that instant until [`Engine::unpause`].
+    pub async fn pause(&self, name: &str) -> Result<(), EngineError> {
+        self.docker
+            .pause_container(name)
+            .await
+            .map_err(|e| EngineError::api(&self.endpoint, format!("pausing container {name}"), e))
+    }
+
+    pub async fn unpause(&self, name: &str) -> Result<(), EngineError> {
+        self.docker
+            .unpause_container(name)
+            .await
+            .map_err(|e| EngineError::api(&self.endpoint, format!("unpausing container {name}"), e))
     }
 
     pub async fn remove(&self, name: &str) -> Result<(), EngineError> {

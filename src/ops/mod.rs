@@ -24,6 +24,7 @@ pub mod reset;
 pub mod serve;
 pub mod services;
 mod session;
+pub mod snapshot;
 pub mod status;
 pub mod sync;
 pub mod toggle;
@@ -91,6 +92,8 @@ pub enum Event {
     Foreground(foreground::Step),
     /// A doctor fix was applied.
     Fixed { check: String, command: String },
+    /// A snapshot's copies, pauses and volumes.
+    Snapshot(snapshot::Step),
     /// `toggle` recorded the new runtime: local from `checkout`, or
     /// containerized (`None`).
     Toggled {
@@ -172,6 +175,8 @@ pub enum Error {
     #[error(transparent)]
     UnknownService(#[from] services::UnknownService),
     #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
+    #[error(transparent)]
     ChecksFailed(#[from] doctor::ChecksFailed),
     #[error(transparent)]
     NothingToReset(#[from] reset::NothingToReset),
@@ -226,6 +231,7 @@ impl Error {
             Error::Toggle(e) => e.hint(),
             Error::Init(e) => e.hint(),
             Error::UnknownService(e) => Some(e.hint()),
+            Error::Snapshot(e) => e.hint(),
             Error::ChecksFailed(e) => Some(e.hint()),
             Error::NothingToReset(_) => Some(
                 "name a compose service of this repo's plan (`devrig config` lists them), or one that runs"
@@ -257,6 +263,7 @@ impl Error {
             Error::Toggle(e) => e.exit_code(),
             Error::Init(e) => e.exit_code(),
             Error::Program(e) => e.exit_code(),
+            Error::Snapshot(e) => e.exit_code(),
             Error::State(_)
             | Error::ChecksFailed(_)
             | Error::NothingToReset(_)

@@ -1,6 +1,6 @@
 //! `purge [SERVICE]`: stop supervised programs and remove what devrig (or
 //! devservices) started. Everything: every container, their networks, the
-//! dependency cache and devservices' state; volumes only when asked. One
+//! dependency cache and devservices' state; volumes, and snapshots, only when asked. One
 //! service: its containers (its compose project's, and, as devservices
 //! matches them, those whose compose service has its name), its volumes,
 //! its cached remote and its entries in the state.
@@ -22,6 +22,8 @@ pub struct PurgeOptions {
     /// Also delete the data volumes of the purged projects (always, for
     /// one service, as devservices does).
     pub volumes: bool,
+    /// Also delete every snapshot on the engine (`devrig snapshot`).
+    pub snapshots: bool,
 }
 
 /// What a purge would remove.
@@ -31,12 +33,14 @@ pub struct PurgePlan {
     pub set: PurgeSet,
     /// Files and directories removed after the engine's resources.
     pub paths: Vec<PathBuf>,
+    /// Every snapshot on the engine goes too.
+    pub snapshots: bool,
 }
 
 impl PurgePlan {
-    /// Whether it deletes data someone may want: volumes.
+    /// Whether it deletes data someone may want: volumes or snapshots.
     pub fn deletes_data(&self) -> bool {
-        !self.set.volumes.is_empty()
+        !self.set.volumes.is_empty() || self.snapshots
     }
 }
 
@@ -61,6 +65,7 @@ pub fn prepare(opts: &PurgeOptions, observer: &dyn Observer) -> Result<PurgePlan
         service: opts.service.clone(),
         set,
         paths,
+        snapshots: opts.snapshots,
     })
 }
 
@@ -78,6 +83,9 @@ pub fn purge(plan: &PurgePlan, observer: &dyn Observer) -> Result<Purged, Error>
         let purged =
             crate::stack::maintenance::purge(&engine, &plan.set, &StackEvents(observer)).await?;
         super::remote::purge(&engine, observer).await?;
+        if plan.snapshots {
+            super::snapshot::purge(&engine, observer).await?;
+        }
         Ok::<_, Error>(purged)
     })?;
     if let Some(service) = &plan.service {

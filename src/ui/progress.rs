@@ -34,21 +34,26 @@ impl Progress {
     }
 }
 
+/// A bar of bytes in the live area, `VERB WHAT [===>   ] 3 MiB/10 MiB`;
+/// `None` (nothing drawn) when the area is not live.
+pub fn bytes_bar(printer: &Printer, verb: &str, what: &str, total: u64) -> Option<ProgressBar> {
+    let bar = printer.add_bar(ProgressBar::new(total))?;
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12.cyan} {msg} [{bar:30}] {bytes}/{total_bytes}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(verb.to_owned());
+    bar.set_message(what.to_owned());
+    Some(bar)
+}
+
 impl Progress {
     /// Shows one stack event.
     pub fn event(&self, event: Event) {
         match event {
-            Event::PullStarted { image } => match self.printer.add_bar(ProgressBar::new(0)) {
+            Event::PullStarted { image } => match bytes_bar(&self.printer, "Pulling", &image, 0) {
                 Some(bar) => {
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{prefix:>12.cyan} {msg} [{bar:30}] {bytes}/{total_bytes}",
-                        )
-                        .expect("valid template")
-                        .progress_chars("=> "),
-                    );
-                    bar.set_prefix("Pulling");
-                    bar.set_message(image.clone());
                     self.pulls.lock().expect("lock").insert(image, bar);
                 }
                 None => self.line("Pulling", &image),

@@ -108,6 +108,10 @@ pub fn require_devbox() {
     );
 }
 
+/// The test bed's third engine, whose data root is on a loop-mounted xfs
+/// with reflinks: snapshots copy copy-on-write there.
+pub const XFS_ENGINE: &str = "tcp://127.0.0.1:2376";
+
 /// Fails the test loudly unless the engine at `host` answers.
 pub fn require_engine_at(host: &str) {
     assert!(

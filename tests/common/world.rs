@@ -115,8 +115,26 @@ impl World {
                 args.extend(ids.lines());
                 self.docker(&args);
             }
-            for kind in ["network", "volume"] {
-                let ids = self.docker(&[kind, "ls", "-q", "--filter", &filter]);
+            // Snapshots (`devrig snapshot`) carry labels of devrig's own,
+            // and their helper containers may hold them.
+            let helpers = self.docker(&[
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=devrig.snapshot.helper={project}"),
+            ]);
+            if !helpers.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(helpers.lines());
+                self.docker(&args);
+            }
+            let snapshots = format!("label=devrig.snapshot.repo={project}");
+            for (kind, filter) in [
+                ("network", &filter),
+                ("volume", &filter),
+                ("volume", &snapshots),
+            ] {
+                let ids = self.docker(&[kind, "ls", "-q", "--filter", filter]);
                 if !ids.is_empty() {
                     let mut args = vec![kind, "rm"];
                     args.extend(ids.lines());

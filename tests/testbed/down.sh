@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Stops what tests/testbed/up.sh started: the devbox (its sshd, dockerd,
 # registry, network namespace and veth pair, and the Include in root's
-# ~/.ssh/config), the second (TCP) dockerd, the dockerd, the registry.
-# Keeps every cache (rootfs tarball, tansu, registry data, /var/lib/docker,
-# the devbox's data and keys), so the next up.sh is fast.
+# ~/.ssh/config), the xfs and TCP dockerds (and the xfs mount), the
+# dockerd, the registry. Keeps every cache (rootfs tarball, tansu, registry
+# data, /var/lib/docker, the xfs image, the devbox's data and keys), so the
+# next up.sh is fast.
 set -euo pipefail
 
 DIR=${DEVRIG_TESTBED_DIR:-$HOME/.cache/devrig-testbed}
@@ -58,12 +59,23 @@ if grep -qxF "Include $DIR/ssh/config" "$ssh_config" 2>/dev/null; then
   mv "$ssh_config.devrig-tmp" "$ssh_config"
   say "devbox: its Include left $ssh_config"
 fi
-stop dockerd-tcp dockerd
-if ip link show devrig-tcp0 >/dev/null 2>&1; then
-  ip link del devrig-tcp0 || true
+# stop_isolated NAME NET: an engine of up.sh's start_isolated, its bridge
+# and its FORWARD rules.
+stop_isolated() {
+  stop "dockerd-$1" dockerd
+  if ip link show "devrig-${1}0" >/dev/null 2>&1; then
+    ip link del "devrig-${1}0" || true
+  fi
+  for dir in -s -d; do
+    while iptables -D FORWARD "$dir" "10.$2.0.0/15" -j ACCEPT 2>/dev/null; do :; done
+  done
+}
+
+stop_isolated xfs 214
+# The xfs image stays (the third engine's cache); only its mount goes.
+if findmnt -n "$DIR/xfs" >/dev/null 2>&1; then
+  umount "$DIR/xfs" && say "xfs: unmounted $DIR/xfs"
 fi
-for dir in -s -d; do
-  while iptables -D FORWARD "$dir" 10.212.0.0/15 -j ACCEPT 2>/dev/null; do :; done
-done
+stop_isolated tcp 212
 stop dockerd dockerd
 stop registry docker-registry

@@ -15,11 +15,16 @@ TCP_ENGINE=tcp://127.0.0.1:2375
 # Packages of the one root filesystem every image starts from.
 BASE_PKGS=(postgresql-15 redis-server clickhouse-server python3 python3-kafka
   curl wget tini ca-certificates procps)
+# A second PostgreSQL major on a base of its own (the snapshot tests refuse
+# to restore one major's data into another's image): Debian trixie's 17.
+PG2_SUITE=trixie
+PG2_PKGS=(postgresql-17)
 # Built images, and the upstream names (mirror form: registry host dropped,
 # Docker Hub short names under library/) each is also pushed as.
-IMAGES=(postgres redis clickhouse snuba kafka)
+IMAGES=(postgres redis clickhouse snuba kafka postgres17)
 declare -A ALIASES=(
   [postgres]="getsentry/image-mirror-library-postgres:14-alpine library/postgres:14"
+  [postgres17]="library/postgres:17"
   [redis]="getsentry/image-mirror-library-redis:5.0-alpine library/redis:7"
   [clickhouse]="getsentry/image-mirror-altinity-clickhouse-server:23.8.11.29.altinitystable"
   [snuba]="getsentry/snuba:nightly"
@@ -163,9 +168,10 @@ fi
 
 # ------------------------------------------------------------------ 4. images
 sha() { sha256sum | cut -c1-12; }
-# The base's identity: suite, packages and this recipe's version.
-BASE_ID=$(printf '%s\n' "recipe 1" "$SUITE" "${BASE_PKGS[@]}" | sha)
-BASE_TAR=$DIR/base-$SUITE-$BASE_ID.tar
+# A base's identity: suite, packages and this recipe's version.
+base_id() { printf '%s\n' "recipe 1" "$@" | sha; }
+BASE_ID=$(base_id "$SUITE" "${BASE_PKGS[@]}")
+PG2_ID=$(base_id "$PG2_SUITE" "${PG2_PKGS[@]}")
 
 manifest_exists() { # repo tag
   curl -sf -o /dev/null -I --max-time 5 \
@@ -176,12 +182,15 @@ manifest_exists() { # repo tag
     "http://$REG/v2/$1/manifests/$2"
 }
 
-# An image's identity: the base's, its build context, and tansu's version.
+# postgres17 is built from images/postgres, on the trixie base.
+context_of() { if [ "$1" = postgres17 ]; then echo postgres; else echo "$1"; fi; }
+
+# An image's identity: its base's, its build context, and tansu's version.
 image_hash() {
   {
-    echo "$BASE_ID"
+    if [ "$1" = postgres17 ]; then echo "$PG2_ID 17"; else echo "$BASE_ID"; fi
     [ "$1" = kafka ] && echo "tansu $TANSU_VERSION"
-    cd "$HERE/images/$1" && find . -type f ! -path '*/__pycache__/*' | LC_ALL=C sort | xargs -d '\n' sha256sum
+    cd "$HERE/images/$(context_of "$1")" && find . -type f ! -path '*/__pycache__/*' | LC_ALL=C sort | xargs -d '\n' sha256sum
   } | sha
 }
 
@@ -194,15 +203,16 @@ unmount_under() {
   done
 }
 
-ensure_rootfs_tar() {
-  [ -f "$BASE_TAR" ] && return 0
-  local root=$DIR/rootfs log=$LOGS/debootstrap.log t
+ensure_rootfs_tar() { # suite id packages...
+  local suite=$1 id=$2 tar=$DIR/base-$1-$2.tar root=$DIR/rootfs-$1 log=$LOGS/debootstrap-$1.log t
+  shift 2
+  [ -f "$tar" ] && return 0
   t=$(now)
-  say "base: debootstrap $SUITE minbase with ${#BASE_PKGS[@]} packages (a few minutes; log: $log)"
+  say "base: debootstrap $suite minbase with $# packages (a few minutes; log: $log)"
   unmount_under "$root"
   rm -rf "$root"
-  debootstrap --variant=minbase --include="$(IFS=,; echo "${BASE_PKGS[*]}")" \
-    "$SUITE" "$root" "$MIRROR" >"$log" 2>&1 || { unmount_under "$root"; die_log "debootstrap failed" "$log"; }
+  debootstrap --variant=minbase --include="$(IFS=,; echo "$*")" \
+    "$suite" "$root" "$MIRROR" >"$log" 2>&1 || { unmount_under "$root"; die_log "debootstrap failed" "$log"; }
   # Package installs may have started servers inside the root: end them.
   for p in /proc/[0-9]*; do
     if [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ]; then kill -9 "${p#/proc/}" 2>/dev/null || true; fi
@@ -210,24 +220,25 @@ ensure_rootfs_tar() {
   unmount_under "$root"
   # No package cache, no lists, no cluster made by postgresql-common's postinst.
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
-    "$root"/etc/postgresql/15/main "$root"/var/lib/postgresql/15/main \
+    "$root"/etc/postgresql/*/main "$root"/var/lib/postgresql/*/main \
     "$root"/var/log/*.log "$root"/var/log/apt/* "$root"/tmp/*
-  tar --numeric-owner -C "$root" -cf "$BASE_TAR.tmp" .
-  mv "$BASE_TAR.tmp" "$BASE_TAR"
+  tar --numeric-owner -C "$root" -cf "$tar.tmp" .
+  mv "$tar.tmp" "$tar"
   rm -rf "$root"
-  # Older bases are of no more use.
-  find "$DIR" -maxdepth 1 -name "base-*.tar" ! -name "$(basename "$BASE_TAR")" -delete
-  say "base: rootfs tarball $(du -h "$BASE_TAR" | cut -f1) in $(($(now) - t)) s"
+  # Older bases of this suite are of no more use.
+  find "$DIR" -maxdepth 1 -name "base-$suite-*.tar" ! -name "$(basename "$tar")" -delete
+  say "base: rootfs tarball $(du -h "$tar" | cut -f1) in $(($(now) - t)) s"
 }
 
-ensure_base_image() {
-  local have
-  have=$(docker image inspect -f '{{index .Config.Labels "devrig.testbed.base"}}' devrig-testbed/base 2>/dev/null || true)
-  [ "$have" = "$BASE_ID" ] && return 0
-  ensure_rootfs_tar
-  say "base: docker import -> devrig-testbed/base"
-  docker import --change "LABEL devrig.testbed.base=$BASE_ID" --change 'ENV LANG=C.UTF-8' \
-    "$BASE_TAR" devrig-testbed/base:latest >/dev/null
+ensure_base_image() { # image suite id packages...
+  local image=$1 suite=$2 id=$3 have
+  have=$(docker image inspect -f '{{index .Config.Labels "devrig.testbed.base"}}' "$image" 2>/dev/null || true)
+  [ "$have" = "$id" ] && return 0
+  shift 1
+  ensure_rootfs_tar "$@"
+  say "base: docker import -> $image"
+  docker import --change "LABEL devrig.testbed.base=$id" --change 'ENV LANG=C.UTF-8' \
+    "$DIR/base-$suite-$id.tar" "$image:latest" >/dev/null
 }
 
 TANSU=$DIR/tansu-$TANSU_VERSION/bin/tansu
@@ -243,16 +254,23 @@ ensure_tansu() {
 }
 
 build_and_push() { # name hash
-  local name=$1 h=$2 ctx=$DIR/build/$1 log=$LOGS/build-$1.log t ref tags=()
+  local name=$1 h=$2 ctx=$DIR/build/$1 log=$LOGS/build-$1.log t ref tags=() args=()
   t=$(now)
-  ensure_base_image
+  if [ "$name" = postgres17 ]; then
+    ensure_base_image devrig-testbed/base-$PG2_SUITE "$PG2_SUITE" "$PG2_ID" "${PG2_PKGS[@]}"
+    args=(--build-arg "BASE=devrig-testbed/base-$PG2_SUITE" --build-arg PG_MAJOR=17)
+  else
+    ensure_base_image devrig-testbed/base "$SUITE" "$BASE_ID" "${BASE_PKGS[@]}"
+  fi
   [ "$name" = kafka ] && ensure_tansu
   rm -rf "$ctx"
   mkdir -p "$DIR/build"
-  cp -a "$HERE/images/$name" "$ctx"
+  cp -a "$HERE/images/$(context_of "$name")" "$ctx"
   [ "$name" = kafka ] && cp "$TANSU" "$ctx/tansu"
   ref=$REG/devrig-testbed/$name
-  DOCKER_BUILDKIT=0 docker build --label "devrig.testbed.hash=$h" -t "$ref:$h" "$ctx" >"$log" 2>&1 ||
+  # No network for RUN steps: the images are built offline (and the default
+  # bridge need not exist).
+  DOCKER_BUILDKIT=0 docker build --network none "${args[@]}" --label "devrig.testbed.hash=$h" -t "$ref:$h" "$ctx" >"$log" 2>&1 ||
     die_log "docker build of $name failed" "$log"
   # The content tag last: its presence means every other name was pushed.
   for a in ${ALIASES[$name]} "devrig-testbed/$name:latest"; do tags+=("$REG/$a"); done
@@ -280,48 +298,87 @@ for name in "${IMAGES[@]}"; do
   fi
 done
 
-# ------------------------------------------- 5. optional second engine on TCP
-if [ "${DEVRIG_TESTBED_TCP:-1}" = 1 ]; then
-  if timeout 5 docker -H "$TCP_ENGINE" version >/dev/null 2>&1; then
-    say "tcp engine: answering on $TCP_ENGINE"
-  else
-    say "tcp engine: starting a second dockerd on $TCP_ENGINE (log: $LOGS/dockerd-tcp.log)"
-    # Its own bridge, address pools, data, exec root, pidfile and containerd;
-    # no iptables, so it cannot touch the first engine's chains (published
-    # ports go through docker-proxy).
-    if ! ip link show devrig-tcp0 >/dev/null 2>&1; then
-      ip link add devrig-tcp0 type bridge
-      ip addr add 10.212.0.1/24 dev devrig-tcp0
-      ip link set devrig-tcp0 up
-    fi
-    # The first engine's FORWARD policy is DROP, and bridged traffic passes
-    # through it: let the second engine's networks talk.
-    for dir in -s -d; do
-      iptables -C FORWARD "$dir" 10.212.0.0/15 -j ACCEPT 2>/dev/null ||
-        iptables -I FORWARD "$dir" 10.212.0.0/15 -j ACCEPT
-    done
-    mkdir -p "$DIR/docker-tcp"
-    cat >"$DIR/daemon-tcp.json" <<EOF
+# ------------------------------------ 5. further engines on TCP, isolated
+# start_isolated NAME HOST DATA_ROOT NET: a dockerd of its own on HOST
+# (plain TCP on loopback) with data in DATA_ROOT, and its own bridge
+# (devrig-NAME0 on 10.NET.0.1/24), address pool (10.NET+1.0.0/16), exec
+# root, pidfile and containerd; no iptables, so it cannot touch the first
+# engine's chains (published ports go through docker-proxy).
+start_isolated() {
+  local name=$1 host=$2 root=$3 net=$4 bridge=devrig-${1}0 t
+  say "$name engine: starting a dockerd on $host (data: $root; log: $LOGS/dockerd-$name.log)"
+  if ! ip link show "$bridge" >/dev/null 2>&1; then
+    ip link add "$bridge" type bridge
+    ip addr add "10.$net.0.1/24" dev "$bridge"
+    ip link set "$bridge" up
+  fi
+  # The first engine's FORWARD policy is DROP, and bridged traffic passes
+  # through it: let this engine's networks talk.
+  for dir in -s -d; do
+    iptables -C FORWARD "$dir" "10.$net.0.0/15" -j ACCEPT 2>/dev/null ||
+      iptables -I FORWARD "$dir" "10.$net.0.0/15" -j ACCEPT
+  done
+  mkdir -p "$root"
+  cat >"$DIR/daemon-$name.json" <<EOF
 {
-  "hosts": ["$TCP_ENGINE"],
-  "data-root": "$DIR/docker-tcp",
-  "exec-root": "/run/devrig-docker-tcp",
-  "pidfile": "$RUN/dockerd-tcp.dockerpid",
-  "bridge": "devrig-tcp0",
+  "hosts": ["$host"],
+  "data-root": "$root",
+  "exec-root": "/run/devrig-docker-$name",
+  "pidfile": "$RUN/dockerd-$name.dockerpid",
+  "bridge": "$bridge",
   "iptables": false,
   "ip-masq": false,
-  "default-address-pools": [{"base": "10.213.0.0/16", "size": 24}],
+  "default-address-pools": [{"base": "10.$((net + 1)).0.0/16", "size": 24}],
   "storage-driver": "overlay2",
   "insecure-registries": ["$REG"],
   "log-driver": "json-file",
   "log-opts": {"max-size": "10m", "max-file": "2"}
 }
 EOF
-    t=$(now)
-    start_dockerd dockerd-tcp "$DIR/daemon-tcp.json" "$TCP_ENGINE"
-    say "tcp engine: up in $(($(now) - t)) s"
+  t=$(now)
+  start_dockerd "dockerd-$name" "$DIR/daemon-$name.json" "$host"
+  say "$name engine: up in $(($(now) - t)) s"
+}
+
+# The second engine: remote-engine tests, and purge's (which removes every
+# devservices container of its engine).
+if [ "${DEVRIG_TESTBED_TCP:-1}" = 1 ]; then
+  if timeout 5 docker -H "$TCP_ENGINE" version >/dev/null 2>&1; then
+    say "tcp engine: answering on $TCP_ENGINE"
+  else
+    start_isolated tcp "$TCP_ENGINE" "$DIR/docker-tcp" 212
   fi
   say "tcp engine: DOCKER_HOST=$TCP_ENGINE"
+fi
+
+# The third: its data root on a loop-mounted xfs with reflinks. The first
+# engine's is on ext4 here, and snapshots copy copy-on-write where the data
+# root's filesystem can (xfs, btrfs): this engine tests and measures that.
+XFS_ENGINE=tcp://127.0.0.1:2376
+if [ "${DEVRIG_TESTBED_XFS:-1}" = 1 ]; then
+  if timeout 5 docker -H "$XFS_ENGINE" version >/dev/null 2>&1; then
+    say "xfs engine: answering on $XFS_ENGINE"
+  else
+    if ! command -v mkfs.xfs >/dev/null; then
+      log=$LOGS/apt-xfs.log
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+          apt-get install -y -qq --no-install-recommends xfsprogs; } >"$log" 2>&1 ||
+        die_log "installing xfsprogs failed" "$log"
+    fi
+    XFS_IMG=$DIR/xfs.img XFS_MNT=$DIR/xfs
+    mkdir -p "$XFS_MNT"
+    if ! findmnt -n "$XFS_MNT" >/dev/null; then
+      if [ ! -f "$XFS_IMG" ]; then
+        # Sparse: it takes only what the engine writes.
+        truncate -s 24G "$XFS_IMG.tmp"
+        mkfs.xfs -q -m reflink=1 "$XFS_IMG.tmp"
+        mv "$XFS_IMG.tmp" "$XFS_IMG"
+      fi
+      mount -o loop "$XFS_IMG" "$XFS_MNT"
+    fi
+    start_isolated xfs "$XFS_ENGINE" "$XFS_MNT/docker" 214
+  fi
+  say "xfs engine: DOCKER_HOST=$XFS_ENGINE"
 fi
 
 # ------------------------------------------------ 6. the compose reference
