@@ -10,6 +10,7 @@
 //! what is tracked, with the child subreaper catching what leaves the
 //! group while the supervisor lives (see [`super`]).
 
+use crate::supervisor::say::say;
 use crate::sys::Cgroup;
 use std::io;
 
@@ -63,6 +64,7 @@ impl Tracking {
 
 fn supervisor_cgroup(project: &str) -> io::Result<Cgroup> {
     let own = Cgroup::of_this_process()?;
+    clear_stale(&own, project);
     let name = format!("devrig-{project}-{}", std::process::id());
     let base = own.create_child(&name).map_err(|e| {
         io::Error::new(
@@ -81,4 +83,45 @@ fn supervisor_cgroup(project: &str) -> io::Result<Cgroup> {
         ));
     }
     Ok(base)
+}
+
+/// A supervisor of `project` killed together with its guardian left its
+/// cgroup behind, and maybe a daemon in it (the kernel's parent-death
+/// signal reaches program leaders only): what is left is killed, and the
+/// cgroups removed. Only cgroups of supervisors no longer running: one of
+/// another runtime directory may share the project's name.
+fn clear_stale(own: &Cgroup, project: &str) {
+    let prefix = format!("devrig-{project}-");
+    for entry in std::fs::read_dir(own.dir()).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() as i32 || crate::sys::running(pid) {
+            continue;
+        }
+        let stale = Cgroup::at(entry.path());
+        let _ = stale.kill();
+        // Killed processes leave their cgroup once they are reaped.
+        for _ in 0..100 {
+            if !stale.is_populated() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        match stale.remove_tree() {
+            Ok(()) => say(&format!(
+                "removed {}, left by supervisor {pid}, which is gone",
+                stale.dir().display()
+            )),
+            Err(e) => say(&format!(
+                "cannot remove {}, left by supervisor {pid}: {e}",
+                stale.dir().display()
+            )),
+        };
+    }
 }
