@@ -88,23 +88,36 @@ fn supervisor_cgroup(project: &str) -> io::Result<Cgroup> {
 /// A supervisor of `project` killed together with its guardian left its
 /// cgroup behind, and maybe a daemon in it (the kernel's parent-death
 /// signal reaches program leaders only): what is left is killed, and the
-/// cgroups removed. Only cgroups of supervisors no longer running: one of
-/// another runtime directory may share the project's name.
+/// cgroups removed. Another repo's such cgroups are removed when empty
+/// (what has a process in it is for that repo's next supervisor). Only
+/// cgroups of supervisors no longer running: one of another runtime
+/// directory may share the project's name.
 fn clear_stale(own: &Cgroup, project: &str) {
-    let prefix = format!("devrig-{project}-");
+    let ours = format!("devrig-{project}-");
     for entry in std::fs::read_dir(own.dir()).into_iter().flatten().flatten() {
         let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|n| n.starts_with("devrig-")) else {
+            continue;
+        };
         let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|pid| pid.parse::<i32>().ok())
+            .rsplit_once('-')
+            .and_then(|(_, pid)| pid.parse::<i32>().ok())
         else {
             continue;
         };
-        if pid == std::process::id() as i32 || crate::sys::running(pid) {
+        if u32::try_from(pid).ok() == Some(std::process::id()) || crate::sys::running(pid) {
             continue;
         }
         let stale = Cgroup::at(entry.path());
+        let mine = name
+            .strip_prefix(&ours)
+            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()));
+        if !mine {
+            if !stale.is_populated() {
+                let _ = stale.remove_tree();
+            }
+            continue;
+        }
         let _ = stale.kill();
         // Killed processes leave their cgroup once they are reaped.
         for _ in 0..100 {
