@@ -230,3 +230,56 @@ fn devenv_doctor_reports_each_check_and_fails_on_a_fail() {
         .stderr_contains("unrecognized subcommand 'up'")
         .run();
 }
+
+/// The result on stdout either got out whole or the exit code says it did
+/// not: a full disk (`/dev/full` fails every write with ENOSPC) is exit 1
+/// with the reason, for JSON and for YAML alike.
+#[test]
+fn output_to_a_full_disk_is_an_error() {
+    let world = World::new();
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/devservices/config.yml");
+    for json in [true, false] {
+        let mut command = world.command();
+        command.args(["-c", demo, "config"]);
+        if json {
+            command.arg("--json");
+        }
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = command.stdout(full).output().expect("run devrig");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "json {json}: {stderr}");
+        assert!(
+            stderr.starts_with(
+                "error: cannot write the output: No space left on device (os error 28)\n\
+                 hint: what was written is incomplete"
+            ),
+            "json {json}: {stderr}"
+        );
+    }
+}
+
+/// A reader that went away (`| head`) is not a failure: exit 0 and nothing
+/// on stderr, as ripgrep does.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let world = World::new();
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/devservices/config.yml");
+    for json in [true, false] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let mut command = world.command();
+        command.args(["-c", demo, "config"]);
+        if json {
+            command.arg("--json");
+        }
+        let out = command.stdout(writer).output().expect("run devrig");
+        assert_eq!(
+            (out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()),
+            (Some(0), ""),
+            "json {json}"
+        );
+    }
+}

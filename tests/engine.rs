@@ -464,6 +464,50 @@ fn logs_are_multiplexed_with_prefixes() {
         .run();
 }
 
+/// `logs` of a container the engine does not have (never started, or
+/// removed) says which and how to start it, exit 1, instead of printing
+/// nothing.
+#[test]
+fn logs_of_a_missing_container_is_an_error_naming_it() {
+    let world = World::engine("logsgone");
+    let project = world.project();
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {"
+        services:
+          kv:
+            {REDIS}
+          cache:
+            {REDIS}
+    "},
+    ));
+    let _filters = world.snapshot_settings().bind_to_scope();
+    // Never started: the whole mode, and one service by name.
+    world.devrig().arg("logs").code(1).stderr_snapshot().run();
+    world
+        .devrig()
+        .args(["logs", "kv"])
+        .code(1)
+        .stderr_snapshot()
+        .run();
+
+    world.devrig().arg("up").run();
+    world.docker(&["rm", "-f", &format!("{project}-kv-1")]);
+    // Removed: named, it is an error; the whole mode shows what is there.
+    world
+        .devrig()
+        .args(["logs", "kv"])
+        .code(1)
+        .stderr_contains(format!("{project}-kv-1 has no container on the engine"))
+        .run();
+    world
+        .devrig()
+        .arg("logs")
+        .code(0)
+        .stdout_contains(format!("{project}-cache-1 |"))
+        .run();
+}
+
 #[test]
 fn reset_deletes_only_that_services_volumes() {
     let world = World::engine("reset");

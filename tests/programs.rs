@@ -930,3 +930,25 @@ fn a_slow_stop_is_waited_for() {
     );
     assert!(sleeping(&lead).is_empty());
 }
+
+/// A program log that is there but cannot be read is an error naming the
+/// file, not an empty output. (Tests run as root, whom no file mode stops:
+/// a directory in the log's place fails the read the same way.)
+#[test]
+fn an_unreadable_program_log_is_an_error() {
+    let (world, _lead) = up_sleeping("progunread", "worker");
+    let log = world.log_dir().join("worker.log");
+    wait_for("the log file", Duration::from_secs(10), || log.exists());
+    std::fs::rename(&log, log.with_extension("moved")).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    world
+        .devrig()
+        .args(["logs", "worker"])
+        .code(1)
+        .stderr_contains("error: cannot read the log of worker (")
+        .stderr_contains("/progunread-")
+        .stderr_contains("/worker.log): Is a directory")
+        .run();
+    std::fs::remove_dir(&log).unwrap();
+    world.devrig().arg("down").run();
+}

@@ -38,8 +38,6 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: ConfigArgs) -> CmdResul
             exit::FAILURE,
         )
     })?;
-    use std::io::Write;
-    // A reader that went away (`| head`) ends the output; nothing to report.
-    let _ = printer.stdout().write_all(yaml.as_bytes());
+    printer.write_raw(yaml.as_bytes());
     Ok(())
 }

@@ -8,7 +8,6 @@ use crate::ops::logs::{self, LogsOptions, Sink};
 use crate::stack::logs::Line;
 use crate::ui::{Printer, pad, width};
 use clap::Args;
-use std::io::Write;
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {
@@ -55,7 +54,8 @@ impl Sink for Lines<'_> {
             &line.container,
             &format!("{} |", pad(&line.container, self.width)),
         );
-        // The reader went away (`| head`): stop.
-        writeln!(self.printer.stdout(), "{prefix} {}", line.text).is_ok()
+        // stdout failed (the reader went away, `| head`): stop.
+        self.printer
+            .write_raw(format!("{prefix} {}\n", line.text).as_bytes())
     }
 }

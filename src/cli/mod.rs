@@ -25,7 +25,7 @@ mod up;
 mod update;
 
 use crate::exit;
-use crate::ui::{Diagnostics, Printer, Verbosity};
+use crate::ui::{Diagnostic, Diagnostics, OutputFailure, Printer, Verbosity};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -283,6 +283,7 @@ fn printer_for(global: &GlobalArgs, debug: bool) -> Printer {
 }
 
 fn finish(printer: &Printer, result: CmdResult) -> ExitCode {
+    let result = result.and_then(|()| output_reached(printer));
     match result {
         Ok(()) => ExitCode::from(exit::OK),
         Err(diagnostics) => {
@@ -292,13 +293,31 @@ fn finish(printer: &Printer, result: CmdResult) -> ExitCode {
     }
 }
 
+/// Whether the command's output got out: a closed pipe is fine (the
+/// reader had what it wanted), any other failed write means the result on
+/// stdout is incomplete, and exiting 0 would pass it on as whole.
+fn output_reached(printer: &Printer) -> CmdResult {
+    match printer.output_error() {
+        None | Some(OutputFailure::ReaderGone) => Ok(()),
+        Some(OutputFailure::Write(e)) => Err(Diagnostic::new(
+            format!("cannot write the output: {e}"),
+            exit::FAILURE,
+        )
+        .hint("what was written is incomplete: make room where the output goes, or send it elsewhere, and run again")
+        .into()),
+    }
+}
+
 /// A command's outcome: its errors, each shown, the last one's exit code.
 pub(crate) type CmdResult = Result<(), Diagnostics>;
 
 /// A command whose exit code is a program's (`serve`, `foreground`).
 fn exit_with(printer: &Printer, result: Result<i32, Diagnostics>) -> ExitCode {
     match result {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE)),
+        Ok(code) => match output_reached(printer) {
+            Ok(()) => ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE)),
+            Err(diagnostics) => finish(printer, Err(diagnostics)),
+        },
         Err(diagnostics) => finish(printer, Err(diagnostics)),
     }
 }

@@ -26,6 +26,45 @@ pub struct LogsOptions {
     pub tail: Option<usize>,
 }
 
+/// Why `logs` cannot show what was asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    /// Containers of the plan that the engine does not have: never
+    /// started, or removed since.
+    #[error("{} {} no container on the engine (not started, or removed)", .containers.join(", "), if .containers.len() == 1 { "has" } else { "have" })]
+    NoContainer {
+        containers: Vec<String>,
+        mode: String,
+    },
+    /// A program's log exists but cannot be read.
+    #[error("cannot read the log of {program} ({}): {source}", .path.display())]
+    Unreadable {
+        program: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl LogsError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LogsError::NoContainer { containers, mode } => {
+                let them = if containers.len() == 1 { "it" } else { "them" };
+                let up = if mode == "default" {
+                    "devservices up".to_owned()
+                } else {
+                    format!("devservices up --mode {mode}")
+                };
+                Some(format!("start {them} with `{up}`"))
+            }
+            LogsError::Unreadable { .. } => {
+                Some("check the file's permissions (devrig's own files are its user's)".to_owned())
+            }
+        }
+    }
+}
+
 /// Where the lines go.
 pub trait Sink {
     /// Every source, before the first line.
@@ -69,7 +108,27 @@ pub fn logs(opts: &LogsOptions, observer: &dyn Observer, sink: &mut dyn Sink) ->
     {
         return Err(super::programs::ProgramError::NoOutput { programs }.into());
     }
-    sink.sources(&names.iter().chain(&programs).cloned().collect::<Vec<_>>());
+    // Each program's lines so far, read now: a log that is there but cannot
+    // be read is an error, not silence.
+    let mut program_reads = Vec::new();
+    for (program, path) in &logs {
+        let read = if opts.follow {
+            logfile::tail_then_follow(path, opts.tail).map(|(past, f)| (past, Some(f)))
+        } else {
+            logfile::tail(path, opts.tail).map(|past| (past, None))
+        };
+        match read {
+            Ok((past, follower)) => program_reads.push((program.clone(), past, follower)),
+            Err(source) => {
+                return Err(LogsError::Unreadable {
+                    program: program.clone(),
+                    path: path.clone(),
+                    source,
+                }
+                .into());
+            }
+        }
+    }
     let session = Session::interruptible()?;
     session.block_on(async {
         let engine = if names.is_empty() {
@@ -77,13 +136,22 @@ pub fn logs(opts: &LogsOptions, observer: &dyn Observer, sink: &mut dyn Sink) ->
         } else {
             Some(context::engine(observer).await?)
         };
+        let names = match &engine {
+            Some(engine) => {
+                let by_name = !wanted.is_empty();
+                let other_output = logs.iter().any(|(_, path)| path.exists());
+                existing(engine, &plan, names, by_name, other_output).await?
+            }
+            None => names,
+        };
+        sink.sources(&names.iter().chain(&programs).cloned().collect::<Vec<_>>());
         let containers = match &engine {
             Some(engine) => crate::stack::logs::stream(engine, &names, opts.follow, opts.tail),
             None => stream::empty().boxed(),
         };
-        let program_streams = logs
+        let program_streams = program_reads
             .into_iter()
-            .map(|(name, path)| program_stream(name, path, opts.follow, opts.tail));
+            .map(|(name, past, follower)| program_stream(name, past, follower));
         let mut lines = stream::select_all(std::iter::once(containers).chain(program_streams));
         loop {
             let line = tokio::select! {
@@ -97,6 +165,37 @@ pub fn logs(opts: &LogsOptions, observer: &dyn Observer, sink: &mut dyn Sink) ->
         }
         Ok(())
     })
+}
+
+/// The containers of `names` the engine has. A missing one is an error
+/// when it was asked for by name, and so is a mode none of whose
+/// containers is there when no program has output either; else it is left
+/// out (a container of the mode that was never started has nothing to
+/// show).
+async fn existing(
+    engine: &crate::engine::Engine,
+    plan: &Plan,
+    names: Vec<String>,
+    by_name: bool,
+    other_output: bool,
+) -> Result<Vec<String>, Error> {
+    let projects: Vec<String> = plan.projects.keys().cloned().collect();
+    let there: std::collections::HashSet<String> = engine
+        .containers(&projects)
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let (present, missing): (Vec<String>, Vec<String>) =
+        names.into_iter().partition(|n| there.contains(n));
+    if !missing.is_empty() && (by_name || (present.is_empty() && !other_output)) {
+        return Err(LogsError::NoContainer {
+            containers: missing,
+            mode: plan.mode.clone(),
+        }
+        .into());
+    }
+    Ok(present)
 }
 
 /// The plan to show and the names of what to show of it. One name that is
@@ -132,22 +231,13 @@ fn names_a_unit(plan: &Plan, name: &str) -> bool {
         || context::select(crate::stack::specs(plan, None), &[name.to_owned()]).is_ok()
 }
 
-/// A program's log: its last lines, then (when following) each new line,
+/// A program's log: its last lines, then (with a follower) each new line,
 /// across rotations.
 fn program_stream(
     name: String,
-    path: PathBuf,
-    follow: bool,
-    tail: Option<usize>,
+    past: Vec<String>,
+    follower: Option<logfile::Follower>,
 ) -> BoxStream<'static, Line> {
-    let (past, follower) = if follow {
-        match logfile::tail_then_follow(&path, tail) {
-            Ok((past, follower)) => (past, Some(follower)),
-            Err(_) => (Vec::new(), None),
-        }
-    } else {
-        (logfile::tail(&path, tail).unwrap_or_default(), None)
-    };
     let label = name.clone();
     let past = stream::iter(past.into_iter().map(move |text| Line {
         container: label.clone(),

@@ -179,6 +179,8 @@ pub enum Error {
     #[error(transparent)]
     ChecksFailed(#[from] doctor::ChecksFailed),
     #[error(transparent)]
+    Logs(#[from] logs::LogsError),
+    #[error(transparent)]
     NothingToReset(#[from] reset::NothingToReset),
     #[error(transparent)]
     Forward(#[from] remote::ForwardFailed),
@@ -233,6 +235,7 @@ impl Error {
             Error::UnknownService(e) => Some(e.hint()),
             Error::Snapshot(e) => e.hint(),
             Error::ChecksFailed(e) => Some(e.hint()),
+            Error::Logs(e) => e.hint(),
             Error::NothingToReset(_) => Some(
                 "name a compose service of this repo's plan (`devrig config` lists them), or one that runs"
                     .to_owned(),
@@ -267,6 +270,7 @@ impl Error {
             Error::State(_)
             | Error::ChecksFailed(_)
             | Error::NothingToReset(_)
+            | Error::Logs(_)
             | Error::Forward(_)
             | Error::Supervisor(_)
             | Error::Foreground(_)

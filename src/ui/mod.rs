@@ -6,6 +6,12 @@
 //! progress and `sync`'s step lines share one area. Styles stay in here:
 //! callers name a [`Tone`], and widths are measured on the text as seen,
 //! not on its escape codes.
+//!
+//! stdout is the command's result, so a failed write there is remembered
+//! (the first one) and later writes are skipped: [`Printer::output_error`]
+//! tells the CLI at the end whether the result reached its reader. A reader
+//! that went away (`| head`) is not an error, as with ripgrep; a full disk
+//! is.
 
 mod diagnostic;
 pub mod progress;
@@ -15,6 +21,7 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verbosity {
@@ -69,6 +76,17 @@ pub struct Printer {
     /// The live area, when stderr is a terminal and the output is for a
     /// human (not `--quiet`, not `--json`).
     bars: Option<MultiProgress>,
+    /// The first failed write to stdout, shared by every clone.
+    stdout_failure: Arc<Mutex<Option<std::io::Error>>>,
+}
+
+/// Why the command's output did not reach its reader.
+#[derive(Debug)]
+pub enum OutputFailure {
+    /// The reader closed the pipe (`| head`): not the command's failure.
+    ReaderGone,
+    /// Anything else (a full disk, an I/O error): the result is incomplete.
+    Write(std::io::Error),
 }
 
 impl Printer {
@@ -81,6 +99,7 @@ impl Printer {
             color: !no_color && std::io::stdout().is_terminal(),
             err_color: !no_color && std::io::stderr().is_terminal(),
             bars: live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            stdout_failure: Arc::default(),
         }
     }
 
@@ -136,14 +155,53 @@ impl Printer {
     /// callers print JSON instead of calling this).
     pub fn line(&self, text: &str) {
         if self.verbosity != Verbosity::Quiet {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
+            self.write_out(|out| writeln!(out, "{text}"));
         }
     }
 
-    /// stdout itself, for output streamed line by line (`logs`).
-    pub fn stdout(&self) -> std::io::StdoutLock<'static> {
-        std::io::stdout().lock()
+    /// Writes `bytes` to stdout as they are (a rendered document, a line
+    /// streamed by `logs`); `false` once stdout has failed, so a stream
+    /// knows to stop.
+    pub fn write_raw(&self, bytes: &[u8]) -> bool {
+        self.write_out(|out| out.write_all(bytes))
+    }
+
+    /// Runs `write` on stdout unless an earlier write failed, and remembers
+    /// its failure. Whether stdout still works.
+    fn write_out(
+        &self,
+        write: impl FnOnce(&mut std::io::StdoutLock) -> std::io::Result<()>,
+    ) -> bool {
+        let mut failure = self
+            .stdout_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failure.is_some() {
+            return false;
+        }
+        match write(&mut std::io::stdout().lock()) {
+            Ok(()) => true,
+            Err(e) => {
+                *failure = Some(e);
+                false
+            }
+        }
+    }
+
+    /// Flushes stdout and says whether everything written reached the
+    /// reader; the first failure if not.
+    pub fn output_error(&self) -> Option<OutputFailure> {
+        self.write_out(|out| out.flush());
+        let failure = self
+            .stdout_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()?;
+        Some(if failure.kind() == std::io::ErrorKind::BrokenPipe {
+            OutputFailure::ReaderGone
+        } else {
+            OutputFailure::Write(failure)
+        })
     }
 
     /// Detail shown only with `--verbose`, on stderr.
@@ -199,8 +257,7 @@ impl Printer {
 
     pub fn json<T: Serialize>(&self, value: &T) {
         let text = serde_json::to_string_pretty(value).expect("output types serialize");
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
+        self.write_out(|out| writeln!(out, "{text}"));
     }
 
     pub fn error(&self, diagnostic: &Diagnostic) {
