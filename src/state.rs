@@ -151,7 +151,7 @@ pub struct StateError {
 impl StateError {
     /// `no space left on …` for a full disk, else its permissions.
     pub fn hint(&self) -> String {
-        store::hint_for(&self.path, &self.source)
+        store::hint_for(&self.path, &self.source, "DEVRIG_STATE_DIR")
     }
 }
 

@@ -277,7 +277,10 @@ fn a_closed_pipe_ends_quietly() {
         }
         let out = command.stdout(writer).output().expect("run devrig");
         assert_eq!(
-            (out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()),
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
             (Some(0), ""),
             "json {json}"
         );

@@ -171,6 +171,45 @@ fn a_full_disk_under_the_logs_stops_no_program_shows_in_status_and_passes() {
         .run();
 }
 
+#[test]
+fn up_with_no_room_for_the_supervisors_log_says_so() {
+    let world = World::engine("fullinodes");
+    let disk = Tmpfs::mount(world.root().join("disk"), "1m,nr_inodes=64");
+    // No inode left: not even a directory can be made.
+    for n in 0.. {
+        if let Err(e) = std::fs::File::create(disk.path(&format!("f{n}"))) {
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+            break;
+        }
+    }
+    let lead = sleeping_worker(&world);
+    world
+        .devrig()
+        .arg("up")
+        .env("DEVRIG_LOG_DIR", disk.path("logs"))
+        .code(1)
+        .stderr_contains("cannot start the supervisor: cannot open its log [TMP]/disk/logs/")
+        .stderr_contains("no space left on the file system holding [TMP]/disk/logs/")
+        .stderr_contains("DEVRIG_LOG_DIR")
+        .stderr_snapshot()
+        .run();
+    assert!(processes_with(&format!("sleep {lead}")).is_empty());
+}
+
+/// Configures the world's one program, `worker`, as `sleep MARKER`; the
+/// marker.
+fn sleeping_worker(world: &World) -> String {
+    let lead = marker();
+    world.config(&programs_only(
+        world.project(),
+        &formatdoc! {"
+            worker:
+              command: sleep {lead}
+        "},
+    ));
+    lead
+}
+
 /// Temp files of the state store left in `dir`.
 fn temp_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -189,14 +228,7 @@ fn up_and_down_on_a_full_disk_say_so_and_leave_no_temp_file() {
     let world = World::engine("fullstate");
     let disk = Tmpfs::mount(world.root().join("disk"), "512k");
     let (state, logs) = (disk.path("state"), disk.path("logs"));
-    let lead = marker();
-    world.config(&programs_only(
-        world.project(),
-        &formatdoc! {"
-            worker:
-              command: sleep {lead}
-        "},
-    ));
+    let lead = sleeping_worker(&world);
     let env = [("DEVRIG_STATE_DIR", &state), ("DEVRIG_LOG_DIR", &logs)];
     let full = "no space left on the file system holding [TMP]/disk/state: free some there";
     // On a full disk, `up` cannot record the repo in the state, and

@@ -264,7 +264,11 @@ impl Sink {
 
     /// Appends `bytes`, or holds them while the log fails.
     fn push(&mut self, bytes: &[u8]) {
-        if let Some(trouble) = &mut self.trouble {
+        // Once a retry got everything in, new output goes to the log even
+        // before the recovery is reported.
+        if let Some(trouble) = &mut self.trouble
+            && trouble.recovered.is_none()
+        {
             trouble.hold(bytes);
             return;
         }
@@ -431,5 +435,80 @@ impl Said {
             }
             self.held.pop_front();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trouble() -> Trouble {
+        Trouble {
+            since: SystemTime::now(),
+            began: Instant::now(),
+            error: std::io::ErrorKind::StorageFull.into(),
+            held: VecDeque::new(),
+            dropped: 0,
+            total_dropped: 0,
+            recovered: None,
+        }
+    }
+
+    #[test]
+    fn holds_the_newest_output_cut_at_a_line_end_and_counts_the_rest() {
+        let mut t = trouble();
+        let line = |n: usize| format!("{n:09}\n");
+        for n in 0..HELD_MAX / 10 {
+            t.hold(line(n).as_bytes());
+        }
+        assert_eq!((t.dropped, t.held.len()), (0, HELD_MAX / 10 * 10));
+        // Past the limit the oldest whole lines go, and are counted.
+        t.hold(b"0123456789abcdefghij\n");
+        let held: Vec<u8> = t.held.iter().copied().collect();
+        let held = String::from_utf8(held).unwrap();
+        assert!(held.len() <= HELD_MAX, "{}", held.len());
+        assert!(held.starts_with(&line(2)), "{}", &held[..20]);
+        assert!(held.ends_with("abcdefghij\n"));
+        assert_eq!(t.dropped, 20);
+        assert_eq!(t.total_dropped, 20);
+        // A line longer than everything held is cut where it must be.
+        t.hold(&vec![b'x'; 2 * HELD_MAX]);
+        assert_eq!(t.held.len(), HELD_MAX);
+        assert_eq!(t.view().held_bytes, HELD_MAX as u64);
+    }
+
+    #[test]
+    fn a_log_that_cannot_be_opened_holds_its_output_until_it_can() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where its directory should be, so not even that can be
+        // made.
+        let blocker = dir.path().join("logs");
+        std::fs::write(&blocker, "").unwrap();
+        let path = blocker.join("app.log");
+        let health = LogHealth::default();
+        let mut said = Said::default();
+        let mut sink = Sink::new(path.clone(), 0, 0);
+        sink.open();
+        sink.push(b"first\n");
+        sink.push(b"second\n");
+        sink.report("app", &health, &mut said);
+        let failing = health.of("app").expect("failing");
+        assert!(failing.error.contains("File exists"), "{failing:?}");
+        assert_eq!((failing.held_bytes, failing.dropped_bytes), (13, 0));
+        // Still failing: nothing is lost, nothing is written twice.
+        sink.retry();
+        sink.report("app", &health, &mut said);
+        assert!(health.of("app").is_some());
+        std::fs::remove_file(&blocker).unwrap();
+        std::fs::create_dir(&blocker).unwrap();
+        sink.retry();
+        sink.push(b"third\n");
+        sink.report("app", &health, &mut said);
+        assert_eq!(health.of("app"), None);
+        sink.push(b"fourth\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "first\nsecond\nthird\nfourth\n"
+        );
     }
 }
