@@ -25,7 +25,8 @@
 //!   and `sync`'s steps.
 //! - `ui`: the printer (all output, colors, the live progress area) and
 //!   diagnostics.
-//! - `store`: a locked JSON file (the state, sync's records); `exit`: the
+//! - `store`: a locked JSON file (the state, sync's records); `private`:
+//!   devrig's own directories 0700 and files 0600; `exit`: the
 //!   exit codes; `graph`: ordering and cycles; `templates`: `init`'s
 //!   configs; `sys`: the one place for calls that differ between operating
 //!   systems (`/proc`, `prctl`, and their stand-ins elsewhere).
@@ -44,6 +45,7 @@ pub(crate) mod exit;
 pub(crate) mod graph;
 pub(crate) mod ops;
 pub(crate) mod plan;
+pub(crate) mod private;
 pub(crate) mod stack;
 pub(crate) mod state;
 pub(crate) mod store;

@@ -14,8 +14,12 @@
 //!   may be older, or [`Loaded::Corrupt`], which callers handle anyway.
 //! - **Reads** tell a missing file from an unreadable one: both are values
 //!   ([`Loaded`]), not errors, since every caller rebuilds what it lost
-//!   (from the engine's labels, or by rerunning a step). Only a file that
-//!   cannot be read at all is a [`StoreError`].
+//!   (from the engine's labels, or by rerunning a step). Bytes that are not
+//!   UTF-8 are corrupt like any other bad JSON; only a file that cannot be
+//!   read at all is a [`StoreError`].
+//! - **Private.** The directory is created 0700, the file, its temp file
+//!   and the lock 0600 ([`crate::private`]): the state names every repo
+//!   and where it lives.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -65,10 +69,10 @@ impl<T: Serialize + DeserializeOwned> Store<T> {
     ) -> Result<Store<T>, StoreError> {
         let path = path.into();
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(failed(dir))?;
+            crate::private::create_dir(dir).map_err(failed(dir))?;
         }
         let lock_path = path.with_extension("lock");
-        let lock = File::create(&lock_path).map_err(failed(&lock_path))?;
+        let lock = crate::private::create(&lock_path).map_err(failed(&lock_path))?;
         loop {
             match lock.try_lock() {
                 Ok(()) => break,
@@ -112,7 +116,7 @@ impl<T: Serialize + DeserializeOwned> Store<T> {
         let mut name = self.path.as_os_str().to_owned();
         name.push(format!(".{}.tmp", std::process::id()));
         let tmp = PathBuf::from(name);
-        std::fs::write(&tmp, text)
+        crate::private::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, &self.path))
             .map_err(|e| {
                 let _ = std::fs::remove_file(&tmp);
@@ -122,8 +126,8 @@ impl<T: Serialize + DeserializeOwned> Store<T> {
 }
 
 fn read<T: DeserializeOwned>(path: &Path) -> io::Result<Loaded<T>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(match serde_json::from_str(&text) {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(match serde_json::from_slice(&bytes) {
             Ok(value) => Loaded::Found(value),
             Err(e) => Loaded::Corrupt(e.to_string()),
         }),
@@ -197,6 +201,33 @@ mod tests {
         assert!(matches!(store.load().unwrap(), Loaded::Corrupt(_)));
         std::fs::write(&path, r#"{"a": "one"}"#).unwrap();
         assert!(matches!(Store::<Counts>::peek(&path), Loaded::Corrupt(_)));
+        // Garbage that is not even UTF-8 is corrupt too, not unreadable.
+        std::fs::write(&path, [0xff, 0xfe, 0x00, 0x9c, b'{']).unwrap();
+        match store.load().unwrap() {
+            Loaded::Corrupt(why) => assert_eq!(why, "expected value at line 1 column 1"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_directory_file_and_lock_are_the_users_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let path = dir.path().join("state/counts.json");
+        let store = Store::<Counts>::open(&path).unwrap();
+        store.save(&counts(&[("a", 1)])).unwrap();
+        assert_eq!(mode(&dir.path().join("state")), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&path.with_extension("lock")), 0o600);
+        // A leftover temp file of this pid, made by an older devrig, does
+        // not hand its mode on.
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        std::fs::write(&tmp, "").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        store.save(&counts(&[("a", 2)])).unwrap();
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]

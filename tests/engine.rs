@@ -340,14 +340,16 @@ fn unreachable_engine_is_one_clear_error() {
         .run();
 }
 
-/// Two top-level services share a remote `shared` project: `down` of one
-/// keeps it for the other, also after the state file is lost.
-#[test]
-fn shared_dependency_is_kept_on_down_even_after_state_loss() {
+/// Two repos on one machine (the second shares the first's dependency
+/// cache, remotes and state) whose default modes use a remote `shared`
+/// project (a redis, `cache`) and their own `app`: a redis in the first,
+/// `second_app` (a service body) in the second. Returns both worlds and
+/// the shared project's name.
+fn two_repos_sharing_a_remote(second_app: &str) -> (World, World, String) {
     let (world, second) = (World::engine("one"), World::engine("two"));
     let shared = world.other_project("shared");
     world.remote_config("shared", &one_service(&shared, "cache", REDIS));
-    let root = |name: &str| {
+    let root = |name: &str, app: &str| {
         formatdoc! {"
             x-sentry-service-config:
               version: 0.1
@@ -365,11 +367,9 @@ fn shared_dependency_is_kept_on_down_even_after_state_loss() {
                 default: [shared, app]
             services:
               app:
-                {REDIS}
+                {app}
         "}
     };
-    // One machine: the second repo shares the first's dependency cache,
-    // remotes and state.
     std::fs::create_dir_all(world.state_dir()).expect("mkdir");
     for (dir, of) in [
         (second.cache(), world.cache()),
@@ -379,8 +379,16 @@ fn shared_dependency_is_kept_on_down_even_after_state_loss() {
         let _ = std::fs::remove_dir_all(&dir);
         std::os::unix::fs::symlink(of, dir).expect("share the dir");
     }
-    world.config(&root(world.project()));
-    second.config(&root(second.project()));
+    world.config(&root(world.project(), REDIS));
+    second.config(&root(second.project(), second_app));
+    (world, second, shared)
+}
+
+/// Two top-level services share a remote `shared` project: `down` of one
+/// keeps it for the other, also after the state file is lost.
+#[test]
+fn shared_dependency_is_kept_on_down_even_after_state_loss() {
+    let (world, second, shared) = two_repos_sharing_a_remote(REDIS);
     world.devrig().arg("up").run();
     second.devrig().arg("up").run();
     let cache = format!("{shared}-cache-1");
@@ -390,10 +398,8 @@ fn shared_dependency_is_kept_on_down_even_after_state_loss() {
     world
         .devrig()
         .arg("down")
-        .stderr_contains(format!(
-            "Kept {shared} running: still used by {}",
-            second.project()
-        ))
+        .stderr_contains(format!("Kept {shared} running: still used by "))
+        .stderr_contains(second.project())
         .run();
     assert_eq!(container_state(&cache), "running");
     assert_eq!(
@@ -401,6 +407,52 @@ fn shared_dependency_is_kept_on_down_even_after_state_loss() {
         "exited"
     );
 
+    // Lost again, while the other repo's plan cannot be resolved (its
+    // config broken meanwhile): what runs of the remotes is kept for it.
+    world.devrig().arg("up").run();
+    std::fs::remove_file(world.state_dir().join("state.json")).expect("lose the state");
+    let config = second.repo().join("devservices/config.yml");
+    let intact = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(&config, "x-sentry-service-config: [").expect("break it");
+    world
+        .devrig()
+        .arg("down")
+        .stderr_contains(format!("Kept {shared} running: still used by "))
+        .stderr_contains(second.project())
+        .run();
+    assert_eq!(container_state(&cache), "running");
+    std::fs::write(&config, intact).expect("mend it");
+
+    second.devrig().arg("down").run();
+    assert_eq!(container_state(&cache), "exited", "last user gone");
+}
+
+/// An `up` killed (-9) while it waits for readiness has already recorded
+/// what it uses: `down` of the other repo then keeps the shared remote
+/// running under it.
+#[test]
+fn a_killed_up_still_holds_its_shared_dependency() {
+    // Never ready: the `up` waits until it is killed.
+    let never = format!("{REDIS}\n    healthcheck:\n      test: \"false\"\n      interval: 1s");
+    let (world, second, shared) = two_repos_sharing_a_remote(&never);
+    world.devrig().arg("up").run();
+    let app = format!("{}-app-1", second.project());
+    let up = second.spawn(["up"]);
+    wait_for("the never-ready container", Duration::from_secs(30), || {
+        container_state(&app) == "running"
+    });
+    up.signal(libc::SIGKILL);
+    let (status, _, stderr) = up.wait();
+    assert_eq!(status.code(), None, "killed: {stderr}");
+
+    let cache = format!("{shared}-cache-1");
+    world
+        .devrig()
+        .arg("down")
+        .stderr_contains(format!("Kept {shared} running: still used by "))
+        .stderr_contains(second.project())
+        .run();
+    assert_eq!(container_state(&cache), "running");
     second.devrig().arg("down").run();
     assert_eq!(container_state(&cache), "exited", "last user gone");
 }
@@ -560,6 +612,42 @@ fn reset_deletes_only_that_services_volumes() {
         "{left}"
     );
     assert_eq!(container_state(&format!("{project}-b-1")), "running");
+}
+
+/// A volume made by hand (no labels) with the name `up` would give its
+/// own is adopted, data kept; `reset` then refuses to delete it, before
+/// stopping anything, and says how to do it by hand.
+#[test]
+fn reset_refuses_a_volume_it_adopted() {
+    let world = World::engine("adopt");
+    let project = world.project();
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {"
+        services:
+          kv:
+            {REDIS}
+            volumes: [kv-data:/data]
+        volumes:
+          kv-data:
+    "},
+    ));
+    let volume = format!("{project}_kv-data");
+    docker(&["volume", "create", &volume]);
+    world.devrig().arg("up").run();
+    let _filters = world.snapshot_settings().bind_to_scope();
+    world
+        .devrig()
+        .args(["reset", "kv", "--yes"])
+        .code(1)
+        .stderr_snapshot()
+        .run();
+    assert_eq!(
+        docker(&["volume", "ls", "-q", "--filter", &format!("name={volume}")]).trim(),
+        volume
+    );
+    assert_eq!(container_state(&format!("{project}-kv-1")), "running");
+    docker(&["volume", "rm", "-f", &volume]);
 }
 
 /// `docker -H TCP_ENGINE ARGS`, its stdout trimmed.
@@ -1390,4 +1478,26 @@ fn an_engine_that_refuses_a_ulimit_at_start_is_translated() {
         .stderr_contains("config.yml:13:7")
         .stderr_contains("hint: the engine cannot give its containers that much")
         .run();
+}
+
+/// A container the engine will not create as configured is an error that
+/// names the service at its definition's line and keeps the engine's own
+/// words; the services that could start still do.
+#[test]
+fn a_service_the_engine_refuses_is_named_at_its_line_with_the_engines_reason() {
+    let world = World::engine("refused");
+    let project = world.project();
+    world.config(&devservices_config(
+        project,
+        &formatdoc! {"
+        services:
+          kv:
+            {REDIS}
+          odd:
+            {REDIS}
+            cap_add: [NOT_A_CAPABILITY]
+    "},
+    ));
+    let _filters = world.snapshot_settings().bind_to_scope();
+    world.devrig().arg("up").code(1).stderr_snapshot().run();
 }

@@ -496,12 +496,13 @@ fn toggle_moves_a_running_dependency_to_its_checkout_and_back_keeping_its_data()
 
     // To local: its containers stop, and it starts from the checkout, its
     // program included, on the same volume.
-    world
+    let toggled = world
         .devrig()
-        .args(["toggle", &store])
+        .args(["toggle", &store, "-v"])
         .stderr_contains(format!("Toggled {store} to local"))
         .stderr_contains(format!("Stopped {kv}"))
         .run();
+    assert_eq!(engine_connections(&toggled.stderr), 1, "{}", toggled.stderr);
     let env = || docker(&["inspect", "--format", "{{json .Config.Env}}", &kv]);
     assert!(
         env().contains("RUNNING_FROM=checkout"),
@@ -526,11 +527,12 @@ fn toggle_moves_a_running_dependency_to_its_checkout_and_back_keeping_its_data()
 
     // Back to containers: the local run stops (program too), the app's
     // plan starts the containers again, data intact.
-    world
+    let toggled = world
         .devrig()
-        .args(["toggle", &store, "containerized"])
+        .args(["toggle", &store, "containerized", "-v"])
         .stderr_contains(format!("Toggled {store} to containerized"))
         .run();
+    assert_eq!(engine_connections(&toggled.stderr), 1, "{}", toggled.stderr);
     assert!(sleeping(&lead).is_empty());
     assert_eq!(container_state(&kv), "running");
     assert!(
@@ -551,6 +553,15 @@ fn toggle_moves_a_running_dependency_to_its_checkout_and_back_keeping_its_data()
         .code(2)
         .stderr_contains("cannot find a checkout of nowhere")
         .run();
+}
+
+/// How often `-v` output says devrig connected to the engine: one
+/// operation made of several (`toggle` = stops and `up`s) connects once.
+fn engine_connections(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("engine ") && l.contains(" via "))
+        .count()
 }
 
 #[test]

@@ -224,3 +224,41 @@ fn verbose_streams_the_output_and_devenv_runs_it_too() {
 fn a_repo_without_steps_has_nothing_to_sync() {
     Test::new().args(["sync", "--json"]).stdout("[]\n").run();
 }
+
+/// An input directory may hold something big (a dump, a `node_modules`):
+/// its files are streamed through the hash, so devrig's memory stays far
+/// below their size. (A sparse 512 MiB file: no disk is used, and reading
+/// it whole would show in the peak RSS the kernel reports on wait.)
+#[test]
+fn a_large_input_is_hashed_without_reading_it_whole() {
+    const SIZE: u64 = 512 << 20;
+    let world = world(THREE_STEPS);
+    let dump = std::fs::File::create(world.repo().join("deps/dump.sql")).unwrap();
+    dump.set_len(SIZE).unwrap();
+    drop(dump);
+    // Reaped below by wait4, which std's wait cannot do: it returns no rusage.
+    #[allow(clippy::zombie_processes)]
+    let child = world
+        .command()
+        .arg("sync")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn devrig");
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child (std has not reaped it) and fills
+    // the two out-parameters, which live for the call.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    assert_eq!(ran(&world), ["a", "b", "c"]);
+    let peak = usage.ru_maxrss as u64 * 1024;
+    assert!(
+        peak < SIZE / 4,
+        "peak RSS {} MiB while hashing a {} MiB input",
+        peak >> 20,
+        SIZE >> 20
+    );
+}

@@ -133,6 +133,9 @@ fn stack_error(d: Diagnostic, e: &StackError) -> Diagnostic {
         } => d.at(config_file.clone(), *pos),
         StackError::BindOutside {
             config_file, pos, ..
+        }
+        | StackError::Refused {
+            config_file, pos, ..
         } => d.at(config_file.clone(), Some(*pos)),
         StackError::Timeout {
             last_output, logs, ..

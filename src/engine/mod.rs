@@ -366,6 +366,22 @@ impl Engine {
         }
     }
 
+    /// The volume `name` with its labels, `None` when there is none.
+    pub async fn volume(&self, name: &str) -> Result<Option<Resource>, EngineError> {
+        match self.docker.inspect_volume(name).await {
+            Ok(volume) => Ok(Some(Resource {
+                name: volume.name,
+                labels: volume.labels,
+            })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(EngineError::api(
+                &self.endpoint,
+                format!("inspecting volume {name}"),
+                e,
+            )),
+        }
+    }
+
     /// Creates the volume unless it exists: an existing volume, such as the
     /// one devservices made for the same project, is used as it is.
     pub async fn ensure_volume(&self, vol: &spec::VolumeSpec) -> Result<bool, EngineError> {

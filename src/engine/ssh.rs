@@ -29,7 +29,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
@@ -194,6 +193,8 @@ pub enum SshError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    Untrusted(#[from] crate::supervisor::paths::TrustError),
 }
 
 impl SshError {
@@ -228,6 +229,7 @@ impl SshError {
                 format!("`ssh -v {} true` shows where it goes wrong", target.name())
             }
             SshError::Io { .. } => "check the permissions of devrig's runtime directory".to_owned(),
+            SshError::Untrusted(e) => e.hint(),
         }
     }
 }
@@ -370,13 +372,12 @@ pub async fn connect(target: &SshTarget, env: &[(String, String)]) -> Result<Rem
         let path = path.to_owned();
         move |source| SshError::Io { path, source }
     };
+    // The runtime dir first, checked: a control socket another user could
+    // swap would be their way into the login.
+    crate::supervisor::paths::create_runtime_dir()?;
     let dir = control_dir();
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(io_error(&dir))?;
-    let lock = std::fs::File::create(&paths.lock).map_err(io_error(&paths.lock))?;
+    crate::private::create_dir(&dir).map_err(io_error(&dir))?;
+    let lock = crate::private::create(&paths.lock).map_err(io_error(&paths.lock))?;
     // Two devrig processes that both find no master must not both make one:
     // the second would fall back to a connection of its own.
     let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
@@ -429,6 +430,8 @@ pub async fn connect(target: &SshTarget, env: &[(String, String)]) -> Result<Rem
 /// starting anything: `None` when its engine socket is not there (then
 /// [`connect`] makes it).
 pub fn existing(target: &SshTarget) -> Option<Remote> {
+    // An untrusted runtime dir: `connect` says why.
+    crate::supervisor::paths::existing_runtime_dir().ok()??;
     let paths = Paths::of(target);
     if !paths.socket.exists() {
         return None;
@@ -556,7 +559,7 @@ impl Remote {
     }
 
     async fn start_master(&self) -> Result<(), SshError> {
-        let log = std::fs::File::create(&self.paths.log).map_err(|source| SshError::Io {
+        let log = crate::private::create(&self.paths.log).map_err(|source| SshError::Io {
             path: self.paths.log.clone(),
             source,
         })?;
@@ -636,7 +639,7 @@ impl Remote {
             engine: (*engine).to_owned(),
         };
         let json = serde_json::to_vec(&facts).expect("facts serialize");
-        std::fs::write(&self.paths.facts, json).map_err(|source| SshError::Io {
+        crate::private::write(&self.paths.facts, json).map_err(|source| SshError::Io {
             path: self.paths.facts.clone(),
             source,
         })?;

@@ -7,6 +7,7 @@ use crate::engine::Engine;
 use crate::engine::spec::ContainerSpec;
 use crate::plan::remote::{FetchPolicy, RemoteCache};
 use crate::plan::{self, Plan};
+use crate::stack::registry::Rebuilt;
 use crate::state::{Loaded, State, Store};
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
@@ -275,10 +276,27 @@ pub async fn locked_state(
     };
     let (state, rebuilt) =
         crate::stack::registry::load(engine, &store, &RemoteCache::default_root()).await?;
-    if let Some(note) = rebuilt {
-        observer.event(Event::Note(note));
+    if let Some(why) = rebuilt {
+        observer.event(rebuilt_event(store.path(), &why));
     }
     Ok((store, state))
+}
+
+/// What the user hears of a rebuilt state: a missing file is what a first
+/// run finds (a note, under `-v`); a file that was there and could not be
+/// used lost what it knew, which is always said, in one line.
+fn rebuilt_event(path: &Path, why: &Rebuilt) -> Event {
+    const REBUILT: &str = "rebuilt it from the running containers";
+    let path = path.display();
+    match why {
+        Rebuilt::Missing => Event::Note(format!("no state file at {path}: {REBUILT}")),
+        Rebuilt::Corrupt(e) => Event::Warning(format!(
+            "the state file {path} was corrupt ({e}); {REBUILT}"
+        )),
+        Rebuilt::Unreadable(e) => Event::Warning(format!(
+            "cannot read the state file {path} ({e}); {REBUILT}"
+        )),
+    }
 }
 
 /// Connects to the engine; where it is goes to `observer` as a note.

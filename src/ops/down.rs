@@ -21,15 +21,25 @@ pub struct DownOptions {
 }
 
 pub fn down(opts: &DownOptions, observer: &dyn Observer) -> Result<(), Error> {
+    down_in(&Session::new()?, opts, observer)
+}
+
+/// [`down`] in `session`, using its engine connection: for operations that
+/// stop and start several repos.
+pub fn down_in(
+    session: &Session,
+    opts: &DownOptions,
+    observer: &dyn Observer,
+) -> Result<(), Error> {
+    super::tighten::tighten(observer);
     let config = opts.target.load(observer)?;
     let root = config.project().to_owned();
     // Programs first: they are the containers' clients, and a dev server
     // that loses its database mid-request only makes noise.
     programs::shutdown(&root, observer)?;
-    let session = Session::new()?;
     let (local, state) = session.block_on(async {
-        let engine = context::engine(observer).await?;
-        let (store, mut state) = context::locked_state(&engine, session.cancel(), observer).await?;
+        let engine = session.engine(observer).await?;
+        let (store, mut state) = context::locked_state(engine, session.cancel(), observer).await?;
         let mode = opts
             .mode
             .clone()
@@ -41,9 +51,9 @@ pub fn down(opts: &DownOptions, observer: &dyn Observer) -> Result<(), Error> {
             FetchPolicy::CacheFirst
         };
         let plan = context::resolve(config, &mode, policy, observer)?;
-        super::remote::release(&engine, &plan).await;
+        super::remote::release(engine, &plan).await;
         let keep = state.used_by_others(&root);
-        stack::down::down(&engine, &plan, &keep, &StackEvents(observer)).await?;
+        stack::down::down(engine, &plan, &keep, &StackEvents(observer)).await?;
         state.services.remove(&root);
         store.save(&state)?;
         // Nothing of any stack is left: nor is the SSH connection kept.
@@ -59,12 +69,13 @@ pub fn down(opts: &DownOptions, observer: &dyn Observer) -> Result<(), Error> {
     if opts.exclude_local {
         return Ok(());
     }
-    stop_local_services(opts, &root, &local, &state, observer)
+    stop_local_services(session, opts, &root, &local, &state, observer)
 }
 
 /// Local services this one relied on go down with it, unless another
 /// active service still relies on them.
 fn stop_local_services(
+    session: &Session,
     opts: &DownOptions,
     root: &str,
     local: &[String],
@@ -86,7 +97,8 @@ fn stop_local_services(
             });
             continue;
         }
-        down(
+        down_in(
+            session,
             &DownOptions {
                 target: Target::file(runtime.config_file()),
                 mode: None,

@@ -27,6 +27,7 @@ mod session;
 pub mod snapshot;
 pub mod status;
 pub mod sync;
+pub mod tighten;
 pub mod toggle;
 pub mod up;
 pub mod update;
@@ -183,6 +184,8 @@ pub enum Error {
     #[error(transparent)]
     NothingToReset(#[from] reset::NothingToReset),
     #[error(transparent)]
+    AdoptedVolumes(#[from] reset::AdoptedVolumes),
+    #[error(transparent)]
     Forward(#[from] remote::ForwardFailed),
     /// Two services claim the same port or name; nothing was started.
     #[error("{0}")]
@@ -240,6 +243,7 @@ impl Error {
                 "name a compose service of this repo's plan (`devrig config` lists them), or one that runs"
                     .to_owned(),
             ),
+            Error::AdoptedVolumes(e) => Some(e.hint()),
             Error::Forward(e) => Some(e.hint()),
             Error::Conflict(c) => Some(c.hint.clone()),
             Error::Io { .. } | Error::Runtime(_) => None,
@@ -270,6 +274,7 @@ impl Error {
             Error::State(_)
             | Error::ChecksFailed(_)
             | Error::NothingToReset(_)
+            | Error::AdoptedVolumes(_)
             | Error::Logs(_)
             | Error::Forward(_)
             | Error::Supervisor(_)

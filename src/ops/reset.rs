@@ -7,9 +7,15 @@
 //! it; else, as devservices does it, every devservices container on the
 //! engine whose compose service is that name, whichever project it is in
 //! (so `devservices reset postgres` works from anywhere).
+//!
+//! Only volumes labelled as the project's (made by devrig or compose) are
+//! deleted. `up` adopts an unlabelled volume of the right name, which is
+//! how data made by hand or by older tools is kept; such a volume is not
+//! devrig's to delete, so `reset` refuses before stopping anything, as
+//! `docker compose down -v` keeps it.
 
 use super::{ContextError, Error, Event, Observer, Session, StackEvents, Target, context};
-use crate::engine::spec::{LABEL_ORCHESTRATOR, LABEL_SERVICE};
+use crate::engine::spec::{LABEL_ORCHESTRATOR, LABEL_PROJECT, LABEL_SERVICE};
 use crate::plan::remote::FetchPolicy;
 
 #[derive(Debug, Clone)]
@@ -29,6 +35,9 @@ pub struct ResetPlan {
     pub containers: Vec<String>,
     /// The volumes only they mount: deleted.
     pub volumes: Vec<String>,
+    /// The compose projects of those containers: a volume is deleted only
+    /// when it is labelled as one of theirs.
+    pub projects: Vec<String>,
 }
 
 /// Why there is nothing to reset.
@@ -38,16 +47,64 @@ pub struct NothingToReset {
     pub service: String,
 }
 
+/// Volumes a reset would delete that the project did not make: no label
+/// says they are its own.
+#[derive(Debug, thiserror::Error)]
+#[error("{} not made by devrig or compose for {} (no label says so), so reset does not delete {}", list(.volumes), .projects.join(", "), if .volumes.len() == 1 { "it" } else { "them" })]
+pub struct AdoptedVolumes {
+    pub volumes: Vec<String>,
+    pub projects: Vec<String>,
+}
+
+fn list(volumes: &[String]) -> String {
+    match volumes {
+        [one] => format!("volume {one} was"),
+        many => format!("volumes {} were", many.join(", ")),
+    }
+}
+
+impl AdoptedVolumes {
+    pub fn hint(&self) -> String {
+        format!(
+            "it holds data devrig found there and used as it was; to delete it anyway: `devrig down`, then `docker volume rm {}`",
+            self.volumes.join(" ")
+        )
+    }
+}
+
 /// Finds the service's containers and their own volumes; volumes they share
 /// (with another service, or external ones) are kept, each said as a
-/// warning.
+/// warning. Refused when one of the volumes is not the project's own.
 pub fn prepare(opts: &ResetOptions, observer: &dyn Observer) -> Result<ResetPlan, Error> {
-    match in_plan(opts, observer) {
+    let plan = match in_plan(opts, observer) {
         Err(Error::Context(ContextError::NoConfig { .. } | ContextError::NoSuchService { .. })) => {
             on_engine(&opts.service, observer)
         }
         found => found,
+    }?;
+    let adopted = Session::new()?.block_on(async {
+        let engine = context::engine(observer).await?;
+        let mut adopted = Vec::new();
+        for name in &plan.volumes {
+            // One already gone has nothing to lose.
+            let Some(volume) = engine.volume(name).await? else {
+                continue;
+            };
+            let owner = volume.labels.get(LABEL_PROJECT);
+            if !owner.is_some_and(|p| plan.projects.contains(p)) {
+                adopted.push(name.clone());
+            }
+        }
+        Ok::<_, Error>(adopted)
+    })?;
+    if !adopted.is_empty() {
+        return Err(AdoptedVolumes {
+            volumes: adopted,
+            projects: plan.projects,
+        }
+        .into());
     }
+    Ok(plan)
 }
 
 /// The service in this repo's plan.
@@ -64,6 +121,7 @@ fn in_plan(opts: &ResetOptions, observer: &dyn Observer) -> Result<ResetPlan, Er
     Ok(ResetPlan {
         containers: vec![container.name.clone()],
         volumes: own.into_iter().map(str::to_owned).collect(),
+        projects: vec![container.project.clone()],
     })
 }
 
@@ -92,9 +150,16 @@ fn on_engine(service: &str, observer: &dyn Observer) -> Result<ResetPlan, Error>
         .partition(|v| others.iter().any(|c| c.volumes.contains(v)));
     let shared: Vec<&str> = shared.iter().map(String::as_str).collect();
     warn_kept(&shared, observer);
+    let mut projects: Vec<String> = chosen
+        .iter()
+        .filter_map(|c| c.label(LABEL_PROJECT).map(str::to_owned))
+        .collect();
+    projects.sort();
+    projects.dedup();
     Ok(ResetPlan {
         containers: chosen.into_iter().map(|c| c.name).collect(),
         volumes: own,
+        projects,
     })
 }
 

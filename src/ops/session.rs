@@ -5,14 +5,21 @@
 //! logs) observes it and returns what it has, so an interrupted `up` still
 //! saves its state. Other sessions leave Ctrl-C its default action: a
 //! quick query needs no clean-up.
+//!
+//! The session also holds the operation's one engine connection, made on
+//! first use: an operation made of others (`toggle` = `down` + `up`s,
+//! `up` of local services first) connects once, not once per part.
 
-use super::Error;
+use super::{Error, Observer, context};
+use crate::engine::Engine;
 use std::future::Future;
+use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 pub struct Session {
     runtime: tokio::runtime::Runtime,
     cancel: CancellationToken,
+    engine: OnceCell<Engine>,
 }
 
 impl Session {
@@ -26,6 +33,7 @@ impl Session {
         Ok(Session {
             runtime,
             cancel: CancellationToken::new(),
+            engine: OnceCell::new(),
         })
     }
 
@@ -52,7 +60,11 @@ impl Session {
             interrupt.recv().await;
             on_interrupt.cancel();
         });
-        Ok(Session { runtime, cancel })
+        Ok(Session {
+            runtime,
+            cancel,
+            engine: OnceCell::new(),
+        })
     }
 
     /// Runs `work` to its end on this session's runtime.
@@ -63,5 +75,12 @@ impl Session {
     /// Cancelled by Ctrl-C.
     pub fn cancel(&self) -> &CancellationToken {
         &self.cancel
+    }
+
+    /// The engine, connected on the first call (which reports where to).
+    pub async fn engine(&self, observer: &dyn Observer) -> Result<&Engine, Error> {
+        self.engine
+            .get_or_try_init(|| context::engine(observer))
+            .await
     }
 }

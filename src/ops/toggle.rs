@@ -102,9 +102,11 @@ pub fn toggle(opts: &ToggleOptions, observer: &dyn Observer) -> Result<ToggleRep
     };
     let wanted = opts.runtime.unwrap_or(current.other());
     if wanted != current {
+        // One runtime and one engine connection for the stops and starts.
+        let session = Session::interruptible()?;
         match wanted {
-            Runtime::Local => to_local(opts, &service, observer)?,
-            Runtime::Containerized => to_containerized(opts, &service, observer)?,
+            Runtime::Local => to_local(&session, opts, &service, observer)?,
+            Runtime::Containerized => to_containerized(&session, opts, &service, observer)?,
         }
     }
     Ok(ToggleReport {
@@ -114,7 +116,12 @@ pub fn toggle(opts: &ToggleOptions, observer: &dyn Observer) -> Result<ToggleRep
     })
 }
 
-fn to_local(opts: &ToggleOptions, service: &str, observer: &dyn Observer) -> Result<(), Error> {
+fn to_local(
+    session: &Session,
+    opts: &ToggleOptions,
+    service: &str,
+    observer: &dyn Observer,
+) -> Result<(), Error> {
     let service = &service.to_owned();
     let checkout = find_checkout(&opts.target, service)?;
     let store = context::open_store()?;
@@ -150,8 +157,9 @@ fn to_local(opts: &ToggleOptions, service: &str, observer: &dyn Observer) -> Res
     }
     // Running as containers for its dependents: stop those, start it from
     // its checkout. Same compose project, so the same volumes.
-    stop_project_containers(service, observer)?;
+    stop_project_containers(session, service, observer)?;
     up_repo(
+        session,
         opts,
         runtime.config_file(),
         super::DEFAULT_MODE.to_owned(),
@@ -160,6 +168,7 @@ fn to_local(opts: &ToggleOptions, service: &str, observer: &dyn Observer) -> Res
 }
 
 fn to_containerized(
+    session: &Session,
     opts: &ToggleOptions,
     service: &str,
     observer: &dyn Observer,
@@ -187,7 +196,8 @@ fn to_containerized(
     // Running from its checkout for its dependents: stop it there, then
     // let each dependent's plan start it as containers again.
     if let (true, Some(runtime)) = (standalone, runtime) {
-        down::down(
+        down::down_in(
+            session,
             &DownOptions {
                 target: Target::file(runtime.config_file()),
                 mode: None,
@@ -203,19 +213,21 @@ fn to_containerized(
             mode: mode.clone(),
             service: service.clone(),
         });
-        up_repo(opts, config_file, mode, observer)?;
+        up_repo(session, opts, config_file, mode, observer)?;
     }
     Ok(())
 }
 
 /// `up` of the repo whose config is `config_file`, programs included.
 fn up_repo(
+    session: &Session,
     opts: &ToggleOptions,
     config_file: PathBuf,
     mode: String,
     observer: &dyn Observer,
 ) -> Result<(), Error> {
-    up::up(
+    up::up_in(
+        session,
         &UpOptions {
             target: Target::file(config_file),
             mode,
@@ -286,9 +298,13 @@ fn find_checkout(target: &Target, service: &str) -> Result<PathBuf, Error> {
 }
 
 /// Stops (keeps) every running container of compose project `project`.
-fn stop_project_containers(project: &str, observer: &dyn Observer) -> Result<(), Error> {
-    Session::new()?.block_on(async {
-        let engine = context::engine(observer).await?;
+fn stop_project_containers(
+    session: &Session,
+    project: &str,
+    observer: &dyn Observer,
+) -> Result<(), Error> {
+    session.block_on(async {
+        let engine = session.engine(observer).await?;
         let containers = engine.containers(&[project.to_owned()]).await?;
         for c in containers.iter().filter(|c| c.is_running()) {
             engine.stop(&c.name, Some(Duration::from_secs(10))).await?;

@@ -16,7 +16,6 @@ use crate::stack;
 use crate::state::Active;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 /// What to bring up.
 #[derive(Debug, Clone)]
@@ -44,6 +43,17 @@ pub struct UpReport {
 }
 
 pub fn up(opts: &UpOptions, observer: &dyn Observer) -> Result<UpReport, Error> {
+    up_in(&Session::interruptible()?, opts, observer)
+}
+
+/// [`up`] in `session` (interruptible), using its engine connection: for
+/// operations that bring up several repos.
+pub fn up_in(
+    session: &Session,
+    opts: &UpOptions,
+    observer: &dyn Observer,
+) -> Result<UpReport, Error> {
+    super::tighten::tighten(observer);
     let config = opts.target.load(observer)?;
     let timeout = Duration::from_secs(config.meta.healthcheck_timeout);
     let plan = context::resolve(config, &opts.mode, opts.fetch, observer)?;
@@ -53,8 +63,7 @@ pub fn up(opts: &UpOptions, observer: &dyn Observer) -> Result<UpReport, Error> 
         return Err(conflicts);
     }
     programs::check_ports(&plan, &opts.programs)?;
-    start_local_services(opts, &plan, observer)?;
-    let session = Session::interruptible()?;
+    start_local_services(session, opts, &plan, observer)?;
     let (available, early) = mpsc::channel();
     let (containers, early) = std::thread::scope(|scope| {
         let starter = scope.spawn(|| start_early(&plan, &opts.programs, early, observer));
@@ -62,8 +71,7 @@ pub fn up(opts: &UpOptions, observer: &dyn Observer) -> Result<UpReport, Error> 
             observer,
             available,
         };
-        let containers =
-            session.block_on(containers(opts, &plan, timeout, session.cancel(), &events));
+        let containers = session.block_on(containers(session, opts, &plan, timeout, &events));
         // With the observer goes the sender: the starter has heard everything.
         drop(events);
         let early = starter.join().expect("the early starter does not panic");
@@ -98,16 +106,17 @@ pub fn up(opts: &UpOptions, observer: &dyn Observer) -> Result<UpReport, Error> 
 /// Brings the plan's containers up and records them in the state. Returns
 /// when the last one is ready (the time it started counting from).
 async fn containers(
+    session: &Session,
     opts: &UpOptions,
     plan: &Plan,
     timeout: Duration,
-    cancel: &CancellationToken,
     observer: &EarlyStarts<'_>,
 ) -> Result<Instant, Error> {
-    let engine = context::engine(observer).await?;
-    super::remote::check(&engine, plan)?;
+    let engine = session.engine(observer).await?;
+    let cancel = session.cancel();
+    super::remote::check(engine, plan)?;
     // Held until the state is saved.
-    let (store, mut state) = context::locked_state(&engine, cancel, observer).await?;
+    let (store, mut state) = context::locked_state(engine, cancel, observer).await?;
     let root = &plan.projects[&plan.root];
     let mut saved = state.clone();
     state.services.insert(
@@ -133,7 +142,7 @@ async fn containers(
         store.save(&state)?;
         saved = state.clone();
     }
-    let plan = &*super::remote::prepare(&engine, plan, observer).await?;
+    let plan = &*super::remote::prepare(engine, plan, observer).await?;
     let policy = if matches!(opts.fetch, FetchPolicy::Offline) {
         PullPolicy::Never
     } else {
@@ -149,7 +158,7 @@ async fn containers(
         pulls: super::pulls::plan(policy, &specs),
     };
     let started = Instant::now();
-    let outcome = stack::up::up(&engine, plan, &stack_opts, &StackEvents(observer)).await;
+    let outcome = stack::up::up(engine, plan, &stack_opts, &StackEvents(observer)).await;
     super::pulls::checked(&outcome.rechecked)?;
     state.ready.extend(outcome.ready);
     if state != saved {
@@ -170,6 +179,7 @@ async fn containers(
 /// their default mode, before this plan (as devservices does), unless they
 /// already run.
 fn start_local_services(
+    session: &Session,
     opts: &UpOptions,
     plan: &Plan,
     observer: &dyn Observer,
@@ -196,7 +206,8 @@ fn start_local_services(
         if already_running {
             continue;
         }
-        up(
+        up_in(
+            session,
             &UpOptions {
                 target: Target::file(runtime.config_file()),
                 mode: super::DEFAULT_MODE.to_owned(),

@@ -125,8 +125,8 @@ impl RemoteCache {
             path: path.clone(),
             source,
         };
-        fs::create_dir_all(&self.root).map_err(io)?;
-        let file = File::create(&path).map_err(io)?;
+        crate::private::create_dir(&self.root).map_err(io)?;
+        let file = crate::private::create(&path).map_err(io)?;
         file.lock().map_err(io)?;
         Ok(file)
     }
@@ -175,7 +175,7 @@ impl RemoteCache {
             }
         }
         let git = which::which("git").map_err(|_| RemoteError::GitMissing)?;
-        fs::create_dir_all(&self.root).map_err(io_err(&self.root))?;
+        crate::private::create_dir(&self.root).map_err(io_err(&self.root))?;
         let _lock = self.lock(&remote.repo_name)?;
 
         if !dir.join(".git").is_dir() {
@@ -368,7 +368,7 @@ fn stamp_path(dir: &Path) -> PathBuf {
 
 fn mark_fetched(dir: &Path) {
     // Only a freshness hint: failing to write it means refreshing sooner.
-    let _ = fs::write(stamp_path(dir), b"");
+    let _ = crate::private::write(&stamp_path(dir), b"");
 }
 
 fn last_fetch(dir: &Path) -> Option<SystemTime> {

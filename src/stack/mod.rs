@@ -147,6 +147,15 @@ pub enum StackError {
         config_file: std::path::PathBuf,
         pos: Option<crate::config::yaml::Pos>,
     },
+    /// The engine would not create or start a service's container as
+    /// configured (a capability, device or option it rejects).
+    #[error("the engine refused {service}: {source}")]
+    Refused {
+        service: String,
+        config_file: std::path::PathBuf,
+        pos: crate::config::yaml::Pos,
+        source: EngineError,
+    },
     #[error("image {image} is not here, and pulling is off (--pull never, or --offline)")]
     ImageMissing { image: String },
     #[error("{container} was not started because {dependency} failed")]
@@ -196,6 +205,9 @@ impl StackError {
             StackError::UlimitRefused { name, .. } => Some(format!(
                 "the engine cannot give its containers that much: lower `ulimits.{name}` where the service is configured (above), or raise the engine's own limit (`LimitNOFILE=` in dockerd's systemd unit) and restart it"
             )),
+            StackError::Refused { .. } => Some(
+                "change the service's definition shown above to what the engine accepts, or give the engine what the service needs".to_owned(),
+            ),
             StackError::ImageMissing { .. } => Some(
                 "run `up` once with the network (or `--pull missing`), or `docker pull` it".to_owned(),
             ),

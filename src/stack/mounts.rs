@@ -182,7 +182,7 @@ pub async fn sync(remote: &Remote, plan: &Plan) -> Result<Synced, StackError> {
     known.retain(|path| current.contains(path) || !sources.iter().any(|s| path.starts_with(s)));
     known.sort();
     known.dedup();
-    let _ = std::fs::write(remote.record(), known.join("\n") + "\n");
+    let _ = crate::private::write(remote.record(), known.join("\n") + "\n");
     for (project, service, index, source) in &binds {
         let copy = &copies[source].0;
         if let Some(svc) = plan

@@ -419,7 +419,7 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
             engine
                 .start(&spec.name)
                 .await
-                .map_err(|e| refused_ulimit(e, ctx, spec))?;
+                .map_err(|e| refused(e, ctx, spec))?;
             ctx.observer.event(Event::Started {
                 container: spec.name.clone(),
             });
@@ -428,11 +428,12 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
             engine.remove(&spec.name).await?;
             engine
                 .create(&with_image_label(engine, spec).await?)
-                .await?;
+                .await
+                .map_err(|e| refused(e, ctx, spec))?;
             engine
                 .start(&spec.name)
                 .await
-                .map_err(|e| refused_ulimit(e, ctx, spec))?;
+                .map_err(|e| refused(e, ctx, spec))?;
             ctx.observer.event(Event::Recreated {
                 container: spec.name.clone(),
                 because: if new_image {
@@ -445,11 +446,12 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
         (None, _, _) => {
             engine
                 .create(&with_image_label(engine, spec).await?)
-                .await?;
+                .await
+                .map_err(|e| refused(e, ctx, spec))?;
             engine
                 .start(&spec.name)
                 .await
-                .map_err(|e| refused_ulimit(e, ctx, spec))?;
+                .map_err(|e| refused(e, ctx, spec))?;
             ctx.observer.event(Event::Created {
                 container: spec.name.clone(),
             });
@@ -486,11 +488,17 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
     wait_ready(ctx, spec, service).await
 }
 
-/// The engine's refusal of a ulimit (runc's `error setting rlimit type 7:
-/// operation not permitted`) as the error that names the service and its
-/// line; any other error as it is.
-fn refused_ulimit(e: EngineError, ctx: &Ctx<'_>, spec: &ContainerSpec) -> StackError {
+/// The engine's refusal to create or start `spec`'s container, as the
+/// error that names the service and its definition's line: a ulimit it
+/// cannot grant (runc's `error setting rlimit type 7: operation not
+/// permitted`) at that ulimit's line, anything else at the service's, the
+/// engine's words kept. A lost or unreachable engine stays that error.
+fn refused(e: EngineError, ctx: &Ctx<'_>, spec: &ContainerSpec) -> StackError {
     let EngineError::Api { message, .. } = &e else {
+        return e.into();
+    };
+    let project = &ctx.plan.projects[&spec.project];
+    let Some(service) = project.config.services.get(&spec.service) else {
         return e.into();
     };
     let Some(kind) = message
@@ -499,7 +507,12 @@ fn refused_ulimit(e: EngineError, ctx: &Ctx<'_>, spec: &ContainerSpec) -> StackE
         .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse::<u32>().ok())
     else {
-        return e.into();
+        return StackError::Refused {
+            service: format!("{}/{}", spec.project, spec.service),
+            config_file: project.config.file.clone(),
+            pos: service.pos,
+            source: e,
+        };
     };
     // Linux's RLIMIT_* numbers, by compose's names.
     const NAMES: [&str; 16] = [
@@ -521,8 +534,6 @@ fn refused_ulimit(e: EngineError, ctx: &Ctx<'_>, spec: &ContainerSpec) -> StackE
         "rttime",
     ];
     let name = NAMES.get(kind as usize).copied().unwrap_or("?").to_owned();
-    let project = &ctx.plan.projects[&spec.project];
-    let service = &project.config.services[&spec.service];
     StackError::UlimitRefused {
         service: format!("{}/{}", spec.project, spec.service),
         pos: service.ulimits_at.get(&name).copied(),

@@ -18,6 +18,8 @@ pub enum ClientError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    Untrusted(#[from] paths::TrustError),
     #[error("the supervisor answered something devrig does not understand: {0}")]
     Protocol(String),
     #[error("the supervisor refused: {0}")]
@@ -62,6 +64,7 @@ impl ClientError {
                 log.display(),
                 pid.map_or_else(|| "Killing it".to_owned(), |p| format!("`kill {p}`"))
             )),
+            ClientError::Untrusted(e) => Some(e.hint()),
             _ => None,
         }
     }
@@ -96,8 +99,13 @@ pub struct Report {
 /// on a second connection, so only a supervisor that stopped answering
 /// altogether is given up on. (Connecting does not wait for the
 /// supervisor: the kernel completes it from the listen backlog.)
+///
+/// Nothing is sent to a socket another user could have put there
+/// ([`paths::trusted_socket`]) or to a process of another user.
 pub fn request(project: &str, request: &Request) -> Result<Option<Report>, ClientError> {
-    let socket = paths::socket(project);
+    let Some(socket) = paths::trusted_socket(project)? else {
+        return Ok(None);
+    };
     let io_error = |source| ClientError::Io {
         socket: socket.clone(),
         source,
@@ -114,6 +122,7 @@ pub fn request(project: &str, request: &Request) -> Result<Option<Report>, Clien
         }
         Err(e) => return Err(io_error(e)),
     };
+    paths::check_peer(&socket, &stream)?;
     let budget = answer_within();
     stream.set_write_timeout(Some(budget)).map_err(io_error)?;
     stream.set_read_timeout(Some(budget)).map_err(io_error)?;
@@ -126,33 +135,38 @@ pub fn request(project: &str, request: &Request) -> Result<Option<Report>, Clien
     };
     let mut line = serde_json::to_string(request).expect("requests serialize");
     line.push('\n');
-    if let Err(e) = stream.write_all(line.as_bytes()) {
-        return Err(if timed_out(&e) {
-            unresponsive(&stream)
-        } else {
-            io_error(e)
-        });
-    }
+    // A supervisor on its way out may close a connection the kernel
+    // completed from its backlog before the request is even written.
+    let written = match stream.write_all(line.as_bytes()) {
+        Ok(()) => true,
+        Err(e) if timed_out(&e) => return Err(unresponsive(&stream)),
+        Err(e) if hung_up(&e) => false,
+        Err(e) => return Err(io_error(e)),
+    };
     let waits_for_programs = matches!(request, Request::Stop { .. } | Request::Shutdown);
     let mut answer = Vec::new();
     let mut reader = BufReader::new(&stream);
-    let read = loop {
-        // Bytes read before a timeout stay in `answer`; the next read goes on.
-        match reader.read_until(b'\n', &mut answer) {
-            Err(e) if timed_out(&e) => {
-                if waits_for_programs && still_answers(project)? {
-                    continue;
+    let read = if !written {
+        Ok(0)
+    } else {
+        loop {
+            // Bytes read before a timeout stay in `answer`; the next read goes on.
+            match reader.read_until(b'\n', &mut answer) {
+                Err(e) if timed_out(&e) => {
+                    if waits_for_programs && still_answers(project)? {
+                        continue;
+                    }
+                    return Err(unresponsive(&stream));
                 }
-                return Err(unresponsive(&stream));
+                read => break read,
             }
-            read => break read,
         }
     };
-    let hung_up = match &read {
+    let unanswered = match &read {
         Ok(_) => answer.is_empty(),
-        Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
+        Err(e) => hung_up(e),
     };
-    if hung_up {
+    if unanswered {
         // A supervisor that hangs up unanswered is on its way out.
         return match request {
             Request::Status | Request::Shutdown => Ok(None),
@@ -178,6 +192,14 @@ pub fn request(project: &str, request: &Request) -> Result<Option<Report>, Clien
     }
 }
 
+/// The other end closed the connection.
+fn hung_up(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
+}
+
 /// A read or write that ran out of time (`EAGAIN` on Unix sockets).
 fn timed_out(e: &io::Error) -> bool {
     matches!(
@@ -196,6 +218,7 @@ fn still_answers(project: &str) -> Result<bool, ClientError> {
 /// Projects with a supervisor socket in the runtime dir (some may be stale:
 /// [`request`] tells).
 pub fn supervised_projects() -> Vec<String> {
+    // Listing is harmless; each request checks the directory first.
     let mut projects: Vec<String> = std::fs::read_dir(paths::runtime_dir())
         .into_iter()
         .flatten()
@@ -220,16 +243,16 @@ pub fn ensure(project: &str) -> Result<(), ClientError> {
     if request(project, &Request::Status)?.is_some() {
         return Ok(());
     }
-    paths::create_runtime_dir().map_err(ClientError::Spawn)?;
+    paths::create_runtime_dir()?;
     let log_path = paths::supervisor_log(project);
     let log_error = |source| ClientError::Log {
         path: log_path.clone(),
         source,
     };
     if let Some(dir) = log_path.parent() {
-        std::fs::create_dir_all(dir).map_err(log_error)?;
+        crate::private::create_dir(dir).map_err(log_error)?;
     }
-    let log = std::fs::OpenOptions::new()
+    let log = crate::private::options()
         .create(true)
         .append(true)
         .open(&log_path)

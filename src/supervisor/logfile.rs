@@ -1,7 +1,9 @@
 //! A program's log: written by the supervisor, rotated by size
-//! (`name.log` → `name.log.1` → … → `name.log.N`), read by `logs`.
+//! (`name.log` → `name.log.1` → … → `name.log.N`), read by `logs`. A log
+//! holds whatever the program prints (tokens, DSNs): it and its directory
+//! are the user's alone ([`crate::private`]), and rotation keeps that.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -19,9 +21,12 @@ impl RotatingLog {
     /// Opens `path` for appending. `max_bytes` 0 never rotates.
     pub fn open(path: &Path, max_bytes: u64, backups: u32) -> io::Result<RotatingLog> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::private::create_dir(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = crate::private::options()
+            .create(true)
+            .append(true)
+            .open(path)?;
         let size = file.metadata()?.len();
         Ok(RotatingLog {
             path: path.to_owned(),
@@ -89,7 +94,7 @@ impl RotatingLog {
             }
         }
         std::fs::rename(&self.path, backup(&self.path, 1))?;
-        self.file = OpenOptions::new()
+        self.file = crate::private::options()
             .create(true)
             .append(true)
             .open(&self.path)?;
@@ -261,6 +266,11 @@ mod tests {
         assert!(std::fs::metadata(&path).unwrap().len() <= 100);
         assert!(backup(&path, 2).exists());
         assert!(!backup(&path, 3).exists());
+        // Every file of the log is the user's alone, the new ones too.
+        for file in [path.clone(), backup(&path, 1), backup(&path, 2)] {
+            let mode = std::fs::metadata(&file).unwrap().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
         let all = tail(&path, None).unwrap();
         assert_eq!(all.last().unwrap(), "line 29 of output");
         assert_eq!(all.len(), 15, "{all:?}");

@@ -125,6 +125,27 @@ pub fn peer_pid(stream: &std::os::unix::net::UnixStream) -> Option<i32> {
         .map(|cred| cred.pid.as_raw_nonzero().get())
 }
 
+pub fn peer_uid(stream: &std::os::unix::net::UnixStream) -> Option<u32> {
+    rustix::net::sockopt::socket_peercred(stream)
+        .ok()
+        .map(|cred| cred.uid.as_raw())
+}
+
+pub fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    parse_passwd(&passwd, uid)
+}
+
+/// `name:x:uid:…` lines → the name of `uid`.
+fn parse_passwd(text: &str, uid: u32) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let found: u32 = fields.nth(1)?.parse().ok()?;
+        (found == uid && !name.is_empty()).then(|| name.to_owned())
+    })
+}
+
 pub fn engine_nofile_ceiling(socket: &Path) -> Option<u64> {
     let stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
     let pid = rustix::net::sockopt::socket_peercred(&stream)
@@ -242,6 +263,14 @@ fn parse_stat(text: &str) -> Option<Stat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_uid_is_named_from_passwd_lines() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# a comment\n\nbad line\nana:x:1001:1001::/home/ana:/bin/sh\n";
+        assert_eq!(parse_passwd(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(parse_passwd(passwd, 1001).as_deref(), Some("ana"));
+        assert_eq!(parse_passwd(passwd, 1002), None);
+    }
 
     #[test]
     fn the_hard_open_files_limit_of_a_limits_table() {

@@ -142,6 +142,21 @@ pub fn peer_pid(stream: &std::os::unix::net::UnixStream) -> Option<i32> {
     imp::peer_pid(stream)
 }
 
+/// The user the process at the other end of a connected unix socket runs
+/// as (`SO_PEERCRED`), so that a client can tell its own supervisor from
+/// another user's. `None` elsewhere than Linux, where callers rely on the
+/// socket file's owner instead.
+pub fn peer_uid(stream: &std::os::unix::net::UnixStream) -> Option<u32> {
+    imp::peer_uid(stream)
+}
+
+/// The login name of `uid`, to name an owner in a message. On Linux from
+/// `/etc/passwd` (users known only to a directory service are `None`);
+/// elsewhere from `id -nu`. `None` when it is not known.
+pub fn user_name(uid: u32) -> Option<String> {
+    imp::user_name(uid)
+}
+
 /// Swaps two directories (or files) of one filesystem: afterwards `a` holds
 /// what `b` held and the other way round. `devenv sync` puts a freshly
 /// unpacked toolchain in place of the one in use this way, so that no
@@ -245,6 +260,18 @@ mod tests {
         assert!(!holder.command.is_empty());
         drop(listener);
         assert_eq!(port_holder(port, Transport::Tcp), None);
+    }
+
+    #[test]
+    fn user_name_and_peer_uid_name_this_user() {
+        let me = rustix::process::getuid().as_raw();
+        let from_id = Command::new("id").arg("-nu").output().unwrap();
+        let expected = String::from_utf8(from_id.stdout).unwrap();
+        assert_eq!(user_name(me).as_deref(), Some(expected.trim()));
+        assert_eq!(portable::user_name(me).as_deref(), Some(expected.trim()));
+        assert_eq!(user_name(u32::MAX - 7), None);
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(peer_uid(&a), Some(me));
     }
 
     #[test]

@@ -91,6 +91,18 @@ pub fn peer_pid(_stream: &std::os::unix::net::UnixStream) -> Option<i32> {
     None
 }
 
+pub fn peer_uid(_stream: &std::os::unix::net::UnixStream) -> Option<u32> {
+    // getpeereid(3) is not in rustix; callers check the socket file's
+    // owner, which only its owner (or root) can have replaced.
+    None
+}
+
+pub fn user_name(uid: u32) -> Option<String> {
+    // Directory services (macOS keeps its users there) answer through `id`.
+    let name = output("id", &["-nu", &uid.to_string()])?;
+    Some(name.trim().to_owned()).filter(|n| !n.is_empty())
+}
+
 pub fn engine_nofile_ceiling(_socket: &Path) -> Option<u64> {
     // Docker Desktop's engine runs in a VM: its limits are not this host's.
     None

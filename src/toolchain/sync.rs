@@ -562,63 +562,99 @@ fn gate(root: &Path, env: &HostEnv, reqs: &Requirements) -> Result<(), SyncError
 }
 
 /// The hash of a step's command and inputs; see the module documentation.
+/// Files are streamed through the hash, never held whole: an input
+/// directory may hold a database dump or a `node_modules`.
 pub fn input_hash(root: &Path, step: &SyncStep, venv: Option<&Path>) -> Result<String, SyncError> {
+    let input_error = |(path, source)| SyncError::Input {
+        step: step.name.clone(),
+        path,
+        source,
+    };
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
     for input in &step.inputs {
-        collect(root, input.trim_end_matches('/'), &mut entries).map_err(|(path, source)| {
-            SyncError::Input {
-                step: step.name.clone(),
-                path,
-                source,
-            }
-        })?;
+        collect(root, input.trim_end_matches('/'), &mut entries).map_err(input_error)?;
     }
     let node = root
         .join(provision::BINROOT)
         .join(provision::NODE_ENV)
         .join(".devrig-node");
-    if let Ok(bytes) = std::fs::read(&node) {
-        entries.insert("\0node".to_owned(), Entry::File(bytes));
+    if node.is_file() {
+        entries.insert("\0node".to_owned(), Entry::File(node));
     }
     if let Some(venv) = venv {
         let cfg = venv.join("pyvenv.cfg");
-        let entry = match std::fs::read(&cfg) {
-            Ok(bytes) => Entry::File(bytes),
-            Err(_) => Entry::Missing,
-        };
         // A key no repo path can have: it cannot collide with an input.
-        entries.insert(format!("\0venv:{}", cfg.display()), entry);
+        let key = format!("\0venv:{}", cfg.display());
+        let entry = if cfg.is_file() {
+            Entry::File(cfg)
+        } else {
+            Entry::Missing
+        };
+        entries.insert(key, entry);
     }
 
     let mut h = Sha256::new();
-    // Every field is length-prefixed, so no two different sets of entries
-    // feed the same bytes.
-    let mut field = |bytes: &[u8]| {
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
-    };
-    field(b"devrig sync v1");
-    field(step.command.as_bytes());
+    field(&mut h, b"devrig sync v1");
+    field(&mut h, step.command.as_bytes());
     for (path, entry) in &entries {
-        field(path.as_bytes());
+        field(&mut h, path.as_bytes());
         match entry {
-            Entry::File(bytes) => {
-                field(b"file");
-                field(bytes);
+            Entry::File(file) => {
+                field(&mut h, b"file");
+                stream_field(&mut h, file).map_err(|e| input_error((path.clone(), e)))?;
             }
             Entry::Link(target) => {
-                field(b"link");
-                field(target.as_os_str().as_encoded_bytes());
+                field(&mut h, b"link");
+                field(&mut h, target.as_os_str().as_encoded_bytes());
             }
-            Entry::Dir => field(b"dir"),
-            Entry::Missing => field(b"missing"),
+            Entry::Dir => field(&mut h, b"dir"),
+            Entry::Missing => field(&mut h, b"missing"),
         }
     }
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Every field is length-prefixed, so no two different sets of entries
+/// feed the same bytes.
+fn field(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// [`field`] with a file's contents, read through a small buffer: the
+/// length comes from the open file, and a file that shrinks meanwhile is
+/// an error rather than a hash of something that never existed.
+fn stream_field(h: &mut Sha256, path: &Path) -> io::Result<()> {
+    use io::Read;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    h.update(len.to_le_bytes());
+    let mut contents = file.take(len);
+    let mut buf = vec![0; 256 * 1024];
+    let mut copied = 0;
+    loop {
+        match contents.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                h.update(&buf[..n]);
+                copied += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if copied != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "it changed while it was read; run sync again",
+        ));
+    }
+    Ok(())
+}
+
 enum Entry {
-    File(Vec<u8>),
+    /// A file, read when hashed.
+    File(PathBuf),
     /// A link met inside a directory, by its target: followed, a link back
     /// up the tree would never end.
     Link(PathBuf),
@@ -645,10 +681,7 @@ fn collect(
         Err(e) => return Err(fail(e)),
     };
     if !meta.is_dir() {
-        entries.insert(
-            rel.to_owned(),
-            Entry::File(std::fs::read(&path).map_err(fail)?),
-        );
+        entries.insert(rel.to_owned(), Entry::File(path));
         return Ok(());
     }
     entries.insert(rel.to_owned(), Entry::Dir);
@@ -664,7 +697,7 @@ fn collect(
                 pending.push((item.path(), rel_item.clone()));
                 Entry::Dir
             } else {
-                Entry::File(std::fs::read(item.path()).map_err(|e| (rel_item.clone(), e))?)
+                Entry::File(item.path())
             };
             entries.insert(rel_item, entry);
         }
@@ -846,6 +879,24 @@ mod tests {
         assert_eq!(
             input_hash(root, &step("true", &["d", "a"]), None).unwrap(),
             input_hash(root, &s, None).unwrap()
+        );
+    }
+
+    /// The encoding is fixed: records written by earlier devrigs (which
+    /// read files whole) still match, so an upgrade re-runs nothing. The
+    /// value is the v1 encoding computed independently; the large file
+    /// spans several reads.
+    #[test]
+    fn the_hash_of_a_tree_is_its_v1_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a"), "1").unwrap();
+        std::fs::create_dir_all(root.join("d/e")).unwrap();
+        std::fs::write(root.join("d/e/f"), "x".repeat(300_000)).unwrap();
+        std::os::unix::fs::symlink("../a", root.join("d/l")).unwrap();
+        assert_eq!(
+            input_hash(root, &step("true", &["a", "d"]), None).unwrap(),
+            "b649c7064a189d1264b6994001a4d64e076dc6e401c1b34f7a372fb09427bbf0"
         );
     }
 

@@ -55,8 +55,11 @@ need=()
 # direnv: the doctor tests run the real one.
 # openssh-server: the simulated remote machine's sshd (step 6); redis-tools:
 # redis-cli, which the remote-engine tests use on the laptop's side.
+# passwd, util-linux, python3: tests/permissions.rs makes a second user
+# (useradd) and runs its fake supervisor as that user (setpriv) with the
+# system's python3 (one under /root would be out of that user's reach).
 for p in docker.io docker-registry debootstrap iproute2 curl ca-certificates direnv \
-  openssh-server redis-tools; do
+  openssh-server redis-tools passwd util-linux python3; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -22,12 +22,11 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// gets SIGTERM/SIGINT/SIGHUP). Returns at once when another supervisor
 /// for the project is already running.
 pub fn run(project: &str) -> Result<(), DaemonError> {
-    let dir = paths::create_runtime_dir().map_err(|source| DaemonError::Path {
-        path: paths::runtime_dir(),
-        source,
-    })?;
-    let lock_path = paths::lock(project);
-    let lock = std::fs::File::create(&lock_path).map_err(|source| DaemonError::Path {
+    let dir = paths::create_runtime_dir()?;
+    // Held by the running supervisor, so a second one never starts.
+    let lock_path = dir.join(format!("{project}.lock"));
+    let socket = dir.join(format!("{project}.sock"));
+    let lock = crate::private::create(&lock_path).map_err(|source| DaemonError::Path {
         path: lock_path.clone(),
         source,
     })?;
@@ -38,7 +37,6 @@ pub fn run(project: &str) -> Result<(), DaemonError> {
         match lock.try_lock() {
             Ok(()) => break,
             Err(std::fs::TryLockError::WouldBlock) => {
-                let socket = paths::socket(project);
                 if std::os::unix::net::UnixStream::connect(&socket).is_ok()
                     || waiting.elapsed() > LOCK_WAIT
                 {
@@ -79,7 +77,6 @@ pub fn run(project: &str) -> Result<(), DaemonError> {
         });
     }
 
-    let socket = dir.join(format!("{project}.sock"));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -92,6 +89,17 @@ pub fn run(project: &str) -> Result<(), DaemonError> {
             path: socket.clone(),
             source,
         })?;
+        // Its directory already keeps others out; the socket itself does
+        // too, whatever the umask made of it.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| DaemonError::Listen {
+                    path: socket.clone(),
+                    source,
+                },
+            )?;
+        }
         let mut supervisor = Supervisor::new(project, tracking, (writer, health), guardian_pid);
         supervisor.serve(listener, &socket).await
     });

@@ -62,6 +62,8 @@ pub enum DaemonError {
         path: std::path::PathBuf,
         source: io::Error,
     },
+    #[error(transparent)]
+    Untrusted(#[from] crate::supervisor::paths::TrustError),
     #[error("cannot start the guardian process: {0}")]
     Guardian(#[source] io::Error),
     #[error("cannot set up the supervisor: {0}")]
