@@ -146,7 +146,7 @@ pub fn watch(input: impl BufRead) -> usize {
         if let Ok(signal) = group::from_number(guarded.signal) {
             let _ = group::signal(*pgid, signal);
             if let Some(cgroup) = &guarded.cgroup {
-                cgroup.signal(signal);
+                cgroup.signal_outside(signal, *pgid);
             }
         }
     }

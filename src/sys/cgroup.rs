@@ -108,6 +108,20 @@ impl Cgroup {
             .count()
     }
 
+    /// Sends `signal` to every process in this cgroup that is not in
+    /// process group `pgid`, which the caller signals itself: a second
+    /// SIGINT is "stop now, skip the clean-up" to many programs.
+    pub fn signal_outside(&self, signal: Signal, pgid: i32) -> usize {
+        self.members()
+            .into_iter()
+            .filter_map(Pid::from_raw)
+            .filter(|pid| {
+                rustix::process::getpgid(Some(*pid)).is_ok_and(|g| g.as_raw_pid() != pgid)
+            })
+            .filter(|pid| rustix::process::kill_process(*pid, signal).is_ok())
+            .count()
+    }
+
     /// SIGKILL to every process in this cgroup and below, at once: through
     /// `cgroup.kill` (Linux 5.14), which no fork can race; on an older
     /// kernel, SIGKILL to each member until none is left (a process killed

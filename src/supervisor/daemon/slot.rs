@@ -128,7 +128,7 @@ impl Slot {
                                 );
                             }
                         } else {
-                            cgroup.signal(signal);
+                            cgroup.signal_outside(signal, pgid);
                         }
                     }
                 }
