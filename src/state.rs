@@ -148,6 +148,13 @@ pub struct StateError {
     pub source: io::Error,
 }
 
+impl StateError {
+    /// `no space left on …` for a full disk, else its permissions.
+    pub fn hint(&self) -> String {
+        store::hint_for(&self.path, &self.source, "DEVRIG_STATE_DIR")
+    }
+}
+
 impl From<StoreError> for StateError {
     fn from(StoreError { path, source }: StoreError) -> Self {
         StateError { path, source }

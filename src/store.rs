@@ -136,6 +136,23 @@ fn read<T: DeserializeOwned>(path: &Path) -> io::Result<Loaded<T>> {
     }
 }
 
+/// The hint for a file of devrig's own (`path`, placed by the environment
+/// variable `moved_by`) that failed with `source`: `no space left on …` for
+/// a full disk, a read-only file system, or the permissions of its
+/// directory.
+pub fn hint_for(path: &Path, source: &io::Error, moved_by: &str) -> String {
+    let dir = path.parent().unwrap_or(path).display();
+    match source.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => format!(
+            "no space left on the file system holding {dir}: free some there (or point {moved_by} at another disk) and run it again"
+        ),
+        io::ErrorKind::ReadOnlyFilesystem => {
+            format!("{dir} is on a read-only file system: point {moved_by} at a writable directory")
+        }
+        _ => format!("check the permissions of {dir}"),
+    }
+}
+
 /// The error for `path`, from an io or serde_json error.
 fn failed<E: Into<io::Error>>(path: &Path) -> impl FnOnce(E) -> StoreError {
     let path = path.to_owned();

@@ -5,8 +5,9 @@
 mod common;
 
 use common::{
-    MIRROR, TCP_ENGINE, World, container_id, container_state, devserver_beside_a_db,
-    devservices_config, docker, docker_at, formatdoc, indoc, project_containers, wait_for,
+    MIRROR, TCP_ENGINE, World, assert_status_schema, container_id, container_state,
+    devserver_beside_a_db, devservices_config, docker, docker_at, formatdoc, indoc,
+    project_containers, wait_for,
 };
 use std::time::Duration;
 
@@ -1103,19 +1104,6 @@ fn serve_names_the_containers_that_are_not_running() {
         .stderr_contains("devrig up")
         .stdout_lacks("served")
         .run();
-}
-
-/// `status --json` must validate against the schema README documents.
-#[track_caller]
-fn assert_status_schema(status: &serde_json::Value) {
-    let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../schemas/status.schema.json")).expect("schema");
-    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
-    let errors: Vec<String> = validator
-        .iter_errors(status)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}\nin {status:#}");
 }
 
 #[test]

@@ -6,39 +6,11 @@
 mod common;
 
 use common::{
-    World, children_of, cmdline, container_state, devservices_config, docker, formatdoc, git,
-    indoc, kill, marker, sleeping, uses_one_remote, wait_for, write,
+    World, container_state, devservices_config, docker, formatdoc, git, guardian_of, indoc, kill,
+    marker, program, programs_only, sleeping, supervisor_pid, uses_one_remote, wait_for, write,
 };
 use serde_json::Value;
 use std::time::Duration;
-
-/// A repo `project` with no containers, whose default mode runs every
-/// program of `x_programs` (YAML: the body of `x-programs:`, names at the
-/// left margin).
-fn programs_only(project: &str, x_programs: &str) -> String {
-    let mut yaml = String::from("x-programs:\n");
-    for line in x_programs.lines() {
-        yaml.push_str(&format!("  {line}\n"));
-    }
-    devservices_config(project, &yaml)
-}
-
-/// The program `name` in a `status --json`.
-fn program<'a>(status: &'a Value, name: &str) -> &'a Value {
-    status["programs"]
-        .as_array()
-        .expect("programs")
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no program {name} in {status}"))
-}
-
-/// The running supervisor's pid, from `status`.
-fn supervisor_pid(world: &World) -> i64 {
-    world.status()["supervisor_pid"]
-        .as_i64()
-        .expect("a supervisor runs")
-}
 
 /// An engine world whose one program `name` is `sleep <marker>`, brought
 /// up; and the marker.
@@ -880,10 +852,7 @@ fn a_program_port_held_by_another_process_stops_up_before_anything_starts() {
 fn a_program_leader_stops_even_when_the_supervisor_and_its_guardian_are_killed() {
     let (world, lead) = up_sleeping("both", "server");
     let supervisor = supervisor_pid(&world);
-    let guardian = children_of(supervisor)
-        .into_iter()
-        .find(|pid| cmdline(*pid).contains("__guard"))
-        .expect("the guardian");
+    let guardian = guardian_of(supervisor);
     kill(guardian, libc::SIGKILL);
     kill(supervisor, libc::SIGKILL);
     wait_for("the program to go", Duration::from_secs(5), || {

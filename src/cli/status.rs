@@ -7,7 +7,9 @@ use super::{CmdResult, GlobalArgs, report};
 use crate::engine::ssh::Direction;
 use crate::ops::status::{self, StatusOptions};
 use crate::stack::status::Readiness;
-use crate::supervisor::protocol::{ConnectionState, ForwardState, ProgramState, ProgramStatus};
+use crate::supervisor::protocol::{
+    ConnectionState, ForwardState, LogError, ProgramState, ProgramStatus,
+};
 use crate::ui::{Printer, Tone, pad, width};
 use clap::Args;
 
@@ -128,10 +130,16 @@ pub fn run(printer: &Printer, global: &GlobalArgs, args: StatusArgs) -> CmdResul
             | ProgramState::Foreground => Tone::Warn,
             ProgramState::Stopped | ProgramState::Exited | ProgramState::Fatal => Tone::Bad,
         };
+        // A log that cannot be written is the one health a program has
+        // that devrig can see: it runs on, its output is being lost.
+        let health = match &program.log_error {
+            Some(_) => printer.paint(Tone::Bad, "log failing"),
+            None => none(),
+        };
         rows.push([
             program.name.clone(),
             printer.paint(tone, program.state.as_str()),
-            none(),
+            health,
             describe(program),
             String::new(),
         ]);
@@ -201,10 +209,35 @@ fn describe(p: &ProgramStatus) -> String {
     {
         parts.push(format!("last {how}"));
     }
+    if let Some(failing) = &p.log_error {
+        parts.push(log_failing(failing));
+    }
     if parts.is_empty() {
         "program".to_owned()
     } else {
         format!("program, {}", parts.join(", "))
+    }
+}
+
+/// `log unwritable since 2026-11-26T09:30:05Z (No space left on device
+/// (os error 28)), 12.0 KiB held, 1.5 MiB dropped`.
+fn log_failing(e: &LogError) -> String {
+    let mut text = format!("log unwritable since {} ({})", e.since, e.error);
+    if e.held_bytes > 0 {
+        text.push_str(&format!(", {} held", bytes(e.held_bytes)));
+    }
+    if e.dropped_bytes > 0 {
+        text.push_str(&format!(", {} dropped", bytes(e.dropped_bytes)));
+    }
+    text
+}
+
+/// `512 B`, `12.0 KiB`, `1.5 MiB`.
+fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
     }
 }
 
@@ -230,5 +263,22 @@ mod tests {
         assert_eq!(uptime(303), "5m 3s");
         assert_eq!(uptime(3 * 3600 + 120 + 5), "3h 2m");
         assert_eq!(uptime(2 * 86_400 + 3600), "2d 1h");
+    }
+
+    #[test]
+    fn a_failing_log_says_since_when_and_what_it_cost() {
+        let mut e = LogError {
+            error: "No space left on device (os error 28)".to_owned(),
+            since: "2026-11-26T09:30:05Z".to_owned(),
+            dropped_bytes: 0,
+            held_bytes: 0,
+        };
+        assert_eq!(
+            log_failing(&e),
+            "log unwritable since 2026-11-26T09:30:05Z (No space left on device (os error 28))"
+        );
+        (e.held_bytes, e.dropped_bytes) = (65_536, 3 * 1_048_576 / 2);
+        assert!(log_failing(&e).ends_with(", 64.0 KiB held, 1.5 MiB dropped"));
+        assert_eq!(bytes(512), "512 B");
     }
 }

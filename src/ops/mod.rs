@@ -225,7 +225,7 @@ impl Error {
             Error::Plan(e) => e.hint(),
             Error::Engine(e) => e.hint(),
             Error::Stack(e) => e.hint(),
-            Error::State(_) => Some("check permissions on the devrig data directory".to_owned()),
+            Error::State(e) => Some(e.hint()),
             Error::Supervisor(e) => e.hint(),
             Error::Foreground(_) => None,
             Error::Sync(e) => e.hint(),

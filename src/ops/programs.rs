@@ -283,6 +283,7 @@ pub fn rows(plan: &Plan) -> Result<(Vec<ProgramStatus>, Option<u32>), Error> {
                 restarts: 0,
                 last_exit: None,
                 log: crate::supervisor::paths::program_log(&plan.root, name),
+                log_error: None,
             });
         }
     }

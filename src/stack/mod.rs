@@ -211,9 +211,7 @@ impl StackError {
             StackError::ImageMissing { .. } => Some(
                 "run `up` once with the network (or `--pull missing`), or `docker pull` it".to_owned(),
             ),
-            StackError::State(_) => {
-                Some("check permissions on the devrig data directory".to_owned())
-            }
+            StackError::State(e) => Some(e.hint()),
             StackError::BindOutside { .. } => Some(
                 "move what it mounts into the repo (or use a named volume): a remote engine only gets copies of files inside the repo and the dependency checkouts".to_owned(),
             ),

@@ -26,6 +26,13 @@ pub enum ClientError {
     Refused(String),
     #[error("cannot start the supervisor: {0}")]
     Spawn(#[source] io::Error),
+    /// The supervisor's log (its stderr), or its directory, cannot be made.
+    #[error("cannot start the supervisor: cannot open its log {}: {source}", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("the supervisor did not come up within {}s (its log: {})", .waited.as_secs(), .log.display())]
     NotReady { waited: Duration, log: PathBuf },
     #[error(
@@ -49,6 +56,9 @@ impl ClientError {
             ClientError::NotReady { log, .. } | ClientError::Io { socket: log, .. } => Some(
                 format!("the supervisor's own log may say why: {}", log.display()),
             ),
+            ClientError::Log { path, source } => {
+                Some(crate::store::hint_for(path, source, "DEVRIG_LOG_DIR"))
+            }
             ClientError::Unresponsive { pid, log, .. } => Some(format!(
                 "it is stuck; its log may say why: {}. {} ends it and its programs (its guardian stops them); the next `up` starts a new one",
                 log.display(),
@@ -235,14 +245,18 @@ pub fn ensure(project: &str) -> Result<(), ClientError> {
     }
     paths::create_runtime_dir()?;
     let log_path = paths::supervisor_log(project);
+    let log_error = |source| ClientError::Log {
+        path: log_path.clone(),
+        source,
+    };
     if let Some(dir) = log_path.parent() {
-        crate::private::create_dir(dir).map_err(ClientError::Spawn)?;
+        crate::private::create_dir(dir).map_err(log_error)?;
     }
     let log = crate::private::options()
         .create(true)
         .append(true)
         .open(&log_path)
-        .map_err(ClientError::Spawn)?;
+        .map_err(log_error)?;
     let exe = std::env::current_exe().map_err(ClientError::Spawn)?;
     let mut command = Command::new(exe);
     command

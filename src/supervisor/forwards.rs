@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// How often the forwards are looked at: a local forward whose port is
@@ -546,10 +546,8 @@ fn listen_is_free(forward: &Forward) -> bool {
 }
 
 fn log(text: &str) {
-    eprintln!(
-        "[devrig {}] {text}",
-        super::logfile::utc_timestamp(SystemTime::now())
-    );
+    // A line the log cannot take is lost; the forwards go on regardless.
+    super::say::say(text);
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -39,36 +39,46 @@ impl RotatingLog {
 
     /// Appends `bytes`, rotating whenever the file would pass its size:
     /// at a line's end where one fits, mid-line only for a line longer than
-    /// a whole file.
-    pub fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        while !bytes.is_empty() {
+    /// a whole file. On failure the error says how many bytes made it in,
+    /// so the caller can keep the rest without writing any twice.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), Unwritten> {
+        let mut done = 0;
+        let failed = |written: usize| move |source: io::Error| Unwritten { written, source };
+        while done < bytes.len() {
+            let rest = &bytes[done..];
             let room = self.max_bytes.saturating_sub(self.size);
-            if self.max_bytes == 0 || bytes.len() as u64 <= room {
-                return self.append(bytes);
+            if self.max_bytes == 0 || rest.len() as u64 <= room {
+                return self.append(rest).map_err(|(n, e)| failed(done + n)(e));
             }
             let room = usize::try_from(room).unwrap_or(usize::MAX);
-            let cut = match bytes[..room].iter().rposition(|b| *b == b'\n') {
+            let cut = match rest[..room].iter().rposition(|b| *b == b'\n') {
                 Some(newline) => newline + 1,
                 None if self.size == 0 => room,
                 None => 0,
             };
-            self.append(&bytes[..cut])?;
-            bytes = &bytes[cut..];
-            self.rotate()?;
+            self.append(&rest[..cut])
+                .map_err(|(n, e)| failed(done + n)(e))?;
+            done += cut;
+            self.rotate().map_err(failed(done))?;
         }
         Ok(())
     }
 
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes)?;
-        self.size += bytes.len() as u64;
+    /// Writes what it can of `bytes`: on failure, how many got in.
+    fn append(&mut self, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.file.write(&bytes[done..]) {
+                Ok(0) => return Err((done, io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    done += n;
+                    self.size += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err((done, e)),
+            }
+        }
         Ok(())
-    }
-
-    /// A line from devrig itself, marked so it is not mistaken for the
-    /// program's own output.
-    pub fn note(&mut self, text: &str) -> io::Result<()> {
-        self.write(format!("[devrig {}] {text}\n", utc_timestamp(SystemTime::now())).as_bytes())
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -91,6 +101,21 @@ impl RotatingLog {
         self.size = 0;
         Ok(())
     }
+}
+
+/// A write that did not get all its bytes into the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct Unwritten {
+    /// How many of the bytes are in the log.
+    pub written: usize,
+    pub source: io::Error,
+}
+
+/// devrig's own line for a log, as of `at`, marked so it is not mistaken
+/// for a program's output: `[devrig 2026-11-26T09:30:05Z] text`.
+pub fn note_line(text: &str, at: SystemTime) -> String {
+    format!("[devrig {}] {text}\n", utc_timestamp(at))
 }
 
 pub fn backup(path: &Path, n: u32) -> PathBuf {

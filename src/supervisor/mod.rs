@@ -7,7 +7,8 @@
 //! travels on the socket, [`client`] is the CLI's side of it, [`daemon`] the
 //! supervisor itself, [`guardian`] the process that stops the programs when
 //! the supervisor dies without doing it, [`forwards`] the port forwards to
-//! a remote engine, [`logfile`] the rotated logs,
+//! a remote engine, [`logfile`] the rotated logs, [`say`] the
+//! supervisor's own log lines,
 //! [`group`] signals to whole process groups, [`pty`] the terminal a
 //! foreground program runs in. What they need from the OS beyond POSIX
 //! (process trees, `prctl`) comes from [`crate::sys`].
@@ -23,5 +24,6 @@ pub mod machine;
 pub mod paths;
 pub mod protocol;
 pub mod pty;
+pub mod say;
 
 pub use foreground::{Foreground, SupervisorError, run_foreground};

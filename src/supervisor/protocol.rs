@@ -156,6 +156,23 @@ pub struct ProgramStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_exit: Option<String>,
     pub log: PathBuf,
+    /// Set while the log cannot be written (a full disk): the program goes
+    /// on, its output is held or dropped meanwhile.
+    #[serde(default)]
+    pub log_error: Option<LogError>,
+}
+
+/// Why a program's log cannot be written now, and what that cost so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogError {
+    /// The error of the last try: `No space left on device (os error 28)`.
+    pub error: String,
+    /// When the first write failed (RFC 3339, UTC, whole seconds).
+    pub since: String,
+    /// Output given up on since then (beyond what is held).
+    pub dropped_bytes: u64,
+    /// Output held, written once the log takes writes again.
+    pub held_bytes: u64,
 }
 
 /// The supervisor's SSH connection to its repo's remote engine, and the

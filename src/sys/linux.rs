@@ -47,6 +47,78 @@ pub fn become_child_subreaper() -> io::Result<()> {
     ))?)
 }
 
+/// This process's cgroup v2 directory: its path in the unified hierarchy
+/// (`0::/path` in `/proc/self/cgroup`) below where that hierarchy is
+/// mounted (`cgroup2` in `/proc/self/mountinfo`; `/sys/fs/cgroup` on a
+/// pure v2 host, `/sys/fs/cgroup/unified` on a hybrid one).
+pub fn own_cgroup() -> io::Result<PathBuf> {
+    let unsupported = |what: &str| io::Error::new(io::ErrorKind::Unsupported, what.to_owned());
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup")?;
+    let path = cgroups
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(|| unsupported("this process is in no cgroup v2 hierarchy"))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let (root, mount) = cgroup2_mount(&mountinfo)
+        .ok_or_else(|| unsupported("no cgroup2 file system is mounted"))?;
+    cgroup_dir(&root, &mount, path)
+        .ok_or_else(|| unsupported("this process's cgroup is outside the mounted cgroup2 tree"))
+}
+
+/// The root and mount point of the first `cgroup2` mount in a mountinfo
+/// table: `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS…] - TYPE …`,
+/// paths with octal escapes (`\040` for a space).
+fn cgroup2_mount(mountinfo: &str) -> Option<(String, PathBuf)> {
+    mountinfo.lines().find_map(|line| {
+        let (mount, rest) = line.split_once(" - ")?;
+        if rest.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        let mut fields = mount.split_whitespace().skip(3);
+        let root = unescape(fields.next()?);
+        let point = unescape(fields.next()?);
+        Some((root, PathBuf::from(point)))
+    })
+}
+
+/// The directory of cgroup `path` in a cgroup2 mount at `mount` that shows
+/// the hierarchy from `root` down (`/` unless it is a bind mount of a
+/// subtree).
+fn cgroup_dir(root: &str, mount: &Path, path: &str) -> Option<PathBuf> {
+    let below = if root == "/" {
+        path
+    } else {
+        let rest = path.strip_prefix(root)?;
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None;
+        }
+        rest
+    };
+    Some(mount.join(below.trim_start_matches('/')))
+}
+
+/// mountinfo's octal escapes (`\040`, `\011`, `\012`, `\134`) undone.
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && let Some(code) = bytes
+                .get(i + 1..i + 4)
+                .and_then(|o| std::str::from_utf8(o).ok())
+                .and_then(|o| u8::from_str_radix(o, 8).ok())
+        {
+            out.push(code);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub fn peer_pid(stream: &std::os::unix::net::UnixStream) -> Option<i32> {
     rustix::net::sockopt::socket_peercred(stream)
         .ok()
@@ -211,6 +283,33 @@ mod tests {
             Some(u64::MAX)
         );
         assert_eq!(hard_open_files("Max processes 1 1 processes\n"), None);
+    }
+
+    #[test]
+    fn finds_the_cgroup2_mount_and_this_process_directory() {
+        let hybrid = "24 1 0:22 / /sys rw - sysfs sysfs rw\n41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw\n";
+        let (root, mount) = cgroup2_mount(hybrid).unwrap();
+        assert_eq!(
+            (root.as_str(), mount.as_path()),
+            ("/", Path::new("/sys/fs/cgroup/unified"))
+        );
+        assert_eq!(cgroup_dir(&root, &mount, "/"), Some(mount.clone()));
+        assert_eq!(
+            cgroup_dir(&root, &mount, "/user.slice/user@1000.service/app.slice"),
+            Some(mount.join("user.slice/user@1000.service/app.slice"))
+        );
+        // A bind mount of a subtree shows paths below its root only.
+        let sub = Path::new("/mnt/cg");
+        assert_eq!(cgroup_dir("/a", sub, "/a/b"), Some(sub.join("b")));
+        assert_eq!(cgroup_dir("/a", sub, "/a"), Some(sub.to_owned()));
+        assert_eq!(cgroup_dir("/a", sub, "/ab"), None);
+        assert_eq!(cgroup_dir("/a", sub, "/c"), None);
+        assert!(cgroup2_mount("24 1 0:22 / /sys rw - sysfs sysfs rw\n").is_none());
+        let spaced = "50 1 0:40 / /mnt/my\\040cgroups rw - cgroup2 none rw\n";
+        assert_eq!(
+            cgroup2_mount(spaced).unwrap().1,
+            Path::new("/mnt/my cgroups")
+        );
     }
 
     #[test]

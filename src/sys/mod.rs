@@ -1,6 +1,8 @@
 //! The one door to what differs between operating systems: the process
 //! tree the supervisor and the guardian watch, the kernel's help in keeping
-//! programs from outliving the supervisor, who holds a port, and free disk.
+//! programs from outliving the supervisor (a child subreaper, the
+//! parent-death signal, a cgroup per program: [`Cgroup`]), who holds a
+//! port, and free disk.
 //!
 //! Everything Linux-only (`/proc`, `prctl`) lives in `linux`; other Unixes
 //! (macOS above all) get `portable`, which asks `ps` and `lsof` where Linux
@@ -15,6 +17,9 @@ use rustix::process::Signal;
 use std::io;
 use std::path::Path;
 
+pub use cgroup::{Cgroup, Entrance};
+
+mod cgroup;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]

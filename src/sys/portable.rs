@@ -78,6 +78,13 @@ pub fn become_child_subreaper() -> io::Result<()> {
     Ok(())
 }
 
+pub fn own_cgroup() -> io::Result<std::path::PathBuf> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "cgroups are Linux's",
+    ))
+}
+
 pub fn peer_pid(_stream: &std::os::unix::net::UnixStream) -> Option<i32> {
     // macOS has LOCAL_PEERPID, which rustix does not offer; the error
     // that wants this names the socket instead.

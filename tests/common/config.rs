@@ -71,3 +71,14 @@ pub fn uses_one_remote(project: &str, repo_name: &str, mode: &str) -> String {
             default: [store]
     "#}
 }
+
+/// A repo `project` with no containers, whose default mode runs every
+/// program of `x_programs` (YAML: the body of `x-programs:`, names at the
+/// left margin).
+pub fn programs_only(project: &str, x_programs: &str) -> String {
+    let mut yaml = String::from("x-programs:\n");
+    for line in x_programs.lines() {
+        yaml.push_str(&format!("  {line}\n"));
+    }
+    devservices_config(project, &yaml)
+}

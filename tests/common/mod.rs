@@ -14,7 +14,8 @@
 //! - docker.rs: the test bed (engine, registry, compose) and `docker` to
 //!   inspect what devrig did; process.rs: the process table;
 //!   spawned.rs: devrig in the background, its output collected as it
-//!   comes; terminal.rs: devrig on a pseudo-terminal.
+//!   comes; terminal.rs: devrig on a pseudo-terminal; status.rs: reading
+//!   `status --json` (a program, the supervisor, the schema).
 //! - http.rs: a real HTTP server on 127.0.0.1 with a request log;
 //!   toolchain.rs: real Node, pnpm, uv and the machine's Python, fetched
 //!   from the registries once and cached.
@@ -28,15 +29,17 @@ mod filters;
 pub mod http;
 mod process;
 mod spawned;
+mod status;
 pub mod terminal;
 mod test;
 pub mod toolchain;
 mod world;
 
-pub use config::{devserver_beside_a_db, devservices_config, uses_one_remote};
+pub use config::{devserver_beside_a_db, devservices_config, programs_only, uses_one_remote};
 pub use docker::*;
 pub use indoc::{formatdoc, indoc};
 pub use process::*;
 pub use spawned::Spawned;
+pub use status::{assert_status_schema, program, supervisor_pid};
 pub use test::{Output, Test, finish};
 pub use world::*;

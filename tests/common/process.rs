@@ -47,6 +47,15 @@ pub fn children_of(parent: i64) -> Vec<i64> {
         .collect()
 }
 
+/// The guardian (`devrig __guard`) of the supervisor `supervisor`.
+#[track_caller]
+pub fn guardian_of(supervisor: i64) -> i64 {
+    children_of(supervisor)
+        .into_iter()
+        .find(|pid| cmdline(*pid).contains("__guard"))
+        .expect("the guardian")
+}
+
 /// A process's command line, its arguments joined by spaces.
 pub fn cmdline(pid: i64) -> String {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();

@@ -1,9 +1,13 @@
 //! A supervisor's start: one per repo (a lock file decides), a child
-//! subreaper, its guardian, the writer thread, its socket; then the loop
-//! until shutdown, and the socket gone after it.
+//! subreaper, the cgroup its programs go in (where the host allows), its
+//! guardian, the writer thread, its socket; then the loop until shutdown,
+//! and the socket gone after it.
 
+use super::tracking::Tracking;
 use super::{DaemonError, Supervisor, writer};
+use crate::supervisor::guardian::Line;
 use crate::supervisor::paths;
+use crate::supervisor::say::say;
 use crate::sys;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -49,6 +53,10 @@ pub fn run(project: &str) -> Result<(), DaemonError> {
         }
     }
     sys::become_child_subreaper().map_err(DaemonError::Setup)?;
+    // Before the guardian starts, so that it stays in the supervisor's own
+    // cgroup, outside the programs'.
+    let tracking = Tracking::set_up(project);
+    say(&tracking.describe());
     let (guard_read, guard_write) = io::pipe().map_err(DaemonError::Guardian)?;
     let exe = std::env::current_exe().map_err(DaemonError::Guardian)?;
     let mut guardian = Command::new(exe);
@@ -59,7 +67,15 @@ pub fn run(project: &str) -> Result<(), DaemonError> {
     std::os::unix::process::CommandExt::process_group(&mut guardian, 0);
     let guardian_pid = guardian.spawn().map_err(DaemonError::Guardian)?.id();
     drop(guardian);
-    let (writer, writer_thread) = writer::start(guard_write).map_err(DaemonError::Setup)?;
+    let health = writer::LogHealth::default();
+    let (writer, writer_thread) =
+        writer::start(guard_write, health.clone()).map_err(DaemonError::Setup)?;
+    if let Tracking::Cgroups(base) = &tracking {
+        // Should this supervisor die, the guardian removes what is left.
+        writer.guardian(Line::Tidy {
+            cgroup: base.dir().to_owned(),
+        });
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -84,7 +100,7 @@ pub fn run(project: &str) -> Result<(), DaemonError> {
                 },
             )?;
         }
-        let mut supervisor = Supervisor::new(project, writer, guardian_pid);
+        let mut supervisor = Supervisor::new(project, tracking, (writer, health), guardian_pid);
         supervisor.serve(listener, &socket).await
     });
     let _ = std::fs::remove_file(&socket);

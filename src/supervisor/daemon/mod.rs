@@ -8,39 +8,47 @@
 //! One thread and one loop own all program state; children, timers,
 //! signals and requests arrive there as events, which each program's state
 //! machine ([`crate::supervisor::machine`]) turns into effects the loop
-//! carries out. Each program leads its own process group, and the
-//! supervisor is a child subreaper, so whatever a program spawns stays
-//! within reach until it is gone. Nothing on the loop's thread writes to a
-//! file or pipe that could block it: that is the writer thread's job.
+//! carries out. Each program leads its own process group and, where the
+//! host allows, runs in a cgroup of its own ([`tracking`]); the supervisor
+//! is a child subreaper, so whatever a program spawns stays within reach
+//! until it is gone. Nothing on the loop's thread writes to a file or pipe
+//! that could block it: that is the writer thread's job.
 //!
 //! Pieces: [`boot`] (one supervisor per repo, the guardian, the socket),
 //! [`slot`] (a program and the carrying out of its machine's effects),
-//! [`spawn`] (starting a program's process), [`connections`] (the
-//! socket's requests), [`writer`] (logs and the guardian's pipe).
+//! [`spawn`] (starting a program's process), [`tracking`] (cgroups or
+//! process groups), [`connections`] (the socket's requests), [`writer`]
+//! (logs, which may fail without stopping anything, and the guardian's
+//! pipe).
 
 mod boot;
 mod connections;
 mod slot;
 mod spawn;
+mod tracking;
 mod writer;
 
 pub use boot::run;
 
 use super::forwards::Forwards;
-use super::logfile::RotatingLog;
+use super::group;
+use super::guardian::Line;
 use super::machine::{Event, Phase, StopFor};
 use super::paths;
 use super::protocol::{ProgramSpec, ProgramStatus, Request, Response};
+use super::say::say;
 use crate::sys;
 use indexmap::IndexMap;
 use rustix::process::{Pid, Signal, WaitOptions};
 use slot::{Hands, Slot};
-use std::io::{self, Write};
+use std::collections::HashMap;
+use std::io;
 use std::time::{Duration, Instant};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
-use writer::Writer;
+use tracking::Tracking;
+use writer::{LogHealth, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -66,6 +74,15 @@ pub enum DaemonError {
 const GROUP_POLL: Duration = Duration::from_millis(50);
 /// How often a program's `devrig foreground` is checked for still running.
 const HOLDER_POLL: Duration = Duration::from_millis(500);
+/// How long an exiting supervisor goes on killing the leftovers that come
+/// to it.
+const SWEEP: Duration = Duration::from_secs(2);
+/// Without cgroups, how often the processes that came to this subreaper
+/// are looked for, to have the guardian stop them too.
+const ORPHAN_POLL: Duration = Duration::from_millis(200);
+/// The grace period the guardian gives such a process between SIGTERM and
+/// SIGKILL.
+const ORPHAN_GRACE: Duration = Duration::from_secs(2);
 
 enum Waiter {
     Stop {
@@ -89,10 +106,17 @@ type Incoming = (Request, oneshot::Sender<Response>);
 struct Supervisor {
     project: String,
     slots: IndexMap<String, Slot>,
+    tracking: Tracking,
     writer: Writer,
+    /// Which logs fail now (kept by the writer thread).
+    health: LogHealth,
     output_closed: mpsc::UnboundedSender<(String, u64)>,
     closed: Option<mpsc::UnboundedReceiver<(String, u64)>>,
     guardian_pid: u32,
+    /// Without cgroups: the processes that came to this subreaper, each
+    /// with the process group the guardian was told to stop for it (none
+    /// when it stayed in a group the guardian stops anyway).
+    orphans: HashMap<i32, Option<i32>>,
     waiters: Vec<Waiter>,
     shutting_down: bool,
     forwards: Forwards,
@@ -103,16 +127,24 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    fn new(project: &str, writer: Writer, guardian_pid: u32) -> Supervisor {
+    fn new(
+        project: &str,
+        tracking: Tracking,
+        (writer, health): (Writer, LogHealth),
+        guardian_pid: u32,
+    ) -> Supervisor {
         let (output_closed, closed) = mpsc::unbounded_channel();
         let (changed, forwards_changed) = mpsc::unbounded_channel();
         Supervisor {
             project: project.to_owned(),
             slots: IndexMap::new(),
+            tracking,
             writer,
+            health,
             output_closed,
             closed: Some(closed),
             guardian_pid,
+            orphans: HashMap::new(),
             waiters: Vec::new(),
             shutting_down: false,
             forwards: Forwards::start(changed),
@@ -258,11 +290,18 @@ impl Supervisor {
             let autostart = spec.autostart;
             match self.slots.get_mut(&name) {
                 None => {
+                    // A log that cannot be opened (a full disk) is the
+                    // writer's to retry: the program runs regardless.
                     let path = paths::program_log(&self.project, &name);
-                    let log = RotatingLog::open(&path, spec.log_max_bytes, spec.log_backups)
-                        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-                    self.writer.open(&name, log);
-                    self.slots.insert(name.clone(), Slot::new(spec));
+                    self.writer
+                        .open(&name, path, spec.log_max_bytes, spec.log_backups);
+                    let cgroup = self.tracking.program_cgroup(&name).unwrap_or_else(|e| {
+                        say(&format!(
+                            "{name} is tracked by its process group only: cannot make its cgroup: {e}"
+                        ));
+                        None
+                    });
+                    self.slots.insert(name.clone(), Slot::new(spec, cgroup));
                     if autostart {
                         self.feed(&name, Event::Start);
                     }
@@ -314,6 +353,7 @@ impl Supervisor {
                         restarts: program.restarts,
                         last_exit: program.last_exit.clone(),
                         log: paths::program_log(&self.project, name),
+                        log_error: self.health.of(name),
                     }
                 })
                 .collect(),
@@ -361,12 +401,20 @@ impl Supervisor {
                         exit: slot::exit_of(status),
                     },
                 ),
-                None if u32::try_from(pid).ok() == Some(self.guardian_pid) => eprintln!(
-                    "devrig supervisor: the guardian exited; programs are no longer stopped if this supervisor is killed"
-                ),
-                // An orphan this subreaper inherited; reaping it is all
-                // there is to do.
-                None => {}
+                None if u32::try_from(pid).ok() == Some(self.guardian_pid) => {
+                    say(
+                        "the guardian exited; programs are no longer stopped if this supervisor is killed",
+                    );
+                }
+                // An orphan this subreaper inherited: the guardian need
+                // not stop its group once nothing of it is left here.
+                None => {
+                    if let Some(Some(pgid)) = self.orphans.remove(&pid)
+                        && !self.orphans.values().any(|g| *g == Some(pgid))
+                    {
+                        self.writer.guardian(Line::Forget { pgid });
+                    }
+                }
             }
         }
     }
@@ -390,14 +438,72 @@ impl Supervisor {
             let seen = self.slots[&name].seen();
             self.feed(&name, Event::Tick { seen });
         }
+        if matches!(self.tracking, Tracking::Groups(_)) {
+            self.guard_orphans();
+        }
+    }
+
+    /// Without cgroups, a daemon that left its program's process group
+    /// (`setsid`) is out of the guardian's reach, until its parent exits
+    /// and it comes to this subreaper: then its new process group is told
+    /// to the guardian, SIGTERM and SIGKILL after [`ORPHAN_GRACE`], should
+    /// this supervisor die. (What has not come here yet, the guardian
+    /// misses: the window cgroups close.)
+    fn guard_orphans(&mut self) {
+        let me = rustix::process::getpid();
+        let own_group = rustix::process::getpgrp().as_raw_pid();
+        let masters = self.forwards.masters();
+        let groups: Vec<i32> = self
+            .slots
+            .values()
+            .filter_map(|s| s.program.phase.run().map(|run| run.pgid))
+            .collect();
+        for pid in sys::children_of(me.as_raw_pid()) {
+            if self.orphans.contains_key(&pid)
+                || u32::try_from(pid).ok() == Some(self.guardian_pid)
+                || masters.contains(&pid)
+                || crate::engine::ssh::awaited(pid)
+                || self.slots.values().any(|s| s.leads(pid))
+            {
+                continue;
+            }
+            let Some(pgid) = Pid::from_raw(pid)
+                .and_then(|p| rustix::process::getpgid(Some(p)).ok())
+                .map(Pid::as_raw_pid)
+            else {
+                continue;
+            };
+            // Still in its program's group (or in this supervisor's): the
+            // guardian stops that group anyway, with the program's grace.
+            if groups.contains(&pgid) || pgid == own_group {
+                self.orphans.insert(pid, None);
+                continue;
+            }
+            let known = self.orphans.values().any(|g| *g == Some(pgid));
+            self.orphans.insert(pid, Some(pgid));
+            if !known {
+                say(&format!(
+                    "process {pid} left its program's process group and came to this supervisor: its group {pgid} is stopped with the programs"
+                ));
+                self.writer.guardian(Line::Guard {
+                    pgid,
+                    signal: Signal::TERM.as_raw(),
+                    grace: ORPHAN_GRACE,
+                    cgroup: None,
+                });
+            }
+        }
     }
 
     fn next_wake(&self) -> Option<Instant> {
         let phases = || self.slots.values().map(|s| &s.program.phase);
         let stopping = phases().any(|p| matches!(p, Phase::Stopping { .. }));
         let held = phases().any(|p| matches!(p, Phase::Foreground { .. }));
+        let running = phases().any(|p| p.run().is_some());
+        let orphans = matches!(self.tracking, Tracking::Groups(_)) && running;
         let poll = stopping
             .then(|| Instant::now() + GROUP_POLL)
+            .or_else(|| orphans.then(|| Instant::now() + ORPHAN_POLL))
             .or_else(|| held.then(|| Instant::now() + HOLDER_POLL));
         phases().filter_map(Phase::deadline).chain(poll).min()
     }
@@ -457,21 +563,47 @@ impl Supervisor {
     }
 
     /// Processes that left their program's group and lost their parent came
-    /// to this subreaper; they go with the supervisor, not after it.
+    /// to this subreaper; they go with the supervisor, not after it. Each
+    /// round kills what came (and its process group), and what it leaves
+    /// comes next: a daemon's watchdog first, then the daemon itself.
     /// The SSH master of a remote engine is spared: when this supervisor
     /// made it, it came here as an orphan too, but other devrig processes
-    /// share it.
+    /// share it. Then the programs' cgroups are removed.
     fn sweep_leftovers(&mut self) {
         let masters = self.forwards.masters();
-        for pid in sys::children_of(rustix::process::getpid().as_raw_pid()) {
-            if u32::try_from(pid).ok() != Some(self.guardian_pid)
-                && !masters.contains(&pid)
-                && let Some(pid) = Pid::from_raw(pid)
-            {
+        let me = rustix::process::getpid();
+        let began = Instant::now();
+        loop {
+            let leftovers: Vec<Pid> = sys::children_of(me.as_raw_pid())
+                .into_iter()
+                .filter(|pid| {
+                    u32::try_from(*pid).ok() != Some(self.guardian_pid) && !masters.contains(pid)
+                })
+                .filter_map(Pid::from_raw)
+                .collect();
+            if leftovers.is_empty() || began.elapsed() > SWEEP {
+                break;
+            }
+            for pid in leftovers {
+                if let Ok(pgid) = rustix::process::getpgid(Some(pid))
+                    && pgid != me
+                    && pgid != rustix::process::getpgrp()
+                {
+                    let _ = group::signal(pgid.as_raw_pid(), Signal::KILL);
+                }
                 let _ = rustix::process::kill_process(pid, Signal::KILL);
             }
+            self.reap();
+            std::thread::sleep(Duration::from_millis(10));
         }
-        self.reap();
+        if let Tracking::Cgroups(base) = &self.tracking
+            && let Err(e) = base.remove_tree()
+        {
+            say(&format!(
+                "cannot remove cgroup {}: {e}",
+                base.dir().display()
+            ));
+        }
     }
 }
 
@@ -492,5 +624,5 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// Logs to stderr, which the spawner points at the supervisor's log file.
 pub fn report(error: &DaemonError) {
-    let _ = writeln!(io::stderr(), "devrig supervisor: {error}");
+    say(&error.to_string());
 }

@@ -1,13 +1,19 @@
 //! One supervised program in the loop: its spec, its state machine
 //! ([`machine::Program`]), and the carrying out of what the machine
 //! decides (spawns, signals, the guardian's lines, log notes).
+//!
+//! The machine speaks of the program's process group; where the program
+//! has a cgroup ([`super::tracking`]), "the group" is that and its process
+//! group both: a signal goes to every process of either, and the group
+//! lives while either has a process.
 
 use super::spawn::{self, Closed};
 use super::writer::Writer;
 use crate::supervisor::group;
+use crate::supervisor::guardian::Line;
 use crate::supervisor::machine::{Effect, Event, Exit, Phase, Program, Rules, Seen};
 use crate::supervisor::protocol::ProgramSpec;
-use crate::sys;
+use crate::sys::{self, Cgroup};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -16,6 +22,8 @@ pub struct Slot {
     pub program: Program,
     /// Counts spawns, so news about an earlier process is recognized.
     pub generation: u64,
+    /// Where each of its processes runs, when the host allows cgroups.
+    pub cgroup: Option<Cgroup>,
 }
 
 /// What the slots share to act on the world.
@@ -38,22 +46,21 @@ pub fn rules(spec: &ProgramSpec) -> Rules {
 }
 
 impl Slot {
-    pub fn new(spec: ProgramSpec) -> Slot {
+    pub fn new(spec: ProgramSpec, cgroup: Option<Cgroup>) -> Slot {
         Slot {
             program: Program::new(rules(&spec)),
             spec,
             generation: 0,
+            cgroup,
         }
     }
 
     /// What the machine cannot see for itself, observed now.
     pub fn seen(&self) -> Seen {
         Seen {
-            group_alive: self
-                .program
-                .phase
-                .run()
-                .is_some_and(|run| group::alive(run.pgid)),
+            group_alive: self.program.phase.run().is_some_and(|run| {
+                group::alive(run.pgid) || self.cgroup.as_ref().is_some_and(Cgroup::is_populated)
+            }),
             holder_alive: match self.program.phase {
                 Phase::Foreground { holder, .. } => sys::running(holder),
                 _ => false,
@@ -90,14 +97,20 @@ impl Slot {
             Effect::Spawn => {
                 self.generation += 1;
                 let closed: Closed = (hands.output_closed.clone(), name.clone(), self.generation);
-                return Some(
-                    match spawn::start_process(&self.spec, hands.writer, closed) {
-                        Ok(pid) => Event::Spawned { pid },
-                        Err(e) => Event::SpawnFailed {
-                            error: e.to_string(),
-                        },
+                let started = self
+                    .cgroup
+                    .as_ref()
+                    .map(Cgroup::entrance)
+                    .transpose()
+                    .and_then(|entrance| {
+                        spawn::start_process(&self.spec, hands.writer, closed, entrance)
+                    });
+                return Some(match started {
+                    Ok(pid) => Event::Spawned { pid },
+                    Err(e) => Event::SpawnFailed {
+                        error: e.to_string(),
                     },
-                );
+                });
             }
             Effect::Signal { pgid, signal } => match group::from_number(signal) {
                 Ok(signal) => {
@@ -105,6 +118,18 @@ impl Slot {
                         hands
                             .writer
                             .note(name, format!("cannot signal process group {pgid}: {e}"));
+                    }
+                    if let Some(cgroup) = &self.cgroup {
+                        if signal == rustix::process::Signal::KILL {
+                            if let Err(e) = cgroup.kill() {
+                                hands.writer.note(
+                                    name,
+                                    format!("cannot kill cgroup {}: {e}", cgroup.dir().display()),
+                                );
+                            }
+                        } else {
+                            cgroup.signal_outside(signal, pgid);
+                        }
                     }
                 }
                 Err(e) => hands
@@ -115,8 +140,13 @@ impl Slot {
                 pgid,
                 signal,
                 grace,
-            } => hands.writer.guard(pgid, signal, grace),
-            Effect::Unguard { pgid } => hands.writer.unguard(pgid),
+            } => hands.writer.guardian(Line::Guard {
+                pgid,
+                signal,
+                grace,
+                cgroup: self.cgroup.as_ref().map(|c| c.dir().to_owned()),
+            }),
+            Effect::Unguard { pgid } => hands.writer.guardian(Line::Forget { pgid }),
             Effect::Note(text) => hands.writer.note(name, text),
         }
         None

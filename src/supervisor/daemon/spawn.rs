@@ -1,5 +1,6 @@
-//! Starting a program: its environment, a process group of its own, the
-//! parent-death signal, and its output copied to its log.
+//! Starting a program: its environment, a process group of its own (and
+//! its cgroup, where it has one), the parent-death signal, and its output
+//! copied to its log.
 
 use super::writer::Writer;
 use crate::supervisor::group;
@@ -37,10 +38,17 @@ fn environment(spec: &ProgramSpec) -> Vec<(String, String)> {
     env.into_iter().collect()
 }
 
-/// Starts the program as the leader of a new process group, its output
-/// copied to its log (through `writer`). The spawn happens on the loop's only thread, so no
+/// Starts the program as the leader of a new process group, in the cgroup
+/// `entrance` leads to (before it runs a single instruction of its own, so
+/// nothing it starts is ever outside), its output copied to its log
+/// (through `writer`). The spawn happens on the loop's only thread, so no
 /// other thread's `waitpid` can race std's own on a failed exec.
-pub fn start_process(spec: &ProgramSpec, logs: &Writer, closed: Closed) -> io::Result<i32> {
+pub fn start_process(
+    spec: &ProgramSpec,
+    logs: &Writer,
+    closed: Closed,
+    entrance: Option<sys::Entrance>,
+) -> io::Result<i32> {
     let (exe, args) = spec
         .argv
         .split_first()
@@ -61,10 +69,12 @@ pub fn start_process(spec: &ProgramSpec, logs: &Writer, closed: Closed) -> io::R
     // The parent-death signal must be asked for by the child itself, after
     // fork and before exec; std has no safe hook there, and `pre_exec` is
     // unsafe by nature.
-    // SAFETY: the closure makes only async-signal-safe calls (prctl and
-    // getppid through rustix: raw syscalls on Linux; elsewhere getppid
-    // alone, libc's wrapper), allocates nothing (an `Errno` becomes an
-    // `io::Error` in place) and only reads two `Copy` values moved into it.
+    // SAFETY: the closure makes only async-signal-safe calls (prctl,
+    // getppid and one write to a file descriptor opened before the fork,
+    // through rustix: raw syscalls on Linux; elsewhere getppid alone,
+    // libc's wrapper), allocates nothing (an `Errno` becomes an `io::Error`
+    // in place) and only reads two `Copy` values and a file descriptor
+    // moved into it.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
             // Last line of defence, should the guardian die with the
@@ -79,6 +89,10 @@ pub fn start_process(spec: &ProgramSpec, logs: &Writer, closed: Closed) -> io::R
                 // Only an errno crosses from here to the parent (which is
                 // gone anyway), and an errno needs no allocation.
                 return Err(rustix::io::Errno::SRCH.into());
+            }
+            // Into its cgroup before exec: whatever it forks is in there.
+            if let Some(entrance) = &entrance {
+                entrance.enter()?;
             }
             Ok(())
         });
