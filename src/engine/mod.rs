@@ -13,13 +13,13 @@ mod volume;
 
 pub use container::{Container, Health, RunState};
 
-use bollard::Docker;
 use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
     LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions,
     StopContainerOptions,
 };
+use bollard::{ClientVersion, Docker};
 use endpoint::{Address, Endpoint, EndpointError, SshTarget};
 use futures_util::stream::{BoxStream, StreamExt};
 use std::collections::HashMap;
@@ -184,25 +184,26 @@ impl Engine {
             endpoint: endpoint.clone(),
             reason,
         };
-        let docker = match &endpoint.address {
+        match &endpoint.address {
             Address::Unix(path) => {
                 if !path.exists() {
                     return Err(unreachable("no socket there".to_owned()));
                 }
-                unix_client(path)
+                let path = path.clone();
+                Self::handshake(&|version| unix_client(&path, version), endpoint, None).await
             }
-            Address::Tcp(addr) => Docker::connect_with_http(
-                &format!("tcp://{addr}"),
-                REQUEST_TIMEOUT_SECS,
-                bollard::API_DEFAULT_VERSION,
-            ),
+            Address::Tcp(addr) => {
+                let url = format!("tcp://{addr}");
+                let make = |version: &ClientVersion| {
+                    Docker::connect_with_http(&url, REQUEST_TIMEOUT_SECS, version)
+                };
+                Self::handshake(&make, endpoint, None).await
+            }
             Address::Ssh(target) => {
                 let target = target.clone();
-                return Self::connect_over_ssh(endpoint, &target).await;
+                Self::connect_over_ssh(endpoint, &target).await
             }
         }
-        .map_err(|e| unreachable(api_message(&e)))?;
-        Self::handshake(docker, endpoint, None).await
     }
 
     /// An engine on another machine: through the socket the SSH master
@@ -212,11 +213,12 @@ impl Engine {
         endpoint: Endpoint,
         target: &SshTarget,
     ) -> Result<Engine, EngineError> {
-        if let Some(remote) = ssh::existing(target)
-            && let Ok(docker) = unix_client(remote.socket())
-            && let Ok(engine) = Self::handshake(docker, endpoint.clone(), Some(remote)).await
-        {
-            return Ok(engine);
+        if let Some(remote) = ssh::existing(target) {
+            let socket = remote.socket().to_owned();
+            let make = |version: &ClientVersion| unix_client(&socket, version);
+            if let Ok(engine) = Self::handshake(&make, endpoint.clone(), Some(remote)).await {
+                return Ok(engine);
+            }
         }
         let remote = ssh::connect(target, &[])
             .await
@@ -224,12 +226,10 @@ impl Engine {
                 endpoint: endpoint.clone(),
                 source,
             })?;
-        let docker = unix_client(remote.socket()).map_err(|e| EngineError::Unreachable {
-            endpoint: endpoint.clone(),
-            reason: api_message(&e),
-        })?;
+        let socket = remote.socket().to_owned();
+        let make = |version: &ClientVersion| unix_client(&socket, version);
         let engine_address = remote.engine_address().to_owned();
-        match Self::handshake(docker, endpoint, Some(remote)).await {
+        match Self::handshake(&make, endpoint, Some(remote)).await {
             Err(EngineError::Unreachable { endpoint, reason }) => Err(EngineError::Unreachable {
                 reason: format!(
                     "its engine ({engine_address} on {}) does not answer: {reason}",
@@ -242,9 +242,12 @@ impl Engine {
     }
 
     /// Asks the engine its version, then speaks that API version when it
-    /// is older than bollard's.
+    /// is older than bollard's. One request for both: the client is made
+    /// again (`make`, no I/O) for an older engine, rather than asking it a
+    /// second time (bollard's `negotiate_version`), which a no-op `up`
+    /// would pay for.
     async fn handshake(
-        docker: Docker,
+        make: &(dyn Fn(&ClientVersion) -> Result<Docker, bollard::errors::Error> + Sync),
         endpoint: Endpoint,
         remote: Option<ssh::Remote>,
     ) -> Result<Engine, EngineError> {
@@ -252,6 +255,8 @@ impl Engine {
             endpoint: endpoint.clone(),
             reason,
         };
+        let docker =
+            make(bollard::API_DEFAULT_VERSION).map_err(|e| unreachable(api_message(&e)))?;
         let version = match tokio::time::timeout(PING_TIMEOUT, docker.version()).await {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => return Err(unreachable(api_message(&e))),
@@ -262,10 +267,12 @@ impl Engine {
                 )));
             }
         };
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(api_message(&e)))?;
+        let docker = match version.api_version.as_deref().and_then(api_version) {
+            Some(theirs) if theirs < *bollard::API_DEFAULT_VERSION => {
+                make(&theirs).map_err(|e| unreachable(api_message(&e)))?
+            }
+            _ => docker,
+        };
         Ok(Engine {
             docker,
             endpoint,
@@ -657,12 +664,20 @@ impl Engine {
     }
 }
 
-fn unix_client(path: &std::path::Path) -> Result<Docker, bollard::errors::Error> {
-    Docker::connect_with_unix(
-        &path.display().to_string(),
-        REQUEST_TIMEOUT_SECS,
-        bollard::API_DEFAULT_VERSION,
-    )
+fn unix_client(
+    path: &std::path::Path,
+    version: &ClientVersion,
+) -> Result<Docker, bollard::errors::Error> {
+    Docker::connect_with_unix(&path.display().to_string(), REQUEST_TIMEOUT_SECS, version)
+}
+
+/// An engine's `ApiVersion` (`1.41`) as the client's version type.
+fn api_version(text: &str) -> Option<ClientVersion> {
+    let (major, minor) = text.split_once('.')?;
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
 }
 
 /// A network or volume: its name and labels.
@@ -670,4 +685,18 @@ fn unix_client(path: &std::path::Path) -> Result<Docker, bollard::errors::Error>
 pub struct Resource {
     pub name: String,
     pub labels: HashMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engines_api_version_is_read_as_the_clients() {
+        let v = api_version("1.41").unwrap();
+        assert_eq!((v.major_version, v.minor_version), (1, 41));
+        assert!(v < *bollard::API_DEFAULT_VERSION);
+        assert!(api_version("1").is_none());
+        assert!(api_version("1.x").is_none());
+    }
 }
