@@ -65,9 +65,20 @@ fn list(volumes: &[String]) -> String {
 
 impl AdoptedVolumes {
     pub fn hint(&self) -> String {
+        let it = if self.volumes.len() == 1 {
+            "it"
+        } else {
+            "they"
+        };
         format!(
-            "it holds data devrig found there and used as it was; to delete it anyway: `devrig down`, then `docker volume rm {}`",
-            self.volumes.join(" ")
+            "{it} hold{s} data devrig found there and used as it was; to delete {them} anyway: `devrig down`, then `docker volume rm {}`",
+            self.volumes.join(" "),
+            s = if self.volumes.len() == 1 { "s" } else { "" },
+            them = if self.volumes.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
         )
     }
 }
