@@ -426,14 +426,7 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
         }
         (Some(_), false, _) => {
             engine.remove(&spec.name).await?;
-            engine
-                .create(&with_image_label(engine, spec).await?)
-                .await
-                .map_err(|e| refused(e, ctx, spec))?;
-            engine
-                .start(&spec.name)
-                .await
-                .map_err(|e| refused(e, ctx, spec))?;
+            create_and_start(ctx, spec).await?;
             ctx.observer.event(Event::Recreated {
                 container: spec.name.clone(),
                 because: if new_image {
@@ -444,14 +437,7 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
             });
         }
         (None, _, _) => {
-            engine
-                .create(&with_image_label(engine, spec).await?)
-                .await
-                .map_err(|e| refused(e, ctx, spec))?;
-            engine
-                .start(&spec.name)
-                .await
-                .map_err(|e| refused(e, ctx, spec))?;
+            create_and_start(ctx, spec).await?;
             ctx.observer.event(Event::Created {
                 container: spec.name.clone(),
             });
@@ -486,6 +472,20 @@ async fn run_unit(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<UnitState, Stac
         }
     }
     wait_ready(ctx, spec, service).await
+}
+
+/// Creates `spec`'s container (labelled with its image's id) and starts it.
+async fn create_and_start(ctx: &Ctx<'_>, spec: &ContainerSpec) -> Result<(), StackError> {
+    let engine = ctx.engine;
+    engine
+        .create(&with_image_label(engine, spec).await?)
+        .await
+        .map_err(|e| refused(e, ctx, spec))?;
+    engine
+        .start(&spec.name)
+        .await
+        .map_err(|e| refused(e, ctx, spec))?;
+    Ok(())
 }
 
 /// The engine's refusal to create or start `spec`'s container, as the
