@@ -856,61 +856,20 @@ fn ctrl_c_ends_the_wait_for_another_devrigs_state_lock() {
 /// A registry in front of the testbed's that fails the first `failures`
 /// manifest requests with 503 and passes everything else through.
 fn flaky_registry(failures: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
     let left = std::sync::Arc::new(AtomicUsize::new(failures));
     let counter = left.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let left = counter.clone();
-            std::thread::spawn(move || {
-                let mut client = client;
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match client.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                    // dockerd tries TLS first; refusing it makes it fall back to http.
-                    if head.first() == Some(&0x16) {
-                        return;
-                    }
-                }
-                let line = String::from_utf8_lossy(&head)
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                if line.contains("/manifests/")
-                    && left
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                        .is_ok()
-                {
-                    let _ = client.write_all(
-                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    );
-                    return;
-                }
-                let Ok(mut upstream) = TcpStream::connect(MIRROR) else {
-                    return;
-                };
-                if upstream.write_all(&head).is_err() {
-                    return;
-                }
-                let (mut c2, mut u2) = (
-                    client.try_clone().expect("clone"),
-                    upstream.try_clone().expect("clone"),
-                );
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c2, &mut u2);
-                    let _ = u2.shutdown(std::net::Shutdown::Write);
-                });
-                let _ = std::io::copy(&mut upstream, &mut client);
-            });
+    let port = common::registry_proxy(move |line| {
+        if line.contains("/manifests/")
+            && counter
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            common::Verdict::Respond(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+        } else {
+            common::Verdict::Relay
         }
     });
     (port, left)

@@ -8,8 +8,6 @@
 mod common;
 
 use common::{MIRROR, World, devservices_config, formatdoc, wait_for};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -156,59 +154,17 @@ impl Drop for MortalEngine {
 /// blobs: a blob request is held open, so a pull hangs mid-way. Returns
 /// its address and whether a blob was asked for.
 fn stalling_registry() -> (String, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
     let stalled = Arc::new(AtomicBool::new(false));
     let seen = stalled.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let seen = seen.clone();
-            std::thread::spawn(move || relay_or_stall(client, &seen));
+    let port = common::registry_proxy(move |line| {
+        if line.contains("/blobs/") {
+            seen.store(true, Ordering::SeqCst);
+            common::Verdict::Hold
+        } else {
+            common::Verdict::Relay
         }
     });
-    (addr, stalled)
-}
-
-fn relay_or_stall(mut client: TcpStream, stalled: &AtomicBool) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match client.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-        // dockerd tries TLS first; refusing it makes it fall back to http.
-        if head.first() == Some(&0x16) {
-            return;
-        }
-    }
-    let line = String::from_utf8_lossy(&head)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    if line.contains("/blobs/") {
-        stalled.store(true, Ordering::SeqCst);
-        // Held until the engine goes away and closes it (bounded anyway).
-        let _ = client.set_read_timeout(Some(Duration::from_secs(120)));
-        let _ = client.read(&mut [0u8; 1]);
-        return;
-    }
-    let Ok(mut upstream) = TcpStream::connect(MIRROR) else {
-        return;
-    };
-    if upstream.write_all(&head).is_err() {
-        return;
-    }
-    let (mut c2, mut u2) = (
-        client.try_clone().expect("clone"),
-        upstream.try_clone().expect("clone"),
-    );
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c2, &mut u2);
-        let _ = u2.shutdown(std::net::Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut upstream, &mut client);
+    (format!("127.0.0.1:{port}"), stalled)
 }
 
 /// What devrig must say when the engine at `socket` went away.

@@ -16,6 +16,8 @@
 //!   spawned.rs: devrig in the background, its output collected as it
 //!   comes; terminal.rs: devrig on a pseudo-terminal; status.rs: reading
 //!   `status --json` (a program, the supervisor, the schema).
+//! - registry_proxy.rs: a registry in front of the test bed's that relays,
+//!   answers or holds each request as the test decides.
 //! - http.rs: a real HTTP server on 127.0.0.1 with a request log;
 //!   toolchain.rs: real Node, pnpm, uv and the machine's Python, fetched
 //!   from the registries once and cached.
@@ -28,6 +30,7 @@ mod docker;
 mod filters;
 pub mod http;
 mod process;
+mod registry_proxy;
 mod spawned;
 mod status;
 pub mod terminal;
@@ -39,6 +42,7 @@ pub use config::{devserver_beside_a_db, devservices_config, programs_only, uses_
 pub use docker::*;
 pub use indoc::{formatdoc, indoc};
 pub use process::*;
+pub use registry_proxy::{Verdict, registry_proxy};
 pub use spawned::Spawned;
 pub use status::{assert_status_schema, program, supervisor_pid};
 pub use test::{Output, Test, finish};
